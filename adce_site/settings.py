@@ -1,0 +1,143 @@
+"""ADCE settings. Everything that differs between machines comes from the environment
+(django-environ, optionally a `.env` file beside manage.py). Defaults suit a fresh laptop:
+SQLite under var/ and the django-q2 ORM broker, no services needed."""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+VAR_DIR = Path(env.str("ADCE_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=False)
+# A development key is only acceptable when nothing is deployed; `check --deploy` flags it.
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-adce-development-only-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "import_export",
+    "django_q",
+    "metrics",
+    "approvals",
+    "reconciliation",
+    "events",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "adce_site.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "adce_site.wsgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'adce.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the admin, a q-cluster worker and a command share the file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+
+# --- Security (production values come from the environment; see docs/operations.md) ---
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("ADCE_BEHIND_TLS_PROXY", default=False) else None
+
+# --- ADCE ---
+# Token for the events endpoints (bearer or HMAC); empty means the endpoints refuse everything.
+ADCE_EVENTS_TOKEN = env.str("ADCE_EVENTS_TOKEN", default="")
+# Shell metrics run arbitrary commands: off unless the operator turns them on.
+ADCE_ALLOW_SHELL_PROBES = env.bool("ADCE_ALLOW_SHELL_PROBES", default=False)
+ADCE_PROBE_TIMEOUT_SECONDS = env.float("ADCE_PROBE_TIMEOUT_SECONDS", default=300.0)
+ADCE_S3_LIST_WORKERS = env.int("ADCE_S3_LIST_WORKERS", default=8)
+ADCE_S3_MAX_ATTEMPTS = env.int("ADCE_S3_MAX_ATTEMPTS", default=8)
+ADCE_TASK_MAX_ATTEMPTS = env.int("ADCE_TASK_MAX_ATTEMPTS", default=3)
+ADCE_HISTORY_RETENTION_DAYS = env.int("ADCE_HISTORY_RETENTION_DAYS", default=365)
+ADCE_NOTIFY_EMAILS = env.list("ADCE_NOTIFY_EMAILS", default=[])
+ADCE_NOTIFY_WEBHOOK_URL = env.str("ADCE_NOTIFY_WEBHOOK_URL", default="")
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="adce@localhost")
+
+# --- django-q2: ORM broker by default, Redis when ADCE_REDIS_URL is set ---
+_q_redis_url = env.str("ADCE_REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": env.str("ADCE_Q_CLUSTER_NAME", default="adce"),
+    "workers": env.int("ADCE_Q_WORKERS", default=2),
+    # A task that runs longer than `timeout` is killed; `retry` must exceed it so that a task
+    # is never handed to a second worker while the first still runs it.
+    "timeout": env.int("ADCE_Q_TIMEOUT", default=1800),
+    "retry": env.int("ADCE_Q_RETRY", default=2100),
+    "max_attempts": env.int("ADCE_Q_MAX_ATTEMPTS", default=3),
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "poll": env.float("ADCE_Q_POLL", default=1.0),
+}
+if _q_redis_url:
+    Q_CLUSTER["redis"] = _q_redis_url
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "loggers": {"adce": {"level": env.str("ADCE_LOG_LEVEL", default="INFO"), "propagate": True}},
+}

@@ -1,0 +1,245 @@
+"""Expected coverage, the game catalog, what is stored, gaps and the task queue."""
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .choices import GapKind, GapStatus, PatternLevel, Priority, RunStatus, ScanMode, ScanStatus, TaskStatus
+
+
+class ReconciliationSettings(models.Model):
+    """The `reconciliation:` section of the coverage YAML (one row, pk=1)."""
+
+    critical_days = models.PositiveIntegerField(default=7)
+    max_items_per_task = models.PositiveIntegerField(default=100)
+    source_file = models.CharField(max_length=1024, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "reconciliation settings"
+
+    def __str__(self):
+        return "Reconciliation settings"
+
+    @classmethod
+    def load(cls) -> "ReconciliationSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class Source(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    scraper = models.CharField(max_length=150)
+    location = models.CharField(max_length=1024)
+    seasons = models.JSONField(default=list, help_text='Normalised "YYYY-YY" seasons.')
+    active = models.BooleanField(default=True, help_text="False once the source left the coverage file.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class DataType(models.Model):
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="data_types")
+    name = models.CharField(max_length=100)
+    required = models.BooleanField(default=True)
+    freshness_days = models.PositiveIntegerField(default=7)
+    completeness_threshold = models.FloatField(default=0.95)
+    min_size_bytes = models.BigIntegerField(default=1)
+    minutes_per_file = models.FloatField(default=2)
+    path_patterns = models.JSONField(default=list)
+    level = models.CharField(max_length=10, choices=PatternLevel.choices)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["source__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["source", "name"], name="datatype_unique_per_source")]
+
+    def __str__(self):
+        return f"{self.source.name}.{self.name}"
+
+
+class CatalogGame(models.Model):
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="games")
+    game_id = models.CharField(max_length=64)
+    season = models.CharField(max_length=7)  # YYYY-YY
+    game_date = models.DateField()
+    season_type = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["source", "game_date", "game_id"]
+        constraints = [models.UniqueConstraint(fields=["source", "game_id"], name="catalog_unique_game_per_source")]
+        indexes = [models.Index(fields=["source", "season", "game_date"], name="catalog_source_season_date")]
+
+    def __str__(self):
+        return f"{self.source_id}:{self.game_id} ({self.game_date})"
+
+
+class ScanRun(models.Model):
+    status = models.CharField(max_length=12, choices=ScanStatus.choices, default=ScanStatus.RUNNING)
+    mode = models.CharField(max_length=20, choices=ScanMode.choices, default=ScanMode.LIST)
+    trigger = models.CharField(max_length=40, default="manual")
+    sources = models.JSONField(default=list, help_text="Names of the sources this scan covered.")
+    locations = models.JSONField(default=list, help_text="Location URIs actually listed.")
+    location_override = models.CharField(max_length=1024, blank=True)
+    manifest_uri = models.CharField(max_length=1024, blank=True)
+    sample_rate = models.FloatField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    objects_seen = models.BigIntegerField(default=0)
+    bytes_seen = models.BigIntegerField(default=0)
+    # Sampling only estimates: seen / rate. Never used for gap detection.
+    estimated_objects = models.BigIntegerField(null=True, blank=True)
+    estimated_bytes = models.BigIntegerField(null=True, blank=True)
+    matched_count = models.BigIntegerField(default=0)
+    unmatched_count = models.BigIntegerField(default=0)
+    unmatched_examples = models.JSONField(default=list, blank=True)
+    stats = models.JSONField(default=dict, blank=True, help_text="Per-location counts, step timings.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["status", "-finished_at"], name="scanrun_status_finished")]
+
+    def __str__(self):
+        return f"Scan #{self.pk} ({self.mode}, {self.status})"
+
+    @property
+    def is_complete(self) -> bool:
+        """Only a finished, non-sampled scan may open or resolve gaps."""
+        return self.status == ScanStatus.COMPLETED and self.mode != ScanMode.SAMPLE
+
+
+class StoredObject(models.Model):
+    """The inventory: every object the last complete scan of its store saw.
+
+    `store` is "s3://BUCKET" or "file://"; `key` is the full key in that store (for files the
+    absolute path without its leading "/"). Written in bulk (COPY on PostgreSQL)."""
+
+    store = models.CharField(max_length=255)
+    key = models.TextField()
+    size = models.BigIntegerField()
+    last_modified = models.DateTimeField()
+    etag = models.CharField(max_length=80, blank=True)
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data_type = models.ForeignKey(DataType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    partition = models.CharField(max_length=64, blank=True)
+    scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "key"], name="storedobject_unique_key")]
+        indexes = [models.Index(fields=["data_type", "partition"], name="storedobject_type_partition")]
+
+    def __str__(self):
+        return f"{self.store}/{self.key}"
+
+
+class ReconcileRun(models.Model):
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    trigger = models.CharField(max_length=40, default="manual")
+    as_of = models.DateField()
+    dry_run = models.BooleanField(default=False)
+    scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="reconcile_runs")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # counts by priority and kind, gaps opened/resolved, tasks created, completeness, step timings
+    summary = models.JSONField(default=dict, blank=True)
+    output_path = models.CharField(max_length=1024, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"Reconcile #{self.pk} as of {self.as_of} ({self.status})"
+
+
+class Task(models.Model):
+    """Backfill work for a scraper: gaps of one (source, type, season, priority, kind)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="tasks")
+    data_type = models.ForeignKey(DataType, on_delete=models.CASCADE, related_name="tasks")
+    season = models.CharField(max_length=7, null=True, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    priority_rank = models.PositiveSmallIntegerField(help_text="0 = CRITICAL … 3 = LOW, for ordering.")
+    gap_kind = models.CharField(max_length=10, choices=GapKind.choices)
+    scraper = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    last_error = models.TextField(blank=True)
+    claimed_by = models.CharField(max_length=150, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    reconcile_run = models.ForeignKey(ReconcileRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+
+    class Meta:
+        ordering = ["priority_rank", "created_at"]
+        indexes = [
+            # Shaped like the claim query: pending tasks of a scraper, most urgent first.
+            models.Index(
+                fields=["scraper", "priority_rank", "created_at"],
+                name="task_claimable",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["lease_expires_at"], name="task_lease", condition=Q(status="claimed")),
+            models.Index(fields=["status", "priority_rank"], name="task_status_priority"),
+        ]
+
+    def __str__(self):
+        return f"Task {self.id} {self.source_id}/{self.data_type_id} {self.season} {self.priority} ({self.status})"
+
+
+class Gap(models.Model):
+    """An expected partition that is missing, empty or stale, with a lifecycle."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="gaps")
+    data_type = models.ForeignKey(DataType, on_delete=models.CASCADE, related_name="gaps")
+    season = models.CharField(max_length=7, null=True, blank=True)
+    # game_id, ISO date, "YYYY-YY", or "" for a fixed key
+    partition = models.CharField(max_length=64, blank=True)
+    game_date = models.DateField(null=True, blank=True)
+    kind = models.CharField(max_length=10, choices=GapKind.choices)
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    priority_rank = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=GapStatus.choices, default=GapStatus.OPEN)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # The object that decided a stale/empty verdict (blank for missing).
+    object_key = models.TextField(blank=True)
+    object_size = models.BigIntegerField(null=True, blank=True)
+    object_last_modified = models.DateTimeField(null=True, blank=True)
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="gaps")
+    opened_by = models.ForeignKey(ReconcileRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    resolved_by = models.ForeignKey(ReconcileRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["priority_rank", "game_date", "partition"]
+        constraints = [
+            # One live (open or ignored) gap per partition; resolved ones are history.
+            models.UniqueConstraint(
+                fields=["data_type", "partition"],
+                condition=Q(status__in=["open", "ignored"]),
+                name="gap_one_live_per_partition",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "priority_rank", "game_date"], name="gap_status_priority"),
+            models.Index(fields=["source", "data_type", "season", "status"], name="gap_cell"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.data_type} {self.partition or '(fixed)'} [{self.priority}]"

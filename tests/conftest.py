@@ -1,0 +1,43 @@
+"""Shared fixtures. Tests mirror the code layout: tests/<app>/test_<module>.py."""
+import os
+
+import pytest
+from django.db import connection
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.postgres` tests need PostgreSQL. On SQLite they are skipped, *unless*
+    ADCE_REQUIRE_POSTGRES=1 (set by .ci/run for its PostgreSQL pass), where running on
+    anything else is a failure, never a silent skip."""
+    for item in items:
+        if "postgres" in item.keywords:
+            item.fixturenames.append("_require_postgres")
+
+
+@pytest.fixture
+def _require_postgres():
+    if connection.vendor != "postgresql":
+        if os.environ.get("ADCE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"ADCE_REQUIRE_POSTGRES=1 but the test database is {connection.vendor}")
+        pytest.skip("needs PostgreSQL: runs in the PostgreSQL pass of .ci/run")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(settings, tmp_path):
+    # No test may depend on (or leak into) the developer's environment.
+    settings.ADCE_ALLOW_SHELL_PROBES = False
+    settings.ADCE_EVENTS_TOKEN = "test-token"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.ADCE_NOTIFY_WEBHOOK_URL = ""
+    yield
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials so boto3 never reaches for a real account."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
