@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "approvals",
     "reconciliation",
     "events",
+    "adce_site",
 ]
 
 MIDDLEWARE = [

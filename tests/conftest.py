@@ -4,6 +4,8 @@ import os
 import pytest
 from django.db import connection
 
+pytest_plugins = ["tests.s3_helpers"]
+
 
 def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.postgres` tests need PostgreSQL. On SQLite they are skipped, *unless*

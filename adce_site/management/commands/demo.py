@@ -1,0 +1,114 @@
+"""`manage.py demo`: the newcomer's first run on embedded defaults.
+
+Migrates the database, builds a synthetic NBA lake in a local folder, loads the fixture coverage,
+catalogs and metrics, runs verify, scan and reconcile, creates an admin login, and serves the admin
+with a django-q2 worker beside it.
+"""
+import datetime as dt
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from adce_site.demo_lake import build_demo_lake
+
+
+class Command(BaseCommand):
+    help = "Build the demo lake, load fixtures, verify, scan, reconcile, and serve the admin."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dir", default=None, help="Where the demo lake and its files go (default: var/demo).")
+        parser.add_argument("--rebuild", action="store_true", help="Rebuild the lake even if it exists.")
+        parser.add_argument("--no-serve", action="store_true", help="Stop after loading; do not serve the admin.")
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Address for the admin server.")
+        parser.add_argument("--username", default="admin")
+
+    def step(self, title, fn):
+        started = time.monotonic()
+        self.stdout.write(f"== {title}")
+        result = fn()
+        self.stdout.write(f"   done in {time.monotonic() - started:.1f}s")
+        return result
+
+    def handle(self, *args, **opts):
+        root = Path(opts["dir"] or settings.VAR_DIR / "demo").resolve()
+        today = dt.datetime.now(dt.timezone.utc).date()
+        self.step("migrate", lambda: call_command("migrate", verbosity=0, interactive=False))
+
+        def build():
+            if (root / "lake").exists() and (root / "coverage.yaml").exists() and not opts["rebuild"]:
+                self.stdout.write(f"   reusing {root} (--rebuild to start over)")
+                return None
+            import shutil
+
+            shutil.rmtree(root / "lake", ignore_errors=True)
+            root.mkdir(parents=True, exist_ok=True)
+            summary = build_demo_lake(root, today=today)
+            self.stdout.write(
+                f"   {summary.objects:,} objects, {summary.bytes / 1e6:.1f} MB, seasons {summary.seasons[0]}…"
+                f"{summary.current_season}, {summary.games:,} catalog games ({summary.future_games:,} after today); "
+                f"planted: {summary.planted}"
+            )
+            return summary
+
+        self.step(f"demo lake in {root}", build)
+        self.step("import coverage", lambda: call_command("import_coverage", str(root / "coverage.yaml"), stdout=self.stdout))
+        for source in ("espn", "nba_api", "basketball_reference"):
+            self.step(
+                f"import catalog {source}",
+                lambda s=source: call_command("import_catalog", str(root / f"catalog_{s}.csv"), source=s, stdout=self.stdout),
+            )
+        self.step("import metrics", lambda: call_command("import_metrics", str(root / "metrics.yaml"), stdout=self.stdout))
+        self.step("scan", lambda: call_command("scan", stdout=self.stdout))
+        gaps_file = root / "gaps.json"
+        self.step(
+            f"reconcile → {gaps_file}",
+            lambda: call_command("reconcile", use_cache=True, output=str(gaps_file), stdout=self.stdout),
+        )
+
+        def verify():
+            try:
+                call_command("verify", update=True, stdout=self.stdout)
+            except SystemExit as exc:  # verify exits 1 when something drifted: expected on a first run
+                if exc.code not in (0, 1):
+                    raise
+
+        self.step("verify --update (first baselines)", verify)
+        password = self.step("admin login", lambda: self._admin(opts["username"]))
+        self.stdout.write(
+            self.style.SUCCESS(f"\nAdmin: http://{opts['addr']}/admin/  user: {opts['username']}  password: {password}\n")
+        )
+        if opts["no_serve"]:
+            return
+        self._serve(opts["addr"])
+
+    def _admin(self, username):
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@localhost"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return password
+
+    def _serve(self, addr):
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        worker = subprocess.Popen([sys.executable, manage, "qcluster"])
+        self.stdout.write(f"django-q2 worker started (pid {worker.pid}); serving the admin — Ctrl-C stops both")
+        try:
+            call_command("runserver", addr, use_reloader=False)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+            if worker.returncode not in (0, -15, None):
+                raise CommandError(f"the django-q2 worker exited with {worker.returncode}")

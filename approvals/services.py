@@ -1,0 +1,188 @@
+"""Writes of the approval workflow (SPEC §4 approval rule, issue 4 item 1).
+
+Invariants kept here (and by the partial unique constraint on the model):
+* at most one *pending* request per metric; a later measurement updates it in place;
+* a decided request is never decided again — a conditional UPDATE ... WHERE status='pending' plus a
+  row lock make two simultaneous reviewers race to exactly one winner;
+* whoever raised a request cannot decide it ("system" raises the requests of verify/update);
+* accepting applies the typed proposed value via `metrics.services.baseline_apply` in the same
+  transaction as the status change, so a baseline never moves without an approved request and vice versa.
+
+Lock order is always metric row → request row (the same order verify uses when it holds the metric
+and opens a request), so an accept and a verify on the same metric never deadlock.
+"""
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from metrics.models import MetricDefinition
+
+from .choices import ApprovalStatus
+from .models import SYSTEM_RAISER, ApprovalRequest
+
+REVIEW_PERMISSION = "approvals.review_approvalrequest"
+
+
+class ApprovalError(ValueError):
+    """A decision that cannot be made; the message is one line naming the request."""
+
+
+class ApprovalNotFound(ApprovalError):
+    pass
+
+
+class ApprovalAlreadyDecided(ApprovalError):
+    pass
+
+
+class ApprovalSelfReview(ApprovalError):
+    pass
+
+
+class ApprovalSuperseded(ApprovalError):
+    pass
+
+
+class ApprovalBadReviewer(ApprovalError):
+    pass
+
+
+# --------------------------------------------------------------------------- opening
+
+def approval_request_open_or_update(*, metric, proposed_value, baseline_value, drift_pct, severity,
+                                    measurement=None, run=None, raised_by: str = SYSTEM_RAISER) -> ApprovalRequest:
+    """Open the pending request of `metric`, or refresh the one already pending.
+
+    The pending request always carries the *latest* proposal: value, baseline at that moment, drift,
+    severity, the measurement and run that raised it, and who raised it (the latest raiser is the one
+    who may not decide it). `raised_at` keeps the first raise so the review queue's age is honest.
+    """
+    fields = {
+        "proposed_value": proposed_value,
+        "baseline_value": baseline_value,
+        "drift_pct": drift_pct,
+        "severity": str(severity),
+        "measurement": measurement,
+        "run": run,
+        "raised_by": (raised_by or SYSTEM_RAISER).strip() or SYSTEM_RAISER,
+    }
+    with transaction.atomic():
+        # Serialise per metric (same lock order as accept/reject).
+        list(MetricDefinition.objects.select_for_update().filter(pk=metric.pk).values_list("pk", flat=True))
+        pending = ApprovalRequest.objects.select_for_update().filter(
+            metric_id=metric.pk, status=ApprovalStatus.PENDING).first()
+        if pending is None:
+            try:
+                # Savepoint: if a concurrent opener won (e.g. on SQLite, where the metric lock is a
+                # no-op), the partial unique constraint fires and we update the winner's row instead.
+                with transaction.atomic():
+                    return ApprovalRequest.objects.create(metric_id=metric.pk, **fields)
+            except IntegrityError:
+                pending = ApprovalRequest.objects.select_for_update().get(
+                    metric_id=metric.pk, status=ApprovalStatus.PENDING)
+        for name, value in fields.items():
+            setattr(pending, name, value)
+        pending.save(update_fields=[*fields, "updated_at"])
+        return pending
+
+
+# --------------------------------------------------------------------------- superseding
+
+def approval_requests_supersede(metric, *, reason: str = "") -> int:
+    """Mark the metric's pending request superseded (its proposal no longer applies).
+
+    For callers that move a baseline by another path (an explicit `baseline_apply` outside the
+    approval workflow, a re-import that disables the metric). Returns how many were superseded.
+    """
+    note = reason or "the baseline was changed by another path"
+    if not note.startswith("superseded"):
+        note = f"superseded: {note}"
+    return ApprovalRequest.objects.filter(metric_id=metric.pk, status=ApprovalStatus.PENDING).update(
+        status=ApprovalStatus.SUPERSEDED, reviewed_at=timezone.now(), notes=note, updated_at=timezone.now())
+
+
+def stale_reason(request: ApprovalRequest, metric: MetricDefinition) -> str | None:
+    """Why a pending request can no longer be decided, or None.
+
+    A request is stale when its metric was disabled, or when the metric's baseline is no longer the
+    one the request was raised against (someone moved it by another path): accepting would silently
+    overwrite that change, rejecting would claim to keep a baseline that is already gone.
+    """
+    if not metric.enabled:
+        return "its metric is disabled"
+    if metric.baseline_value != request.baseline_value:
+        return (f"the baseline of {metric.full_name} changed from {request.baseline_value!r} to "
+                f"{metric.baseline_value!r} since it was raised")
+    return None
+
+
+# --------------------------------------------------------------------------- deciding
+
+def _norm(name: str) -> str:
+    return (name or "").strip().casefold()
+
+
+def _decide(request_id, *, approve: bool, reviewer: str, user=None, notes: str = "") -> ApprovalRequest:
+    if user is not None and not user.has_perm(REVIEW_PERMISSION):
+        raise PermissionDenied(f"{user.get_username()} lacks the permission {REVIEW_PERMISSION}")
+    reviewer = (reviewer or "").strip() or (user.get_username() if user is not None else "")
+    if not reviewer:
+        raise ApprovalBadReviewer("a reviewer name is required")
+    if _norm(reviewer) == _norm(SYSTEM_RAISER):
+        raise ApprovalBadReviewer(f"reviewer {reviewer!r} is reserved for automatic raises; name a person")
+
+    superseded: str | None = None
+    with transaction.atomic():
+        try:
+            metric_id = ApprovalRequest.objects.values_list("metric_id", flat=True).get(pk=request_id)
+        except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
+            raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
+        metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
+        request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+        if request.status != ApprovalStatus.PENDING:
+            by = f" by {request.reviewer}" if request.reviewer else ""
+            raise ApprovalAlreadyDecided(f"approval request #{request.pk} is already {request.status}{by}")
+        raisers = {_norm(request.raised_by)}
+        if _norm(reviewer) in raisers or (user is not None and _norm(user.get_username()) in raisers):
+            raise ApprovalSelfReview(
+                f"approval request #{request.pk} was raised by {request.raised_by}; its raiser cannot decide it")
+        superseded = stale_reason(request, metric)
+        now = timezone.now()
+        if superseded:
+            ApprovalRequest.objects.filter(pk=request.pk, status=ApprovalStatus.PENDING).update(
+                status=ApprovalStatus.SUPERSEDED, reviewed_at=now, updated_at=now, notes=f"superseded: {superseded}")
+        else:
+            # The conditional UPDATE is the decision itself: with the row lock above it is redundant on
+            # PostgreSQL, but it keeps "exactly one wins" true on backends without SELECT ... FOR UPDATE.
+            won = ApprovalRequest.objects.filter(pk=request.pk, status=ApprovalStatus.PENDING).update(
+                status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
+                reviewer=reviewer, reviewer_user=user, reviewed_at=now, notes=notes or "",
+                applied=approve, updated_at=now)
+            if won != 1:
+                raise ApprovalAlreadyDecided(f"approval request #{request.pk} was decided by someone else")
+            if approve:
+                from metrics.services import baseline_apply  # late: metrics.services imports this module
+
+                try:
+                    baseline_apply(metric, request.proposed_value, by=reviewer, measurement=request.measurement)
+                except ApprovalError:
+                    raise
+                except ValueError as exc:  # the proposal cannot be typed as the metric's parse_type
+                    raise ApprovalError(f"approval request #{request.pk}: {exc}") from None
+    if superseded:
+        # Committed on purpose: the request is obsolete whatever the reviewer wanted.
+        raise ApprovalSuperseded(f"approval request #{request_id} is superseded: {superseded}")
+    request.refresh_from_db()
+    return request
+
+
+def approval_request_accept(request_id, *, reviewer: str, user=None, notes: str = "") -> ApprovalRequest:
+    """Approve: apply the typed proposed value as the metric's baseline, record who/when/notes."""
+    return _decide(request_id, approve=True, reviewer=reviewer, user=user, notes=notes)
+
+
+def approval_request_reject(request_id, *, reviewer: str, user=None, notes: str = "") -> ApprovalRequest:
+    """Reject: the baseline stays as it was; record who/when/notes."""
+    return _decide(request_id, approve=False, reviewer=reviewer, user=user, notes=notes)

@@ -1,0 +1,75 @@
+"""Authentication of the HTTP endpoints with settings.ADCE_EVENTS_TOKEN (SPEC §9).
+
+Accepted credentials (any one; every credential presented must be valid):
+  * `Authorization: Bearer <token>`
+  * `X-ADCE-Signature: sha256=<hex HMAC-SHA256 of the raw request body, keyed with the token>`
+  * `Authorization: Basic base64(<any user>:<token>)` — for SNS HTTPS subscriptions, which can
+    only carry credentials in the URL (https://adce:<token>@host/api/events/s3/).
+
+Outcomes: no credentials → 401 (with a WWW-Authenticate challenge); wrong or malformed
+credentials → 403; no token configured → 503 for every request (the endpoints are off).
+Every comparison is constant-time (hmac.compare_digest).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.http import JsonResponse
+
+SIGNATURE_HEADER = "HTTP_X_ADCE_SIGNATURE"
+
+
+def sign(body: bytes, token: str) -> str:
+    """The X-ADCE-Signature value for `body` (what a client sends)."""
+    return "sha256=" + hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="adce", Basic realm="adce"'
+    return response
+
+
+def _check_authorization(header: str, token: str) -> bool:
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer":
+        return hmac.compare_digest(value.encode(), token.encode())
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        _, sep, password = decoded.partition(":")
+        return bool(sep) and hmac.compare_digest(password.encode(), token.encode())
+    return False
+
+
+def _check_signature(header: str, body: bytes, token: str) -> bool:
+    algorithm, sep, digest = header.strip().partition("=")
+    if not sep or algorithm.lower() != "sha256":
+        return False
+    expected = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(digest.strip().lower().encode(), expected.encode())
+
+
+def authenticate(request) -> JsonResponse | None:
+    """None when the request is authenticated, else the error response to return."""
+    token = getattr(settings, "ADCE_EVENTS_TOKEN", "") or ""
+    if not token:
+        return _error(503, "events endpoints are disabled: ADCE_EVENTS_TOKEN is not set")
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    signature = request.META.get(SIGNATURE_HEADER, "")
+    if not authorization and not signature:
+        return _error(401, "missing credentials: send 'Authorization: Bearer <token>' or 'X-ADCE-Signature: sha256=<hmac>'")
+    if authorization and not _check_authorization(authorization, token):
+        return _error(403, "invalid credentials")
+    if signature and not _check_signature(signature, request.body, token):
+        return _error(403, "invalid signature")
+    return None

@@ -1,0 +1,408 @@
+"""Writes of the events app: record an event, enqueue it, process it.
+
+Processing an event (`event_process`, the django-q2 task body):
+
+1. its own bookkeeping, never subject to cooldown — an `s3_event` record updates the inventory
+   for that key and re-judges only the gaps of the partitions it affects (the closed loop);
+2. its hooks (`events.hooks`): when the (type, source) cooldown can be taken in the database,
+   reconcile (if a matched hook says `reconcile: true`) and then verify the matched metrics
+   (gap metrics are measured after the reconcile that moves them);
+3. a `scraper_complete` event completes the scraper's claimed tasks whose gaps are all resolved.
+
+Other apps' services are imported lazily: they belong to other helpers and must not be needed
+to import this module.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .choices import FINISHED_STATUSES, EventStatus, EventType
+from .hooks import enabled_metric_names, load_config, plan_for
+from .models import Cooldown, Event
+
+logger = logging.getLogger("adce.events")
+
+EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
+PROCESS_TASK = "events.tasks.process_event"
+
+
+class EventError(ValueError):
+    """Bad input to an events service (bad type, payload…); the message says what."""
+
+
+def normalize_dedupe_key(key) -> str | None:
+    if key is None or key == "":
+        return None
+    key = str(key)
+    if len(key) > 255:
+        # Long keys (S3 keys may be 1 KiB) keep their identity through a digest.
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def validate_event_type(event_type) -> str:
+    if not isinstance(event_type, str) or not EVENT_TYPE_RE.match(event_type):
+        raise EventError(
+            f"event type {event_type!r}: expected 1-100 characters of letters, digits, '_', '.', ':' or '-'"
+        )
+    return event_type
+
+
+def event_record(type, *, source="", payload=None, dedupe_key=None, status=EventStatus.PENDING,
+                 enqueue=True, now=None) -> tuple[Event, bool]:
+    """Record an event once per dedupe key. Returns (event, created).
+
+    A new pending event is enqueued for a worker when the surrounding transaction commits
+    (`enqueue=False` for callers that process it themselves). A delivery whose dedupe key is
+    already known returns the existing event and does nothing else: it is processed once."""
+    validate_event_type(type)
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise EventError(f"payload: expected a JSON object, got {payload.__class__.__name__}")
+    source = "" if source is None else str(source)
+    if len(source) > 150:
+        raise EventError("source: at most 150 characters")
+    key = normalize_dedupe_key(dedupe_key)
+    if key is not None:
+        existing = Event.objects.filter(dedupe_key=key).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            event = Event.objects.create(
+                type=type, source=source, payload=payload, dedupe_key=key, status=status,
+                received_at=now or timezone.now(),
+            )
+    except IntegrityError:
+        if key is None:
+            raise
+        # A concurrent delivery of the same key won the insert.
+        return Event.objects.get(dedupe_key=key), False
+    if enqueue and status == EventStatus.PENDING:
+        event_enqueue(event.pk)
+    return event, True
+
+
+def _enqueue_now(event_id: int) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task(PROCESS_TASK, event_id, task_name=f"event-{event_id}")
+    except Exception:  # broker down: the event stays pending; events_requeue_stale retries it
+        logger.exception("could not enqueue event %s; it stays pending", event_id)
+
+
+def event_enqueue(event_id: int) -> None:
+    """Hand the event to django-q2 once the row is committed (a worker must be able to read it)."""
+    transaction.on_commit(lambda: _enqueue_now(event_id))
+
+
+def events_requeue_stale(*, older_than_minutes: float = 10, now=None) -> int:
+    """Re-enqueue events still pending after a while (broker outage, lost task), or left processing
+    by a killed worker. Safe to repeat:
+    processing claims an event with a conditional UPDATE, so a second copy does nothing."""
+    now = now or timezone.now()
+    stuck = Q(status=EventStatus.PENDING, received_at__lt=now - dt.timedelta(minutes=older_than_minutes)) | Q(
+        status=EventStatus.PROCESSING, started_at__lt=now - _stale_after())  # its worker was killed
+    ids = list(Event.objects.filter(stuck).order_by("received_at").values_list("pk", flat=True)[:1000])
+    for pk in ids:
+        event_enqueue(pk)
+    return len(ids)
+
+
+# --- cooldown --------------------------------------------------------------------------------------
+
+def cooldown_acquire(event_type: str, source: str, seconds: float, *, now=None, event=None, force=False) -> bool:
+    """Take the (type, source) cooldown: True when hooks may fire now (and records `now` as the
+    last firing), False while the previous firing is less than `seconds` old. One conditional
+    UPDATE decides, so concurrent workers cannot both fire."""
+    now = now or timezone.now()
+    row, _ = Cooldown.objects.get_or_create(event_type=event_type, source=source or "")
+    qs = Cooldown.objects.filter(pk=row.pk)
+    if not force:
+        qs = qs.filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lte=now - dt.timedelta(seconds=seconds)))
+    return qs.update(last_fired_at=now, last_event=event) == 1
+
+
+# --- runs (+ notifications) ------------------------------------------------------------------------
+
+def verification_for_event(*, trigger: str, patterns, update: bool = False):
+    """Verify the metrics matched by `patterns`, then notify on critical severity."""
+    from metrics.services import verification_run
+
+    from .notifications import notify_verification
+
+    run = verification_run(trigger=trigger, patterns=list(patterns), update=update, use_cache=False)
+    notify_verification(run.pk)
+    return run
+
+
+def reconcile_for_event(*, trigger: str):
+    """Rescan and reconcile, then notify when CRITICAL gaps were opened."""
+    from reconciliation.reconciling import reconcile_run
+
+    from .notifications import notify_reconcile
+
+    output = getattr(settings, "ADCE_QUEUE_FILE", "") or None
+    run = reconcile_run(use_cache=False, trigger=trigger, output=output)
+    notify_reconcile(run.pk)
+    return run
+
+
+def _run_trigger(event: Event) -> str:
+    from metrics.choices import Trigger
+
+    if event.type == EventType.GIT_POST_COMMIT:
+        return Trigger.GIT_POST_COMMIT
+    if event.source == "schedule":
+        return Trigger.SCHEDULE
+    return Trigger.EVENT
+
+
+# --- S3 closed loop --------------------------------------------------------------------------------
+
+def _sequencer_key(sequencer: str) -> str:
+    return (sequencer or "").upper()
+
+
+def _superseded(event: Event) -> bool:
+    """True when an already-applied notification for the same object is newer (S3 may deliver
+    out of order; compare sequencers right-padded with zeros, as AWS documents)."""
+    p = event.payload
+    mine = _sequencer_key(p.get("sequencer", ""))
+    if not mine:
+        return False
+    others = (
+        Event.objects.filter(type=EventType.S3_EVENT, payload__bucket=p.get("bucket"), payload__key=p.get("key"),
+                             status__in=[EventStatus.DONE, EventStatus.SKIPPED_COOLDOWN])
+        .exclude(pk=event.pk).values_list("payload", flat=True)
+    )
+    for other in others:
+        theirs = _sequencer_key((other or {}).get("sequencer", ""))
+        width = max(len(mine), len(theirs))
+        if theirs and theirs.ljust(width, "0") > mine.ljust(width, "0"):
+            return True
+    return False
+
+
+def _parse_event_time(value) -> dt.datetime:
+    if not value:
+        return timezone.now()
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _partitions_of(store: str, keys, upsert_result) -> list[tuple]:
+    """(data_type_id, partition) pairs affected by these keys: what objects_upsert reports, else (an
+    implementation that reports nothing) what the coverage patterns say."""
+    if isinstance(upsert_result, (set, frozenset, list, tuple)):
+        return [tuple(x) for x in upsert_result]
+    from reconciliation.patterns import PartitionMatcher
+
+    matcher = PartitionMatcher.from_db()
+    pairs = []
+    for key in keys:
+        m = matcher.match(store, key)
+        if m is not None:
+            pairs.append((m.data_type_id, m.partition))
+    return pairs
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _reconciliation(name: str):
+    """A closed-loop service of the reconciliation app: reconciling.py is its public home, the
+    inventory module its implementation."""
+    import importlib
+
+    for module in ("reconciliation.reconciling", "reconciliation.inventory"):
+        try:
+            fn = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if fn is not None:
+            return fn
+    raise ImportError(f"reconciliation has no {name}()")
+
+
+def s3_event_apply(event: Event) -> dict:
+    """Apply one S3 notification record to the inventory and re-judge the affected gaps."""
+    from reconciliation.storage import ObjectInfo
+
+    p = event.payload
+    bucket, key, name = p.get("bucket", ""), p.get("key", ""), p.get("event_name", "")
+    store = f"s3://{bucket}"
+    if _superseded(event):
+        return {"action": "superseded", "store": store, "key": key}
+    if name.startswith("ObjectCreated"):
+        info = ObjectInfo(key=key, size=int(p["size"]), last_modified=_parse_event_time(p.get("event_time")),
+                          etag=(p.get("etag") or "").strip('"'))
+        upserted = _reconciliation("objects_upsert")(store, [info])
+        partitions = _partitions_of(store, [key], upserted)
+        rejudged = _reconciliation("gaps_rejudge")(partitions) if partitions else None
+        return {"action": "upsert", "store": store, "key": key, "partitions": _jsonable(sorted(partitions)),
+                "rejudged": _jsonable(rejudged)}
+    if name.startswith("ObjectRemoved"):
+        touched = _reconciliation("objects_delete")(store, [key])
+        # Removal alone opens no gap (an event is not a complete scan): the next reconcile does.
+        return {"action": "remove", "store": store, "key": key, "partitions": _jsonable(sorted(touched or []))}
+    return {"action": "ignored", "reason": f"event name {name!r} does not change the inventory"}
+
+
+# --- scraper_complete ------------------------------------------------------------------------------
+
+def scraper_tasks_complete(event: Event) -> dict:
+    """Complete the scraper's claimed tasks whose gaps are all resolved; the others stay claimed
+    (their data is not seen yet) until a later event, reconcile or lease expiry."""
+    from reconciliation.choices import GapStatus, TaskStatus
+    from reconciliation.models import Source, Task
+    from reconciliation.tasks import task_complete
+
+    p = event.payload or {}
+    task_ids = p.get("task_ids") or ([p["task_id"]] if p.get("task_id") else [])
+    scraper = p.get("scraper") or ""
+    if not scraper and not task_ids and event.source:
+        scraper = Source.objects.filter(name=event.source).values_list("scraper", flat=True).first() or ""
+    qs = Task.objects.filter(status=TaskStatus.CLAIMED)
+    if task_ids:
+        qs = qs.filter(pk__in=[str(t) for t in task_ids])
+    elif scraper:
+        qs = qs.filter(scraper=scraper)
+    else:
+        return {"scraper": "", "completed": [], "waiting": [], "note": "no scraper or task ids to complete"}
+    completed, waiting, errors = [], [], {}
+    for task in qs:
+        if task.gaps.filter(status=GapStatus.OPEN).exists():
+            waiting.append(str(task.pk))
+            continue
+        try:
+            task_complete(task.pk)
+            completed.append(str(task.pk))
+        except Exception as exc:  # e.g. completed meanwhile over HTTP
+            errors[str(task.pk)] = str(exc)
+    out = {"scraper": scraper, "completed": completed, "waiting": waiting}
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+# --- processing --------------------------------------------------------------------------------------
+
+def _stale_after() -> dt.timedelta:
+    # A task older than the cluster timeout was killed: its event may be claimed again.
+    return dt.timedelta(seconds=int(settings.Q_CLUSTER.get("timeout", 1800)))
+
+
+def event_claim(event_id: int, *, now=None) -> bool:
+    now = now or timezone.now()
+    return Event.objects.filter(pk=event_id).filter(
+        Q(status=EventStatus.PENDING) | Q(status=EventStatus.PROCESSING, started_at__lt=now - _stale_after())
+    ).update(status=EventStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1) == 1
+
+
+def _link_failed_run(event: Event, run) -> None:
+    """A service that fails after recording its run (ReconcileFailed.run) still links it."""
+    from metrics.models import VerificationRun
+    from reconciliation.models import ReconcileRun
+
+    if isinstance(run, ReconcileRun) and run.pk:
+        event.reconcile_run = run
+        Event.objects.filter(pk=event.pk).update(reconcile_run=run)
+    elif isinstance(run, VerificationRun) and run.pk:
+        event.verification_run = run
+        Event.objects.filter(pk=event.pk).update(verification_run=run)
+
+
+def event_process(event_id: int, *, now=None, ignore_cooldown: bool = False) -> Event | None:
+    """Process a recorded event once (the django-q2 task body). Returns the event, or None when
+    it does not exist. An event already processed, or being processed, is left alone."""
+    now = now or timezone.now()
+    if not event_claim(event_id, now=now):
+        return Event.objects.filter(pk=event_id).first()
+    event = Event.objects.get(pk=event_id)
+    result: dict = {}
+    status = EventStatus.DONE
+    errors: list[str] = []
+    try:
+        if event.type == EventType.S3_EVENT:
+            result["inventory"] = s3_event_apply(event)
+
+        config = load_config()
+        plan = plan_for(config, event.type, enabled_metric_names())
+        result["hooks"] = [h.name for h in plan.hooks]
+        result["patterns"] = plan.patterns
+        result["metrics"] = len(plan.metrics)
+        if not config.enabled:
+            result["note"] = "events disabled (events.enabled: false): no hook fires"
+        fires = bool(plan.hooks) and (bool(plan.metrics) or plan.reconcile)
+        if plan.hooks and not fires:
+            result["note"] = "no enabled metric matches the hooks' patterns"
+        if fires:
+            taken = cooldown_acquire(event.type, event.source, config.cooldown_seconds, now=now, event=event,
+                                     force=ignore_cooldown)
+            if not taken:
+                status = EventStatus.SKIPPED_COOLDOWN
+                result["cooldown"] = f"{event.type}/{event.source or '-'} fired less than {config.cooldown_seconds}s ago"
+            else:
+                trigger = _run_trigger(event)
+                if plan.reconcile:
+                    run = reconcile_for_event(trigger=trigger)
+                    Event.objects.filter(pk=event.pk).update(reconcile_run=run)
+                    event.reconcile_run = run
+                    if run.status == "failed":
+                        errors.append(f"reconcile run #{run.pk} failed: {run.error}")
+                if plan.metrics:
+                    run = verification_for_event(trigger=trigger, patterns=plan.patterns, update=plan.update)
+                    Event.objects.filter(pk=event.pk).update(verification_run=run)
+                    event.verification_run = run
+                    if run.status == "failed":
+                        errors.append(f"verification run #{run.pk} failed: {run.error}")
+
+        if event.type == EventType.SCRAPER_COMPLETE:
+            result["tasks"] = scraper_tasks_complete(event)
+    except Exception as exc:
+        logger.exception("event %s (%s) failed", event.pk, event.type)
+        errors.append(f"{exc.__class__.__name__}: {exc}")
+        _link_failed_run(event, getattr(exc, "run", None))
+    if errors:
+        status = EventStatus.FAILED
+    event.status = status
+    event.error = "\n".join(errors)
+    event.result = _jsonable(result)
+    event.processed_at = timezone.now()
+    event.save(update_fields=["status", "error", "result", "processed_at"])
+    return event
+
+
+def event_fire_by_hand(event_type: str, *, source="manual", payload=None) -> Event:
+    """`events trigger`: record an event and process it now, in this process, ignoring the
+    cooldown (an operator asked for it); the firing still counts for the cooldown."""
+    with transaction.atomic():
+        event, _ = event_record(event_type, source=source, payload=payload, enqueue=False)
+    return event_process(event.pk, ignore_cooldown=True)
+
+
+def events_history_cleanup(days: int, *, now=None) -> int:
+    """Delete finished events older than `days` (their runs stay)."""
+    now = now or timezone.now()
+    deleted, _ = Event.objects.filter(status__in=FINISHED_STATUSES, received_at__lt=now - dt.timedelta(days=days)).delete()
+    return deleted

@@ -1,0 +1,40 @@
+"""Shared by `verify` and `update`: print a run's report (human lines or the --json document)."""
+from adce_site.cli import emit_json
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return repr(value) if isinstance(value, str) else str(value).lower()
+
+
+def run_report(command, run, *, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        emit_json(command.stdout, {"run": run.pk, "summary": run.summary,
+                                   "metrics": [r.as_json() for r in run.results]})
+        return
+    for r in run.results:
+        if quiet and not r.unresolved:
+            continue
+        line = f"{r.metric:<45} {r.status:<9} {r.severity:<8} {fmt(r.actual):>14}"
+        if r.status == "error":
+            line += f"  error: {r.error}"
+        else:
+            line += f"  baseline {fmt(r.baseline)}"
+            if r.drift_pct is not None and r.status != "ok":
+                line += f"  drift {r.drift_pct:.2f}%"
+        tags = [t for t, on in (("cached", r.from_cache), ("applied", r.applied)) if on]
+        if r.approval_id is not None:
+            tags.append(f"approval #{r.approval_id} pending")
+        if tags:
+            line += f"  [{', '.join(tags)}]"
+        command.stdout.write(line)
+    s = run.summary
+    counts = ", ".join(f"{s[k]} {k}" for k in ("ok", "minor", "moderate", "major", "critical", "new", "changed", "error") if s.get(k))
+    command.stdout.write(
+        f"run #{run.pk}: {s['total']} metric(s) in {run.duration_ms / 1000:.2f}s — {counts or 'nothing verified'}; "
+        f"{s['applied']} applied, {s['pending_approval']} pending approval, {s['from_cache']} from cache")

@@ -1,0 +1,383 @@
+"""Admin of the reconciliation app: coverage (read-only: it comes from import_coverage/import_catalog),
+scan and reconcile runs, the stored-object inventory, gaps and tasks, the coverage matrix page and
+exports.
+
+Big tables (StoredObject, CatalogGame, Gap) avoid whole-table work per page: no full result count,
+select_related for every column shown, indexed lookups only. Exports: the import-export CSV/XLSX
+builds the file in memory, so it is capped at EXPORT_MAX_ROWS rows; the streaming CSV export has no
+cap (it reads the filtered selection in chunks)."""
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.urls import path, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
+
+from . import views
+from .choices import GapStatus, TaskStatus
+from .models import (
+    CatalogGame,
+    DataType,
+    Gap,
+    ReconcileRun,
+    ReconciliationSettings,
+    ScanRun,
+    Source,
+    StoredObject,
+    Task,
+)
+from .resources import GapResource, StoredObjectResource, TaskResource
+from .selectors import with_open_gap_counts
+from .tasks import gaps_ignore, gaps_requeue, tasks_mark_failed, tasks_requeue
+
+EXPORT_MAX_ROWS = getattr(settings, "ADCE_EXPORT_MAX_ROWS", 100_000)
+
+
+def _pretty_json(value) -> str:
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+class EstimatedCountPaginator(Paginator):
+    """On PostgreSQL an unfiltered changelist of a huge table uses the planner's row estimate
+    (pg_class.reltuples) instead of COUNT(*); filtered lists and other databases count exactly."""
+
+    @cached_property
+    def count(self):
+        qs = self.object_list
+        if hasattr(qs, "query") and not qs.query.where and connections[qs.db].vendor == "postgresql":
+            with connections[qs.db].cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                               [qs.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] and row[0] > 10_000:  # small tables: the exact count is cheap
+                return int(row[0])
+        return super().count
+
+
+class ToolsMixin:
+    """Extra object-tool links on the changelist (`adce_tools` in the templates)."""
+
+    def changelist_view(self, request, extra_context=None):
+        tools = self.object_tools(request) if hasattr(self, "object_tools") else []
+        extra_context = {**(extra_context or {}), "adce_tools": tools}
+        return super().changelist_view(request, extra_context)
+
+
+class ReadOnlyMixin:
+    """Rows written by the domain (imports, scans, reconciles): viewable, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StreamingExportMixin(ExportMixin):
+    """CSV/XLSX through import-export for selections up to EXPORT_MAX_ROWS, plus a streaming CSV
+    export (URL `<model>/export-csv/` honouring the changelist's filters and search, and an action)."""
+
+    export_formats = [CSV, XLSX]
+    import_export_change_list_template = "admin/reconciliation/change_list_export_tools.html"
+    stream_columns: tuple = ()
+    stream_filename = "export"
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        # Counting at most cap+1 rows keeps this check cheap on a huge table.
+        if queryset.order_by()[: EXPORT_MAX_ROWS + 1].count() > EXPORT_MAX_ROWS:
+            raise ValueError(
+                f"The selection has more than {EXPORT_MAX_ROWS:,} rows, too many to build in memory: "
+                f"narrow it with the filters, or use “Stream CSV” ({self._stream_url()}), which has no limit."
+            )
+        return super().get_export_data(file_format, request, queryset, **kwargs)
+
+    def _stream_url(self) -> str:
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_export_csv")
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path("export-csv/", self.admin_site.admin_view(self.stream_csv_view),
+                 name=f"{opts.app_label}_{opts.model_name}_export_csv"),
+        ] + super().get_urls()
+
+    def stream_csv_view(self, request):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        # The same filtered/searched queryset as the changelist, without paging or counting.
+        return views.stream_csv(self.get_export_queryset(request), self.stream_columns, self.stream_filename)
+
+    @admin.action(description="Stream selected rows as CSV (no size limit)", permissions=["view"])
+    def stream_csv_action(self, request, queryset):
+        return views.stream_csv(queryset, self.stream_columns, self.stream_filename)
+
+    def object_tools(self, request):
+        return [{"url": self._stream_url(), "label": "Stream CSV", "with_filters": True}]
+
+
+class DataTypeInline(admin.TabularInline):
+    model = DataType
+    extra = 0
+    show_change_link = True
+    fields = ("name", "level", "required", "freshness_days", "completeness_threshold", "min_size_bytes",
+              "minutes_per_file", "path_patterns", "active")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Source)
+class SourceAdmin(ToolsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    change_list_template = "admin/reconciliation/change_list_tools.html"
+    list_display = ("name", "scraper", "location", "season_list", "active", "updated_at")
+    list_filter = ("active",)
+    search_fields = ("name", "scraper")
+    readonly_fields = ("name", "scraper", "location", "seasons", "active", "updated_at")
+    inlines = [DataTypeInline]
+
+    @admin.display(description="seasons")
+    def season_list(self, obj):
+        return ", ".join(obj.seasons or [])
+
+    def get_urls(self):
+        return [
+            path("coverage/", self.admin_site.admin_view(self.coverage_view), name="reconciliation_coverage"),
+        ] + super().get_urls()
+
+    def coverage_view(self, request):
+        return views.coverage_matrix_view(request, self.admin_site)
+
+    def object_tools(self, request):
+        return [{"url": reverse("admin:reconciliation_coverage"), "label": "Coverage matrix"}]
+
+
+@admin.register(DataType)
+class DataTypeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("name", "source", "level", "required", "completeness_threshold", "freshness_days",
+                    "min_size_bytes", "minutes_per_file", "active")
+    list_filter = ("source", "level", "required", "active")
+    list_select_related = ("source",)
+    search_fields = ("name",)
+
+
+@admin.register(CatalogGame)
+class CatalogGameAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("game_id", "source", "season", "game_date", "season_type")
+    list_filter = ("source", "season")
+    list_select_related = ("source",)
+    search_fields = ("game_id",)
+    search_help_text = "Exact game id."
+    show_full_result_count = False
+    date_hierarchy = None
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(game_id=term) if term else queryset), False
+
+
+@admin.register(ScanRun)
+class ScanRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "status", "mode", "trigger", "started_at", "duration_ms", "objects_seen", "bytes_seen",
+                    "matched_count", "unmatched_count", "estimated_objects")
+    list_filter = ("status", "mode", "trigger")
+    fields = ("status", "mode", "trigger", "sources", "locations", "location_override", "manifest_uri",
+              "sample_rate", "seed", "started_at", "finished_at", "duration_ms", "objects_seen", "bytes_seen",
+              "estimated_objects", "estimated_bytes", "matched_count", "unmatched_count", "unmatched_keys",
+              "stats_pretty", "error")
+    readonly_fields = fields
+
+    @admin.display(description="unmatched keys (examples)")
+    def unmatched_keys(self, obj):
+        keys = obj.unmatched_examples or []
+        if not keys:
+            return "—"
+        items = format_html_join("", "<li><code>{}</code></li>", ((k,) for k in keys))
+        more = obj.unmatched_count - len(keys)
+        tail = format_html("<p>… and {} more</p>", more) if more > 0 else ""
+        return format_html("<ul>{}</ul>{}", items, tail)
+
+    @admin.display(description="stats")
+    def stats_pretty(self, obj):
+        return _pretty_json(obj.stats)
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "status", "as_of", "trigger", "dry_run", "started_at", "duration_ms", "scan")
+    list_filter = ("status", "trigger")
+    list_select_related = ("scan",)
+    fields = ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at", "duration_ms",
+              "output_path", "summary_pretty", "error")
+    readonly_fields = fields
+
+    @admin.display(description="summary")
+    def summary_pretty(self, obj):
+        return _pretty_json(obj.summary)
+
+
+@admin.register(ReconciliationSettings)
+class ReconciliationSettingsAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("__str__", "critical_days", "max_items_per_task", "source_file", "imported_at")
+
+
+@admin.register(StoredObject)
+class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.ModelAdmin):
+    resource_classes = [StoredObjectResource]
+    list_display = ("key", "store", "size", "last_modified", "source", "data_type", "partition")
+    list_select_related = ("source", "data_type", "data_type__source")
+    list_filter = ("source",)  # a small table; the filter uses the FK index
+    search_fields = ("key",)
+    search_help_text = "Key prefix (case-sensitive), e.g. espn_play_by_play/4018"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ["stream_csv_action"]
+    stream_columns = views.STORED_OBJECT_COLUMNS
+    stream_filename = "stored-objects"
+
+    def get_search_results(self, request, queryset, search_term):
+        # Prefix only: `key LIKE 'prefix%'` can use an index; a substring search cannot.
+        term = search_term.strip()
+        return (queryset.filter(key__startswith=term) if term else queryset), False
+
+
+@admin.register(Gap)
+class GapAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
+    resource_classes = [GapResource]
+    list_display = ("partition_label", "source", "data_type", "season", "kind", "priority", "status", "game_date",
+                    "first_seen_at", "resolved_at", "task_link")
+    list_filter = ("priority", "kind", "source", "season", "status", "data_type")
+    list_select_related = ("source", "data_type", "data_type__source", "task")
+    search_fields = ("partition",)
+    search_help_text = "Partition (game id, ISO date or season) prefix."
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ["ignore_gaps", "requeue_gaps", "stream_csv_action"]
+    stream_columns = views.GAP_COLUMNS
+    stream_filename = "gaps"
+    readonly_fields = ("source", "data_type", "season", "partition", "game_date", "kind", "priority", "priority_rank",
+                       "status", "first_seen_at", "last_seen_at", "resolved_at", "object_key", "object_size",
+                       "object_last_modified", "task", "opened_by", "resolved_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(partition__startswith=term) if term else queryset), False
+
+    @admin.display(description="partition", ordering="partition")
+    def partition_label(self, obj):
+        return obj.partition or "(fixed key)"
+
+    @admin.display(description="task")
+    def task_link(self, obj):
+        if not obj.task_id:
+            return "—"
+        url = reverse("admin:reconciliation_task_change", args=[obj.task_id])
+        return format_html('<a href="{}">{}… ({})</a>', url, str(obj.task_id)[:8], obj.task.status)
+
+    @admin.action(description="Ignore selected open gaps (no longer queued)", permissions=["change"])
+    def ignore_gaps(self, request, queryset):
+        n = gaps_ignore(queryset)
+        self.message_user(request, f"{n} gap(s) ignored.", messages.SUCCESS)
+
+    @admin.action(description="Requeue selected gaps now (new pending tasks)", permissions=["change"])
+    def requeue_gaps(self, request, queryset):
+        created = gaps_requeue(queryset, reason=f"requeued by {request.user.get_username()} in the admin")
+        if created:
+            self.message_user(request, f"{len(created)} new pending task(s) created.", messages.SUCCESS)
+        else:
+            self.message_user(request, "Nothing to requeue: the selected gaps are resolved or already in an "
+                                       "open task.", messages.WARNING)
+
+    def object_tools(self, request):
+        return [{"url": reverse("admin:reconciliation_coverage"), "label": "Coverage matrix"},
+                *super().object_tools(request)]
+
+
+@admin.register(Task)
+class TaskAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
+    resource_classes = [TaskResource]
+    list_display = ("short_id", "status", "priority", "gap_kind", "source", "data_type", "season", "scraper",
+                    "open_gaps", "attempts_label", "claimed_by", "lease_expires_at", "created_at")
+    list_filter = ("status", "scraper", "priority", "source")
+    list_select_related = ("source", "data_type", "data_type__source")
+    search_fields = ("=id",)
+    show_full_result_count = False
+    actions = ["requeue_tasks", "mark_failed", "stream_csv_action"]
+    stream_columns = views.TASK_COLUMNS
+    stream_filename = "tasks"
+    readonly_fields = ("id", "source", "data_type", "season", "priority", "gap_kind", "scraper", "reason", "status",
+                       "attempts", "max_attempts", "last_error", "claimed_by", "claimed_at", "lease_expires_at",
+                       "created_at", "updated_at", "finished_at", "reconcile_run", "open_partitions")
+
+    def get_queryset(self, request):
+        return with_open_gap_counts(super().get_queryset(request))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        import uuid
+
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(pk=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    @admin.display(description="id")
+    def short_id(self, obj):
+        return str(obj.pk)[:8]
+
+    @admin.display(description="open gaps", ordering="open_gaps")
+    def open_gaps(self, obj):
+        return obj.open_gaps
+
+    @admin.display(description="attempts")
+    def attempts_label(self, obj):
+        return f"{obj.attempts}/{obj.max_attempts}"
+
+    @admin.display(description="open partitions (first 200)")
+    def open_partitions(self, obj):
+        parts = list(obj.gaps.filter(status=GapStatus.OPEN).order_by("game_date", "partition")
+                     .values_list("partition", flat=True)[:200])
+        return ", ".join(p or "(fixed key)" for p in parts) or "—"
+
+    @admin.action(description="Requeue selected tasks (pending, attempts reset)", permissions=["change"])
+    def requeue_tasks(self, request, queryset):
+        n = tasks_requeue(queryset)
+        self.message_user(request, f"{n} task(s) back to pending.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected open tasks failed", permissions=["change"])
+    def mark_failed(self, request, queryset):
+        n = tasks_mark_failed(queryset.filter(status__in=[TaskStatus.PENDING, TaskStatus.CLAIMED]),
+                              by=request.user.get_username())
+        self.message_user(request, f"{n} task(s) marked failed.", messages.SUCCESS)

@@ -1,0 +1,340 @@
+"""HAVE vs SHOULD as a pure function (SPEC §5, §6, §8). No database access here.
+
+    report = analyze(AnalysisInput(data_types, catalog, have, as_of, critical_days))
+    plans = plan_tasks(gaps_not_in_open_tasks, specs_by_id, max_items_per_task)
+
+The reconcile service builds the input with reconciliation.specs (selectors), runs `analyze`, opens /
+resolves / re-prioritises Gap rows from `report.gaps`, then calls `plan_tasks` with only the gaps
+that no open (pending or claimed) task already covers — so a gap is never queued twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
+from .seasons import current_season, previous_season, start_year
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSummary:
+    key: str
+    size: int
+    last_modified: dt.datetime  # tz-aware UTC
+
+
+def pick_newest(a: ObjectSummary | None, b: ObjectSummary | None) -> ObjectSummary | None:
+    """The object that decides a partition: latest LastModified; on a tie, the larger (then the
+    smaller key, only so that the choice is deterministic)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if (a.last_modified, a.size) != (b.last_modified, b.size):
+        return a if (a.last_modified, a.size) > (b.last_modified, b.size) else b
+    return a if a.key <= b.key else b
+
+
+@dataclass(frozen=True, slots=True)
+class DataTypeSpec:
+    id: int
+    source: str
+    name: str
+    scraper: str
+    required: bool
+    freshness_days: int
+    completeness_threshold: float
+    min_size_bytes: int
+    minutes_per_file: float
+    level: str                  # PatternLevel value
+    seasons: tuple[str, ...]    # the source's normalised coverage seasons
+
+
+@dataclass(frozen=True, slots=True)
+class GameSpec:
+    game_id: str
+    season: str
+    game_date: dt.date
+
+
+@dataclass(slots=True)
+class AnalysisInput:
+    data_types: Sequence[DataTypeSpec]
+    catalog: Mapping[str, Sequence[GameSpec]]                 # source name → its games
+    have: Mapping[tuple[int, str], ObjectSummary]             # (data_type_id, partition) → newest object
+    as_of: dt.date
+    critical_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class GapFinding:
+    data_type_id: int
+    source: str
+    data_type: str
+    season: str | None
+    partition: str              # game id, ISO date, "YYYY-YY", "" (fixed)
+    game_date: dt.date | None   # game date (game level) or the date (date level)
+    kind: str                   # GapKind value
+    priority: str               # Priority value
+    object: ObjectSummary | None  # the deciding object for empty/stale
+
+    @property
+    def priority_rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+    @property
+    def sort_key(self) -> tuple:
+        """Partition order of §8: game date, then partition (game id); undated partitions last."""
+        return (self.game_date is None, self.game_date or dt.date.min, self.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class CellCompleteness:
+    source: str
+    data_type: str
+    season: str | None
+    expected: int
+    present: int
+    completeness: float
+
+
+@dataclass(slots=True)
+class AnalysisReport:
+    gaps: list[GapFinding] = field(default_factory=list)
+    completeness: list[CellCompleteness] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Expected partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    partition: str
+    season: str | None
+    day: dt.date | None  # game date / date; None for season and fixed partitions
+
+
+def season_started_on(season: str, games: Sequence[GameSpec]) -> dt.date:
+    """When a season counts as started: its first catalog game, or 1 October of its start year
+    when the source's catalog has no game of that season."""
+    dates = [g.game_date for g in games if g.season == season]
+    return min(dates) if dates else dt.date(start_year(season), 10, 1)
+
+
+def expected_partitions(spec: DataTypeSpec, games: Sequence[GameSpec], as_of: dt.date) -> dict[str | None, list[Expected]]:
+    """Season (None for fixed) → expected partitions as of `as_of`, for the seasons in coverage."""
+    if spec.level == PatternLevel.FIXED:
+        return {None: [Expected("", None, None)]}
+    covered = set(spec.seasons)
+    out: dict[str | None, list[Expected]] = {s: [] for s in spec.seasons}
+    if spec.level == PatternLevel.GAME:
+        for g in games:
+            if g.season in covered and g.game_date <= as_of:
+                out[g.season].append(Expected(g.game_id, g.season, g.game_date))
+    elif spec.level == PatternLevel.DATE:
+        seen: set[dt.date] = set()
+        for g in games:
+            if g.season in covered and g.game_date <= as_of and g.game_date not in seen:
+                seen.add(g.game_date)
+                out[g.season].append(Expected(g.game_date.isoformat(), g.season, g.game_date))
+    elif spec.level == PatternLevel.SEASON:
+        by_season: dict[str, list[GameSpec]] = defaultdict(list)
+        for g in games:
+            by_season[g.season].append(g)
+        for season in spec.seasons:
+            if season_started_on(season, by_season.get(season, ())) <= as_of:
+                out[season].append(Expected(season, season, None))
+    else:
+        raise ValueError(f"unknown level {spec.level!r}")
+    for parts in out.values():
+        parts.sort(key=lambda e: (e.day or dt.date.min, e.partition))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Gap kind and priority
+
+
+def stale_cutoff(as_of: dt.date, freshness_days: int) -> dt.datetime:
+    """00:00 UTC of the day as_of − freshness_days: an object modified before it is stale."""
+    day = as_of - dt.timedelta(days=freshness_days)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
+def gap_kind(spec: DataTypeSpec, expected: Expected, obj: ObjectSummary | None, as_of: dt.date) -> str | None:
+    if obj is None:
+        return GapKind.MISSING
+    if obj.size < spec.min_size_bytes:
+        return GapKind.EMPTY  # wins over stale
+    if (
+        spec.level == PatternLevel.SEASON
+        and expected.season == current_season(as_of)
+        and obj.last_modified < stale_cutoff(as_of, spec.freshness_days)
+    ):
+        return GapKind.STALE
+    return None
+
+
+def priority_of(
+    spec: DataTypeSpec,
+    *,
+    kind: str,
+    season: str | None,
+    day: dt.date | None,
+    cell_completeness: float,
+    as_of: dt.date,
+    critical_days: int,
+) -> str:
+    """§6: the first rule that holds. Fixed partitions (season None): HIGH if required, else LOW."""
+    if spec.level == PatternLevel.FIXED or season is None:
+        return Priority.HIGH if spec.required else Priority.LOW
+    if not spec.required:
+        return Priority.LOW
+    if kind == GapKind.STALE:
+        return Priority.CRITICAL
+    if day is not None and as_of - dt.timedelta(days=critical_days) < day <= as_of:
+        return Priority.CRITICAL
+    current = current_season(as_of)
+    if season == current and cell_completeness < spec.completeness_threshold:
+        return Priority.HIGH
+    if season in (current, previous_season(as_of)):
+        return Priority.MEDIUM
+    return Priority.LOW
+
+
+def analyze(inp: AnalysisInput) -> AnalysisReport:
+    report = AnalysisReport()
+    for spec in sorted(inp.data_types, key=lambda s: (s.source, s.name)):
+        games = inp.catalog.get(spec.source, ())
+        for season, parts in expected_partitions(spec, games, inp.as_of).items():
+            judged = []
+            for e in parts:
+                obj = inp.have.get((spec.id, e.partition))
+                kind = gap_kind(spec, e, obj, inp.as_of)
+                if kind is not None:
+                    judged.append((e, kind, obj))
+            expected = len(parts)
+            present = expected - len(judged)
+            completeness = present / expected if expected else 1.0
+            report.completeness.append(
+                CellCompleteness(spec.source, spec.name, season, expected, present, completeness)
+            )
+            for e, kind, obj in judged:
+                priority = priority_of(
+                    spec, kind=kind, season=season, day=e.day, cell_completeness=completeness,
+                    as_of=inp.as_of, critical_days=inp.critical_days,
+                )
+                report.gaps.append(GapFinding(
+                    data_type_id=spec.id, source=spec.source, data_type=spec.name, season=season,
+                    partition=e.partition, game_date=e.day, kind=str(kind), priority=str(priority),
+                    object=None if kind == GapKind.MISSING else obj,
+                ))
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Task planning (§8)
+
+
+@dataclass(slots=True)
+class TaskPlan:
+    source: str
+    data_type: str
+    data_type_id: int
+    season: str | None
+    priority: str
+    gap_kind: str
+    scraper: str
+    gaps: list[GapFinding]
+    minutes: float
+    reason: str
+    level: str = ""
+
+    @property
+    def partitions(self) -> list[str]:
+        return [g.partition for g in self.gaps]
+
+    @property
+    def game_ids(self) -> list[str]:
+        return self.partitions if self.level == PatternLevel.GAME else []
+
+    @property
+    def dates(self) -> list[str]:
+        return self.partitions if self.level == PatternLevel.DATE else []
+
+    @property
+    def priority_rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+
+_WHY = {
+    Priority.CRITICAL: "required data for games within the last critical_days",
+    Priority.HIGH: "required data; the current season is below its completeness threshold",
+    Priority.MEDIUM: "required data of the current or previous season",
+    Priority.LOW: "older season or optional data type",
+}
+_UNIT = {PatternLevel.GAME: "game", PatternLevel.DATE: "date", PatternLevel.SEASON: "season file",
+         PatternLevel.FIXED: "file"}
+
+
+def task_reason(spec: DataTypeSpec, season: str | None, priority: str, kind: str, count: int,
+                critical_days: int | None = None) -> str:
+    unit = _UNIT.get(spec.level, "partition")
+    what = f"{count} {kind} {unit}{'' if count == 1 else 's'} of {spec.source}/{spec.name}"
+    what += f" {season}" if season else " (fixed key)"
+    if kind == GapKind.STALE:
+        why = f"the current season's file is older than {spec.freshness_days} days"
+    elif spec.level == PatternLevel.FIXED:
+        why = "required fixed key" if spec.required else "optional fixed key"
+    elif priority == Priority.CRITICAL and critical_days is not None:
+        why = f"required data for games of the last {critical_days} days"
+    else:
+        why = _WHY[Priority(priority)]
+    return f"{what}: {why}"
+
+
+def _minutes(count: int, per_file: float) -> float | int:
+    value = count * per_file
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def plan_tasks(
+    gaps: Iterable[GapFinding],
+    specs_by_id: Mapping[int, DataTypeSpec],
+    max_items_per_task: int,
+    *,
+    critical_days: int | None = None,
+) -> list[TaskPlan]:
+    """Group gaps by (source, data type, season, priority, kind) into tasks of at most
+    `max_items_per_task` partitions, in partition order, in as few tasks as that allows.
+
+    Pass only the gaps that no open task already covers. Tasks come out most urgent first, then by
+    source, data type, season (fixed keys last) and gap kind."""
+    if max_items_per_task < 1:
+        raise ValueError("max_items_per_task must be at least 1")
+    groups: dict[tuple, list[GapFinding]] = defaultdict(list)
+    for g in gaps:
+        groups[(g.source, g.data_type, g.data_type_id, g.season, g.priority, g.kind)].append(g)
+
+    def order(key):
+        source, data_type, _id, season, priority, kind = key
+        return (PRIORITY_RANK[priority], source, data_type, season is None, season or "", kind)
+
+    plans: list[TaskPlan] = []
+    for key in sorted(groups, key=order):
+        source, data_type, dt_id, season, priority, kind = key
+        spec = specs_by_id[dt_id]
+        members = sorted(groups[key], key=lambda g: g.sort_key)
+        for i in range(0, len(members), max_items_per_task):
+            chunk = members[i:i + max_items_per_task]
+            plans.append(TaskPlan(
+                source=source, data_type=data_type, data_type_id=dt_id, season=season, priority=priority,
+                gap_kind=kind, scraper=spec.scraper, gaps=chunk,
+                minutes=_minutes(len(chunk), spec.minutes_per_file),
+                reason=task_reason(spec, season, priority, kind, len(chunk), critical_days),
+                level=spec.level,
+            ))
+    return plans

@@ -1,0 +1,367 @@
+"""Expected coverage (SPEC §5): parse + validate the YAML (pure), and `coverage_import` (the write).
+
+Every problem is a CoverageError "FILE: key.path: what is wrong" — the first one found, in file
+order — and nothing is written. Shapes of the original data_inventory.yaml are accepted: seasons as a
+list, a scalar, ints (end years) or "YYYY-YYYY" ranges; several path_patterns (or one string).
+Unknown top-level sections (the original's current_inventory, gaps_detected…) are ignored; unknown
+keys inside a source or data type are errors (a typo must not silently fall back to a default).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from django.db import transaction
+from django.utils import timezone
+
+from .models import DataType, ReconciliationSettings, Source
+from .patterns import PatternError, compile_pattern
+from .seasons import SeasonError, expand_seasons
+
+DEFAULTS = {
+    "required": True,
+    "freshness_days": 7,
+    "completeness_threshold": 0.95,
+    "min_size_bytes": 1,
+    "minutes_per_file": 2,
+}
+SETTINGS_DEFAULTS = {"critical_days": 7, "max_items_per_task": 100}
+SOURCE_KEYS = {"scraper", "location", "seasons", "data_types", "description", "notes"}
+DATA_TYPE_KEYS = set(DEFAULTS) | {"path_patterns", "description", "notes"}
+NAME_MAX = 100
+
+
+class CoverageError(ValueError):
+    """Bad coverage input; the message is one line naming the file and the key path."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataTypeConfig:
+    name: str
+    required: bool
+    freshness_days: int
+    completeness_threshold: float
+    min_size_bytes: int
+    minutes_per_file: float
+    path_patterns: tuple[str, ...]
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    scraper: str
+    location: str  # canonical URI
+    seasons: tuple[str, ...]
+    data_types: tuple[DataTypeConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageConfig:
+    sources: tuple[SourceConfig, ...]
+    critical_days: int
+    max_items_per_task: int
+
+
+@dataclass(slots=True)
+class CoverageImportResult:
+    path: str
+    dry_run: bool
+    sources_created: list[str] = field(default_factory=list)
+    sources_updated: list[str] = field(default_factory=list)
+    sources_deactivated: list[str] = field(default_factory=list)
+    data_types_created: list[str] = field(default_factory=list)
+    data_types_updated: list[str] = field(default_factory=list)
+    data_types_deactivated: list[str] = field(default_factory=list)
+    critical_days: int = 7
+    max_items_per_task: int = 100
+
+    def summary(self) -> str:
+        verb = "would import" if self.dry_run else "imported"
+        return (
+            f"{self.path}: {verb} {len(self.sources_created) + len(self.sources_updated)} sources "
+            f"({len(self.sources_created)} new, {len(self.sources_deactivated)} deactivated), "
+            f"{len(self.data_types_created) + len(self.data_types_updated)} data types "
+            f"({len(self.data_types_created)} new, {len(self.data_types_deactivated)} deactivated); "
+            f"critical_days={self.critical_days}, max_items_per_task={self.max_items_per_task}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# YAML loading: duplicate keys are errors (PyYAML would silently keep the last one)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node, deep=False):
+    loader.flatten_mapping(node)
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key at line {key_node.start_mark.line + 1}", key_node.start_mark
+            ) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1}, "
+                f"first on line {seen[key] + 1})", key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml(text: str, label: str):
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise CoverageError(f"{label}: invalid YAML: {where}{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise CoverageError(f"{label}: invalid YAML: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Ctx:
+    def __init__(self, label: str):
+        self.label = label
+
+    def fail(self, path: str, message: str):
+        raise CoverageError(f"{self.label}: {path}: {message}")
+
+
+def _int(ctx: _Ctx, path: str, value, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        ctx.fail(path, f"expected an integer, got {value!r}")
+    if value < minimum:
+        ctx.fail(path, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _number(ctx: _Ctx, path: str, value, *, minimum: float, maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        ctx.fail(path, f"expected a number, got {value!r}")
+    if value != value or value < minimum or (maximum is not None and value > maximum):  # NaN too
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        ctx.fail(path, f"must be {bound}, got {value}")
+    return float(value)
+
+
+def _name(ctx: _Ctx, path: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        ctx.fail(path, f"name must be a non-empty string, got {value!r}")
+    if len(value) > NAME_MAX:
+        ctx.fail(path, f"name longer than {NAME_MAX} characters")
+    return value
+
+
+def _data_type(ctx: _Ctx, path: str, name: str, body) -> DataTypeConfig:
+    if body is None:
+        body = {}
+    if not isinstance(body, Mapping):
+        ctx.fail(path, f"expected a mapping of settings, got {type(body).__name__}")
+    for key in body:
+        if key not in DATA_TYPE_KEYS:
+            ctx.fail(f"{path}.{key}", f"unknown key (expected one of {', '.join(sorted(DATA_TYPE_KEYS))})")
+    values = {**DEFAULTS, **{k: v for k, v in body.items() if k in DEFAULTS}}
+    if not isinstance(values["required"], bool):
+        ctx.fail(f"{path}.required", f"expected true or false, got {values['required']!r}")
+    freshness = _int(ctx, f"{path}.freshness_days", values["freshness_days"], minimum=0)
+    threshold = _number(ctx, f"{path}.completeness_threshold", values["completeness_threshold"], minimum=0, maximum=1)
+    min_size = _int(ctx, f"{path}.min_size_bytes", values["min_size_bytes"], minimum=0)
+    minutes = _number(ctx, f"{path}.minutes_per_file", values["minutes_per_file"], minimum=0)
+
+    patterns = body.get("path_patterns")
+    if patterns is None:
+        ctx.fail(f"{path}.path_patterns", "missing: at least one pattern is required")
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not isinstance(patterns, list) or not patterns:
+        ctx.fail(f"{path}.path_patterns", "expected a non-empty list of patterns")
+    levels: dict[str, int] = {}
+    for i, pattern in enumerate(patterns):
+        try:
+            cp = compile_pattern(pattern)
+        except PatternError as exc:
+            ctx.fail(f"{path}.path_patterns[{i}]", str(exc))
+        levels.setdefault(cp.level, i)
+        if len(levels) > 1:
+            first_level, first_i = next(iter(levels.items()))
+            ctx.fail(
+                f"{path}.path_patterns[{i}]",
+                f"{cp.level}-level pattern {pattern!r} mixed with {first_level}-level path_patterns[{first_i}]; "
+                "all patterns of a data type must be of the same level",
+            )
+    if len(set(patterns)) != len(patterns):
+        dup = next(p for p in patterns if patterns.count(p) > 1)
+        ctx.fail(f"{path}.path_patterns", f"pattern {dup!r} listed twice")
+    return DataTypeConfig(
+        name=name, required=values["required"], freshness_days=freshness, completeness_threshold=threshold,
+        min_size_bytes=min_size, minutes_per_file=minutes, path_patterns=tuple(patterns),
+        level=next(iter(levels)),
+    )
+
+
+def _source(ctx: _Ctx, path: str, name: str, body) -> SourceConfig:
+    from .storage import LocationError, parse_location
+
+    if not isinstance(body, Mapping):
+        ctx.fail(path, f"expected a mapping, got {type(body).__name__}")
+    for key in body:
+        if key not in SOURCE_KEYS:
+            ctx.fail(f"{path}.{key}", f"unknown key (expected one of {', '.join(sorted(SOURCE_KEYS))})")
+    scraper = body.get("scraper", f"{name}_scraper")
+    if not isinstance(scraper, str) or not scraper.strip() or len(scraper) > 150:
+        ctx.fail(f"{path}.scraper", f"expected a non-empty name of at most 150 characters, got {scraper!r}")
+    if "location" not in body:
+        ctx.fail(f"{path}.location", "missing: where this source's keys are (s3://BUCKET/prefix/ or file:///path/)")
+    try:
+        location = parse_location(body["location"]).uri
+    except (LocationError, ValueError, TypeError) as exc:
+        ctx.fail(f"{path}.location", str(exc))
+    if len(location) > 1024:
+        ctx.fail(f"{path}.location", "longer than 1024 characters")
+    if "seasons" not in body:
+        ctx.fail(f"{path}.seasons", "missing: the seasons this source should cover")
+    raw_seasons = body["seasons"]
+    if raw_seasons is None:
+        raw_seasons = []
+    if isinstance(raw_seasons, (list, tuple)):
+        seasons: set[str] = set()
+        for i, value in enumerate(raw_seasons):
+            try:
+                seasons.update(expand_seasons([value]))
+            except SeasonError as exc:
+                ctx.fail(f"{path}.seasons[{i}]", str(exc))
+        season_list = tuple(sorted(seasons))
+    else:
+        try:
+            season_list = tuple(expand_seasons(raw_seasons))
+        except SeasonError as exc:
+            ctx.fail(f"{path}.seasons", str(exc))
+    types_body = body.get("data_types")
+    if not isinstance(types_body, Mapping) or not types_body:
+        ctx.fail(f"{path}.data_types", "expected a non-empty mapping of data types")
+    data_types = []
+    for type_name, type_body in types_body.items():
+        type_path = f"{path}.data_types.{type_name}"
+        _name(ctx, type_path, type_name)
+        data_types.append(_data_type(ctx, type_path, type_name, type_body))
+    return SourceConfig(name=name, scraper=scraper, location=location, seasons=season_list,
+                        data_types=tuple(data_types))
+
+
+def parse_coverage(data, label: str) -> CoverageConfig:
+    """Validate an already-loaded YAML document (`label` names the file in messages)."""
+    ctx = _Ctx(label)
+    if not isinstance(data, Mapping):
+        raise CoverageError(f"{label}: expected a mapping with an 'expected_coverage' section")
+    coverage = data.get("expected_coverage")
+    if coverage is None:
+        ctx.fail("expected_coverage", "missing section")
+    if not isinstance(coverage, Mapping) or not coverage:
+        ctx.fail("expected_coverage", "expected a non-empty mapping of sources")
+    sources = []
+    for name, body in coverage.items():
+        path = f"expected_coverage.{name}"
+        _name(ctx, path, name)
+        sources.append(_source(ctx, path, name, body))
+    settings = data.get("reconciliation")
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, Mapping):
+        ctx.fail("reconciliation", f"expected a mapping, got {type(settings).__name__}")
+    for key in settings:
+        if key not in SETTINGS_DEFAULTS:
+            ctx.fail(f"reconciliation.{key}", "unknown key (expected critical_days, max_items_per_task)")
+    values = {**SETTINGS_DEFAULTS, **settings}
+    return CoverageConfig(
+        sources=tuple(sources),
+        critical_days=_int(ctx, "reconciliation.critical_days", values["critical_days"], minimum=0),
+        max_items_per_task=_int(ctx, "reconciliation.max_items_per_task", values["max_items_per_task"], minimum=1),
+    )
+
+
+def load_coverage(path: str | Path) -> CoverageConfig:
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CoverageError(f"{label}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CoverageError(f"{label}: cannot read: {exc}") from None
+    return parse_coverage(_load_yaml(text, label), label)
+
+
+# --------------------------------------------------------------------------------------------
+# The write
+
+
+def coverage_import(path: str | Path, *, dry_run: bool = False) -> CoverageImportResult:
+    """Validate the whole file, then in one transaction create/update the sources, data types and
+    settings it lists; sources and data types absent from it become inactive (never deleted: their
+    gaps and tasks stay as history). A dry run validates and reports without writing."""
+    config = load_coverage(path)
+    result = CoverageImportResult(path=str(path), dry_run=dry_run, critical_days=config.critical_days,
+                                  max_items_per_task=config.max_items_per_task)
+    with transaction.atomic():
+        existing_sources = {s.name: s for s in Source.objects.select_for_update()}
+        existing_types = {(d.source.name, d.name): d for d in DataType.objects.select_related("source")}
+        listed_types = set()
+        for sc in config.sources:
+            source = existing_sources.get(sc.name)
+            (result.sources_updated if source else result.sources_created).append(sc.name)
+            if not dry_run:
+                if source is None:
+                    source = Source(name=sc.name)
+                source.scraper, source.location, source.seasons, source.active = (
+                    sc.scraper, sc.location, list(sc.seasons), True)
+                source.save()
+            for tc in sc.data_types:
+                listed_types.add((sc.name, tc.name))
+                dtype = existing_types.get((sc.name, tc.name))
+                label = f"{sc.name}.{tc.name}"
+                (result.data_types_updated if dtype else result.data_types_created).append(label)
+                if dry_run:
+                    continue
+                if dtype is None:
+                    dtype = DataType(source=source, name=tc.name)
+                for attr in ("required", "freshness_days", "completeness_threshold", "min_size_bytes",
+                             "minutes_per_file", "level"):
+                    setattr(dtype, attr, getattr(tc, attr))
+                dtype.path_patterns = list(tc.path_patterns)
+                dtype.active = True
+                dtype.save()
+        listed_sources = {sc.name for sc in config.sources}
+        for name, source in sorted(existing_sources.items()):
+            if name not in listed_sources and source.active:
+                result.sources_deactivated.append(name)
+        for (sname, tname), dtype in sorted(existing_types.items()):
+            if (sname, tname) not in listed_types and dtype.active:
+                result.data_types_deactivated.append(f"{sname}.{tname}")
+        if not dry_run:
+            Source.objects.exclude(name__in=listed_sources).update(active=False)
+            for dtype in existing_types.values():
+                if (dtype.source.name, dtype.name) not in listed_types and dtype.active:
+                    DataType.objects.filter(pk=dtype.pk).update(active=False)
+            ReconciliationSettings.objects.update_or_create(pk=1, defaults={
+                "critical_days": config.critical_days,
+                "max_items_per_task": config.max_items_per_task,
+                "source_file": str(Path(path).resolve())[:1024],
+                "imported_at": timezone.now(),
+            })
+    return result
+

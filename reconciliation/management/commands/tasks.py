@@ -1,0 +1,104 @@
+"""`manage.py tasks claim|complete|fail|list` — the task queue from a scraper's shell (SPEC §8)."""
+from django.core.management.base import BaseCommand
+
+from adce_site.cli import bad_input, emit_json
+from reconciliation.choices import TaskStatus
+from reconciliation.selectors import known_scrapers, task_document, task_documents, tasks_query
+from reconciliation.tasks import TaskError, task_claim, task_complete, task_fail
+
+
+class Command(BaseCommand):
+    help = (
+        "Claim, complete, fail and list backfill tasks. `claim --json` prints the claimed task's "
+        "document, or null when the scraper has no pending task (exit 0 either way). Unknown ids, "
+        "unknown scrapers and tasks that are not claimed exit 2."
+    )
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{claim,complete,fail,list}")
+
+        claim = sub.add_parser("claim", help="claim the most urgent pending task of a scraper")
+        claim.add_argument("--scraper", required=True, help="scraper name, as in the coverage file")
+        claim.add_argument("--lease-minutes", type=float, default=30.0,
+                           help="how long the claim holds before the task returns to pending (default 30)")
+        claim.add_argument("--worker", default="", help="who claims (host/pid); recorded as claimed_by")
+        claim.add_argument("--json", action="store_true", help="print the task document (or null)")
+
+        complete = sub.add_parser("complete", help="mark a claimed task done")
+        complete.add_argument("id", help="task id (UUID)")
+        complete.add_argument("--worker", default=None, help="refuse unless the task is claimed by this worker")
+        complete.add_argument("--json", action="store_true")
+
+        fail = sub.add_parser("fail", help="report that a claimed task failed (retried until max attempts)")
+        fail.add_argument("id", help="task id (UUID)")
+        fail.add_argument("--error", required=True, help="what went wrong (kept as last_error)")
+        fail.add_argument("--worker", default=None, help="refuse unless the task is claimed by this worker")
+        fail.add_argument("--json", action="store_true")
+
+        lst = sub.add_parser("list", help="list tasks, most urgent first")
+        lst.add_argument("--status", help=f"one of {', '.join(TaskStatus.values)}")
+        lst.add_argument("--scraper")
+        lst.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **opts):
+        getattr(self, f"_{opts['action']}")(opts)
+
+    # --- actions ---
+
+    def _check_scraper(self, scraper: str) -> None:
+        known = known_scrapers()
+        if scraper not in known:
+            raise bad_input(f"--scraper: unknown scraper {scraper!r} (known: {', '.join(sorted(known)) or 'none'})")
+
+    def _claim(self, opts):
+        if opts["lease_minutes"] <= 0:
+            raise bad_input(f"--lease-minutes: must be positive, got {opts['lease_minutes']:g}")
+        self._check_scraper(opts["scraper"])
+        task = task_claim(scraper=opts["scraper"], lease_minutes=opts["lease_minutes"], worker=opts["worker"])
+        if opts["json"]:
+            emit_json(self.stdout, task_document(task) if task else None)
+        elif task is None:
+            self.stdout.write(f"no pending task for scraper {opts['scraper']}")
+        else:
+            doc = task_document(task)
+            self.stdout.write(
+                f"claimed {doc['id']} {doc['priority']} {doc['gap_type']} {doc['source']}.{doc['data_type']} "
+                f"{doc['season'] or '-'}: {doc['missing_files']} partition(s), lease until {doc['lease_expires_at']}"
+            )
+
+    def _finish(self, opts, service, **kwargs):
+        try:
+            task = service(opts["id"], worker=opts["worker"], **kwargs)
+        except TaskError as exc:
+            raise bad_input(str(exc)) from None
+        if opts["json"]:
+            emit_json(self.stdout, task_document(task))
+        else:
+            self.stdout.write(f"task {task.pk}: {task.status} (attempt {task.attempts}/{task.max_attempts})")
+
+    def _complete(self, opts):
+        self._finish(opts, task_complete)
+
+    def _fail(self, opts):
+        if not opts["error"].strip():
+            raise bad_input("--error: must not be empty")
+        self._finish(opts, task_fail, error=opts["error"])
+
+    def _list(self, opts):
+        status = opts["status"]
+        if status and status not in TaskStatus.values:
+            raise bad_input(f"--status: unknown status {status!r} (one of {', '.join(TaskStatus.values)})")
+        if opts["scraper"]:
+            self._check_scraper(opts["scraper"])
+        docs = task_documents(tasks_query(status=status, scraper=opts["scraper"]))
+        if opts["json"]:
+            emit_json(self.stdout, {"count": len(docs), "tasks": docs})
+            return
+        if not docs:
+            self.stdout.write("no tasks")
+        for d in docs:
+            self.stdout.write(
+                f"{d['id']}  {d['status']:<7} {d['priority']:<8} {d['gap_type']:<7} {d['scraper']:<24} "
+                f"{d['source']}.{d['data_type']} {d['season'] or '-'}  {d['missing_files']} partition(s)  "
+                f"attempts {d['attempts']}/{d['max_attempts']}"
+            )

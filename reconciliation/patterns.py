@@ -1,0 +1,438 @@
+"""Key patterns (SPEC §5) and the partition matcher.
+
+A pattern is relative to its source's location and may contain the placeholders {game_id},
+{date} (YYYYMMDD), {season} (YYYY-YY), {season_start} (YYYY) and {season_end} (YYYY). A key
+matches only exactly: whole key, case-sensitive, literal parts escaped.
+
+The matcher answers, for (store, full key), which data type and partition the key is. It is built
+for millions of keys: patterns are grouped by source location (store + prefix) and, inside a
+location, by the first path segment when that segment is literal; each group is one compiled
+regex with one alternative per pattern, so a key costs a dict lookup or two and one regex match.
+
+Decisions (docs/reconciliation-rules.md):
+* {game_id} matches one non-empty path segment part (`[^/]+`); {date} must be a real date;
+  season placeholders must be a valid season and agree with each other ({season_start} + 1 =
+  {season_end}); a placeholder used twice must have the same value both times.
+* Overlapping source locations: the longest location prefix is tried first, so a key under
+  `nba_api_comprehensive/` is judged by nba_api before espn (at the bucket root). Falling back to
+  a shorter location happens only when no pattern of the longer one matches.
+* Inside a location, more specific patterns (more literal characters) are tried first.
+* Game-level patterns that also carry season/date placeholders constrain the partition: when the
+  catalog knows the game and its season (or date) disagrees with the key, the key does not match
+  (it is left unmatched, so a misfiled object is visible rather than counted as present).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from .choices import PatternLevel
+from .seasons import SeasonError, normalize_season, season_from_end_year, season_from_start_year, season_of
+
+PLACEHOLDERS = ("game_id", "date", "season", "season_start", "season_end")
+SEASON_PLACEHOLDERS = frozenset({"season", "season_start", "season_end"})
+
+_VALUE_REGEX = {
+    "game_id": r"[^/]+",
+    "date": r"\d{8}",
+    "season": r"\d{4}-\d{2}",
+    "season_start": r"\d{4}",
+    "season_end": r"\d{4}",
+}
+_TOKEN = re.compile(r"\{([^{}]*)\}")
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be used (unknown placeholder, stray brace, empty, mixed levels)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    pattern: str
+    level: str                      # PatternLevel value
+    regex: re.Pattern               # anchored, whole relative key; named groups = placeholders
+    placeholders: tuple[str, ...]   # distinct, in order of first appearance
+    body: str                       # regex source without anchors, named groups unprefixed
+    literal_length: int             # characters of literal text, for specificity ordering
+    first_segment: str | None       # literal first path segment, or None when it has a placeholder
+
+
+def _level_of(placeholders: Iterable[str]) -> str:
+    names = set(placeholders)
+    if "game_id" in names:
+        return PatternLevel.GAME
+    if "date" in names:
+        return PatternLevel.DATE
+    if names & SEASON_PLACEHOLDERS:
+        return PatternLevel.SEASON
+    return PatternLevel.FIXED
+
+
+def _body(pattern: str, group_prefix: str = "") -> tuple[str, tuple[str, ...], int]:
+    parts: list[str] = []
+    seen: list[str] = []
+    literal_length = 0
+    pos = 0
+    for m in _TOKEN.finditer(pattern):
+        literal = pattern[pos:m.start()]
+        if "{" in literal or "}" in literal:
+            raise PatternError(f"stray brace in {pattern!r}")
+        parts.append(re.escape(literal))
+        literal_length += len(literal)
+        name = m.group(1)
+        if name not in _VALUE_REGEX:
+            raise PatternError(f"unknown placeholder {{{name}}}")
+        if name in seen:
+            parts.append(f"(?P={group_prefix}{name})")
+        else:
+            seen.append(name)
+            parts.append(f"(?P<{group_prefix}{name}>{_VALUE_REGEX[name]})")
+        pos = m.end()
+    tail = pattern[pos:]
+    if "{" in tail or "}" in tail:
+        raise PatternError(f"stray brace in {pattern!r}")
+    parts.append(re.escape(tail))
+    literal_length += len(tail)
+    return "".join(parts), tuple(seen), literal_length
+
+
+def compile_pattern(pattern: str) -> CompiledPattern:
+    """Validate and compile one pattern. PatternError says what is wrong (the caller adds file/key)."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise PatternError("a pattern must be a non-empty string")
+    if pattern.startswith("/"):
+        raise PatternError(f"pattern {pattern!r} must be relative to the source location (no leading '/')")
+    body, names, literal_length = _body(pattern)
+    first = pattern.split("/", 1)[0]
+    first_segment = first if "/" in pattern and "{" not in first else None
+    return CompiledPattern(
+        pattern=pattern,
+        level=str(_level_of(names)),
+        regex=re.compile(body + r"\Z"),
+        placeholders=names,
+        body=body,
+        literal_length=literal_length,
+        first_segment=first_segment,
+    )
+
+
+def common_level(patterns: Sequence[str]) -> str:
+    """The level shared by all patterns of a data type; PatternError when they differ or are invalid."""
+    if not patterns:
+        raise PatternError("at least one path pattern is required")
+    levels = {compile_pattern(p).level for p in patterns}
+    if len(levels) > 1:
+        raise PatternError(f"patterns mix levels {sorted(levels)}; all patterns of a data type must be of one level")
+    return levels.pop()
+
+
+# --------------------------------------------------------------------------------------------
+# Partition values from a match
+
+
+@lru_cache(maxsize=4096)
+def _season_value(name: str, text: str) -> str | None:
+    try:
+        if name == "season":
+            return normalize_season(text)
+        year = int(text)
+        return season_from_start_year(year) if name == "season_start" else season_from_end_year(year)
+    except (SeasonError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=65536)
+def _date_value(text: str) -> dt.date | None:
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def partition_of(level: str, values: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """(partition, season-from-the-key) for the captured placeholder values, or None when the
+    values are not valid (impossible date, invalid or inconsistent season placeholders)."""
+    season = None
+    for name in ("season", "season_start", "season_end"):
+        text = values.get(name)
+        if text is not None:
+            value = _season_value(name, text)
+            if value is None or (season is not None and value != season):
+                return None
+            season = value
+    day = None
+    text = values.get("date")
+    if text is not None:
+        day = _date_value(text)
+        if day is None or (season is not None and season_of(day) != season):
+            return None
+    if level == PatternLevel.GAME:
+        return values["game_id"], season
+    if level == PatternLevel.DATE:
+        return day.isoformat(), season_of(day)
+    if level == PatternLevel.SEASON:
+        return season, season
+    return "", None
+
+
+# --------------------------------------------------------------------------------------------
+# The matcher
+
+
+class Match(NamedTuple):
+    data_type_id: int
+    partition: str          # game id, ISO date, "YYYY-YY", or "" for a fixed key
+    season: str | None      # from season placeholders (for a date partition: the season of the date); else None
+
+
+@dataclass(frozen=True, slots=True)
+class MatcherSpec:
+    """One data type as the matcher needs it. `store`/`prefix` as in storage.Location
+    ("s3://bucket" + "raw/" or "", "file://" + "abs/path/")."""
+
+    data_type_id: int
+    store: str
+    prefix: str
+    patterns: tuple[str, ...]
+    source: str = ""
+    # game_id → (season, game_date) of this source's catalog; used to reject keys whose season/date
+    # placeholders disagree with the catalog (game-level patterns with extra placeholders only).
+    catalog: Mapping[str, tuple[str, dt.date]] | None = None
+
+    @classmethod
+    def from_location(cls, data_type_id: int, location: str, patterns: Sequence[str], **kw) -> "MatcherSpec":
+        from .storage import parse_location
+
+        loc = parse_location(location)
+        return cls(data_type_id=data_type_id, store=loc.store, prefix=loc.prefix, patterns=tuple(patterns), **kw)
+
+
+_MISS = object()
+_new_match = tuple.__new__  # Match(...) without NamedTuple's Python-level __new__: ~3x cheaper
+_CACHE_MAX = 200_000
+
+
+@dataclass(slots=True)
+class _Alt:
+    data_type_id: int
+    level: str
+    prefix: str                 # group-name prefix inside the combined regex
+    names: tuple[str, ...]
+    index: dict[str, int]       # placeholder → group number in the combined regex
+    catalog: Mapping[str, tuple[str, dt.date]] | None
+    constrained: bool           # game level with season/date placeholders and a catalog to check
+    regex: re.Pattern           # this alternative alone (same group names), for the rare fallback
+    game_only: bool             # {game_id} is the only placeholder: the fast path
+    game_group: int             # group number of {game_id} (0 when absent)
+    season_groups: tuple[tuple[str, int], ...]  # (season placeholder, group number)
+    date_group: int             # group number of {date} (0 when absent)
+    cache: dict | None          # non-game levels (few distinct keys): full key → Match | None
+
+
+@dataclass(slots=True)
+class _Group:
+    regex: re.Pattern
+    alts: dict[int, _Alt]  # outer group number → alternative
+
+
+def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]]) -> _Group:
+    # More literal text first: the most specific pattern wins when two could match.
+    items = sorted(items, key=lambda it: (-it[1].literal_length, it[0].data_type_id, it[1].pattern))
+    bodies = []
+    alts: dict[int, _Alt] = {}
+    group_number = 1
+    for n, (spec, cp) in enumerate(items):
+        gp = f"a{n}_"
+        body, names, _ = _body(cp.pattern, gp)
+        alt_source = f"(?P<{gp}>{body})"
+        bodies.append(alt_source)
+        # Named groups are numbered in order of appearance; back-references add none.
+        alts[group_number] = _Alt(
+            data_type_id=spec.data_type_id,
+            level=cp.level,
+            prefix=gp,
+            names=names,
+            index={name: group_number + 1 + i for i, name in enumerate(names)},
+            catalog=spec.catalog,
+            constrained=bool(spec.catalog is not None and cp.level == PatternLevel.GAME and len(names) > 1),
+            regex=re.compile(alt_source + r"\Z"),
+            game_only=names == ("game_id",),
+            game_group=group_number + 1 + names.index("game_id") if "game_id" in names else 0,
+            season_groups=tuple(
+                (name, group_number + 1 + i) for i, name in enumerate(names) if name in SEASON_PLACEHOLDERS
+            ),
+            date_group=group_number + 1 + names.index("date") if "date" in names else 0,
+            cache=None if cp.level == PatternLevel.GAME else {},
+        )
+        group_number += 1 + len(names)
+    return _Group(regex=re.compile("(?:" + "|".join(bodies) + r")\Z"), alts=alts)
+
+
+class PartitionMatcher:
+    """Map (store, full key) → Match over every active pattern of every source.
+
+    Dispatch: each group of patterns is filed under its "dispatch path" — the location prefix plus
+    the pattern's literal first segment (or the bare prefix for patterns starting with a
+    placeholder). A key is looked up by its own leading paths, deepest first, which is the same as
+    trying the longest (most specific) source location first."""
+
+    def __init__(self, specs: Iterable[MatcherSpec]):
+        specs = list(specs)
+        by_location: dict[tuple[str, str], list[tuple[MatcherSpec, CompiledPattern]]] = defaultdict(list)
+        for spec in specs:
+            for pattern in spec.patterns:
+                by_location[(spec.store, spec.prefix)].append((spec, compile_pattern(pattern)))
+        dispatch: dict[str, dict[str, list[tuple[int, _Group]]]] = defaultdict(lambda: defaultdict(list))
+        self._prefixes: dict[str, list[str]] = defaultdict(list)
+        for (store, prefix), items in by_location.items():
+            self._prefixes[store].append(prefix)
+            segmented: dict[str, list] = defaultdict(list)
+            wild: list = []
+            for spec, cp in items:
+                (segmented[cp.first_segment] if cp.first_segment is not None else wild).append((spec, cp))
+            for segment, group_items in segmented.items():
+                # A pattern starting with a placeholder could also match keys of this segment.
+                dispatch[store][prefix + segment].append((len(prefix), _build_group(group_items + wild)))
+            if wild:
+                dispatch[store][prefix[:-1] if prefix else ""].append((len(prefix), _build_group(wild)))
+        self._tables: dict[str, tuple[dict[str, tuple[tuple[int, _Group], ...]], int]] = {}
+        for store, table in dispatch.items():
+            frozen = {k: tuple(sorted(v, key=lambda pg: -pg[0])) for k, v in table.items()}
+            depth = max((k.count("/") + 1 for k in frozen if k), default=0)
+            self._tables[store] = (frozen, depth)
+        self.specs = specs
+
+    @classmethod
+    def from_db(cls, *, active_only: bool = True) -> "PartitionMatcher":
+        from .specs import matcher_specs
+
+        return cls(matcher_specs(active_only=active_only))
+
+    def under_any_source(self, store: str, key: str) -> bool:
+        return any(key.startswith(prefix) for prefix in self._prefixes.get(store, ()))
+
+    def match(self, store: str, key: str) -> Match | None:
+        table = self._tables.get(store)
+        if table is None:
+            return None
+        dispatch, depth = table
+        i = key.find("/")
+        if i <= 0:
+            cuts = ()
+        elif depth == 1:
+            cuts = (i,)
+        elif depth == 2:  # unrolled: most layouts are "prefix/segment/…"
+            j = key.find("/", i + 1)
+            cuts = (j, i) if j > 0 else (i,)
+        else:
+            found_cuts = []
+            while i > 0 and len(found_cuts) < depth:
+                found_cuts.append(i)
+                i = key.find("/", i + 1)
+            cuts = reversed(found_cuts)
+        for i in cuts:  # deepest dispatch path first
+            candidates = dispatch.get(key[:i])
+            if candidates is not None:
+                for offset, group in candidates:
+                    m = group.regex.match(key, offset)
+                    if m is None:
+                        continue
+                    alt = group.alts[m.lastindex]
+                    if alt.game_only:  # the hot path: one placeholder, nothing to validate
+                        return _new_match(Match, (alt.data_type_id, m.group(alt.game_group), None))
+                    found = _resolve(group, alt, m, key, offset)
+                    if found is not None:
+                        return found
+        candidates = dispatch.get("")
+        if candidates is not None:
+            for offset, group in candidates:
+                m = group.regex.match(key, offset)
+                if m is not None:
+                    found = _resolve(group, group.alts[m.lastindex], m, key, offset)
+                    if found is not None:
+                        return found
+        return None
+
+    def match_many(self, store: str, keys: Iterable[str]) -> Iterator[Match | None]:
+        """match() over many keys of one store."""
+        match = self.match
+        return (match(store, key) for key in keys)
+
+
+def _resolve(group: _Group, alt: _Alt, m: re.Match, key: str, offset: int) -> Match | None:
+    """Everything but the {game_id}-only fast path: validate the captured values; when they are
+    rejected (20240231, 2023-25, a season that contradicts the catalog), try the later
+    alternatives of the group one by one (rare)."""
+    cache = alt.cache
+    if cache is not None:
+        found = cache.get(key, _MISS)
+        if found is not _MISS:
+            return found
+    if alt.level == PatternLevel.GAME:
+        found = _judge_game(alt, m)
+    else:
+        found = _judge(alt, {name: m.group(i) for name, i in alt.index.items()})
+    if found is None:
+        found = _match_rest(group, key[offset:], after=m.lastindex)
+    if cache is not None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _judge_game(alt: _Alt, m: re.Match) -> Match | None:
+    """A game-level key with extra placeholders: they must be valid, agree with each other and,
+    when the catalog knows the game, with its season and date."""
+    game_id = m.group(alt.game_group)
+    season = None
+    for name, number in alt.season_groups:
+        value = _season_value(name, m.group(number))
+        if value is None or (season is not None and value != season):
+            return None
+        season = value
+    day = None
+    if alt.date_group:
+        day = _date_value(m.group(alt.date_group))
+        if day is None or (season is not None and season_of(day) != season):
+            return None
+    if alt.constrained:
+        known = alt.catalog.get(game_id)
+        if known is not None:
+            if season is not None and season != known[0]:
+                return None
+            if day is not None and day != known[1]:
+                return None
+    return _new_match(Match, (alt.data_type_id, game_id, season))
+
+
+def _judge(alt: _Alt, values: dict[str, str]) -> Match | None:
+    result = partition_of(alt.level, values)
+    if result is None:
+        return None
+    partition, season = result
+    if alt.constrained:
+        known = alt.catalog.get(partition)
+        if known is not None:
+            if season is not None and season != known[0]:
+                return None
+            if values.get("date") is not None and _date_value(values["date"]) != known[1]:
+                return None
+    return Match(alt.data_type_id, partition, season)
+
+
+def _match_rest(group: _Group, rel: str, after: int) -> Match | None:
+    for number in sorted(i for i in group.alts if i > after):
+        alt = group.alts[number]
+        m = alt.regex.match(rel)
+        if m is None:
+            continue
+        found = _judge(alt, {name: m.group(alt.prefix + name) for name in alt.names})
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,247 @@
+"""Task queue services (SPEC §8): scrapers claim backfill tasks safely, finish or fail them.
+
+Lifecycle: pending → claimed → done | failed. A claim takes a lease; a lease that runs out puts the
+task back to pending (or fails it once its attempts are used up). Every claim counts one attempt.
+
+Claiming is lock-free and portable (SQLite and PostgreSQL): pick the most urgent pending task, then
+flip it with a conditional ``UPDATE … WHERE id = … AND status = 'pending'``. Only the claimer whose
+UPDATE changed one row owns the task; a claimer that lost the race picks again. On PostgreSQL a
+concurrent UPDATE of the same row waits for the winner's commit and then re-checks the WHERE clause
+against the new row, so it changes nothing — two claimers never get the same task.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from .choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
+from .models import Gap, ReconciliationSettings, Task
+
+
+class TaskError(ValueError):
+    """A task operation that cannot be done (unknown id, wrong state). Message is one line."""
+
+
+class TaskNotFound(TaskError):
+    pass
+
+
+class TaskStateError(TaskError):
+    pass
+
+
+LEASE_EXPIRED = "lease expired"
+
+
+def task_max_attempts_default() -> int:
+    """What a newly created task gets as `max_attempts` (settings.ADCE_TASK_MAX_ATTEMPTS)."""
+    return max(1, int(getattr(settings, "ADCE_TASK_MAX_ATTEMPTS", 3)))
+
+
+def _parse_id(task_id) -> uuid.UUID:
+    if isinstance(task_id, uuid.UUID):
+        return task_id
+    try:
+        return uuid.UUID(str(task_id).strip())
+    except (TypeError, ValueError):
+        raise TaskNotFound(f"task {task_id!r}: not a valid task id (expected a UUID)") from None
+
+
+def _get(task_id) -> Task:
+    pk = _parse_id(task_id)
+    try:
+        return Task.objects.select_related("source", "data_type").get(pk=pk)
+    except Task.DoesNotExist:
+        raise TaskNotFound(f"task {pk}: no such task") from None
+
+
+def tasks_expire_leases(now: dt.datetime | None = None) -> int:
+    """Claimed tasks whose lease ran out go back to pending, or to failed when their attempts are
+    used up; both get last_error "lease expired". Returns how many tasks were changed.
+
+    Each UPDATE re-checks status and lease, so concurrent callers cannot double-apply it."""
+    now = now or timezone.now()
+    expired = Task.objects.filter(status=TaskStatus.CLAIMED, lease_expires_at__lt=now)
+    failed = expired.filter(attempts__gte=F("max_attempts")).update(
+        status=TaskStatus.FAILED, last_error=LEASE_EXPIRED, lease_expires_at=None,
+        finished_at=now, updated_at=now,
+    )
+    back = expired.filter(attempts__lt=F("max_attempts")).update(
+        status=TaskStatus.PENDING, last_error=LEASE_EXPIRED, claimed_by="", claimed_at=None,
+        lease_expires_at=None, updated_at=now,
+    )
+    return failed + back
+
+
+def _pick_candidate(scraper: str):
+    """The id of the most urgent pending task of a scraper (priority, then age), or None."""
+    return (
+        Task.objects.filter(scraper=scraper, status=TaskStatus.PENDING)
+        .order_by("priority_rank", "created_at", "id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta) -> bool:
+    """The conditional UPDATE: True only for the one claimer that flipped pending → claimed."""
+    changed = Task.objects.filter(pk=pk, status=TaskStatus.PENDING).update(
+        status=TaskStatus.CLAIMED, claimed_by=worker, claimed_at=now, lease_expires_at=now + lease,
+        attempts=F("attempts") + 1, updated_at=now,
+    )
+    return changed == 1
+
+
+def task_claim(*, scraper: str, lease_minutes: float = 30, worker: str = "",
+               now: dt.datetime | None = None) -> Task | None:
+    """Claim the most urgent pending task of `scraper` for `lease_minutes`; None when there is none."""
+    if lease_minutes is None or lease_minutes <= 0:
+        raise TaskError(f"lease_minutes must be positive, got {lease_minutes!r}")
+    now = now or timezone.now()
+    lease = dt.timedelta(minutes=lease_minutes)
+    tasks_expire_leases(now)
+    # Each lost race means another claimer took a task, so the pending set shrinks: this terminates.
+    while True:
+        pk = _pick_candidate(scraper)
+        if pk is None:
+            return None
+        if _try_claim(pk, worker=worker, now=now, lease=lease):
+            return _get(pk)
+
+
+def task_complete(task_id, *, worker: str | None = None, now: dt.datetime | None = None) -> Task:
+    """claimed → done. Refuses a task that is not claimed (or, given `worker`, claimed by another)."""
+    now = now or timezone.now()
+    task = _get(task_id)
+    _require_claimed(task, worker)
+    changed = _same_claim(task).update(
+        status=TaskStatus.DONE, finished_at=now, lease_expires_at=None, updated_at=now,
+    )
+    if changed != 1:  # it changed state between our read and our write
+        raise TaskStateError(f"task {task.pk}: is no longer claimed; not completed")
+    task.refresh_from_db()
+    return task
+
+
+def task_fail(task_id, *, error: str, worker: str | None = None, now: dt.datetime | None = None) -> Task:
+    """A claimed task failed: back to pending while attempts < max_attempts, else failed."""
+    error = (error or "").strip()
+    if not error:
+        raise TaskError("an error text is required to fail a task")
+    now = now or timezone.now()
+    task = _get(task_id)
+    _require_claimed(task, worker)
+    claimed = _same_claim(task)
+    if task.attempts < task.max_attempts:
+        changed = claimed.update(status=TaskStatus.PENDING, last_error=error, claimed_by="", claimed_at=None,
+                                 lease_expires_at=None, updated_at=now)
+    else:
+        changed = claimed.update(status=TaskStatus.FAILED, last_error=error, lease_expires_at=None,
+                                 finished_at=now, updated_at=now)
+    if changed != 1:
+        raise TaskStateError(f"task {task.pk}: is no longer claimed; not failed")
+    task.refresh_from_db()
+    return task
+
+
+def _same_claim(task: Task) -> QuerySet:
+    """The task, only while it is still under the very claim we read (guards the write)."""
+    return Task.objects.filter(pk=task.pk, status=TaskStatus.CLAIMED, claimed_by=task.claimed_by,
+                               claimed_at=task.claimed_at)
+
+
+def _require_claimed(task: Task, worker: str | None) -> None:
+    if task.status != TaskStatus.CLAIMED:
+        raise TaskStateError(f"task {task.pk}: is {task.status}, not claimed")
+    if worker is not None and worker != task.claimed_by:
+        raise TaskStateError(f"task {task.pk}: is claimed by {task.claimed_by!r}, not {worker!r}")
+
+
+# --- operator actions (admin) -------------------------------------------------------------------
+
+
+def tasks_requeue(tasks: QuerySet | Iterable[Task], *, now: dt.datetime | None = None) -> int:
+    """Give claimed, done or failed tasks a fresh start: pending, attempts 0, lease released.
+    The previous last_error is kept for the record. Pending tasks are left alone."""
+    now = now or timezone.now()
+    pks = [t.pk for t in tasks]
+    return Task.objects.filter(pk__in=pks).exclude(status=TaskStatus.PENDING).update(
+        status=TaskStatus.PENDING, attempts=0, claimed_by="", claimed_at=None, lease_expires_at=None,
+        finished_at=None, updated_at=now,
+    )
+
+
+def tasks_mark_failed(tasks: QuerySet | Iterable[Task], *, by: str = "operator",
+                      now: dt.datetime | None = None) -> int:
+    """Stop open (pending or claimed) tasks for good."""
+    now = now or timezone.now()
+    pks = [t.pk for t in tasks]
+    return Task.objects.filter(pk__in=pks, status__in=OPEN_TASK_STATUSES).update(
+        status=TaskStatus.FAILED, last_error=f"marked failed by {by}", lease_expires_at=None,
+        finished_at=now, updated_at=now,
+    )
+
+
+def gaps_ignore(gaps: QuerySet | Iterable[Gap]) -> int:
+    """An operator accepts these open gaps: ignored (kept, no longer queued). They still count as
+    gaps for completeness — the partition is still not there. An open task left with no open
+    partition is done, like reconcile does (it leaves the queue file)."""
+    pks = [g.pk for g in gaps]
+    targets = Gap.objects.filter(pk__in=pks, status=GapStatus.OPEN)
+    task_ids = set(targets.exclude(task=None).values_list("task_id", flat=True))
+    with transaction.atomic():
+        n = targets.update(status=GapStatus.IGNORED, task=None)
+        _tasks_finish_empty(task_ids)
+    return n
+
+
+def _tasks_finish_empty(task_ids, now: dt.datetime | None = None) -> int:
+    """Open tasks left without an open partition have nothing to do: done (as reconcile does)."""
+    now = now or timezone.now()
+    with_open = Gap.objects.filter(task_id__in=task_ids, status=GapStatus.OPEN).values("task_id")
+    return (Task.objects.filter(pk__in=task_ids, status__in=OPEN_TASK_STATUSES).exclude(pk__in=with_open)
+            .update(status=TaskStatus.DONE, finished_at=now, lease_expires_at=None, updated_at=now))
+
+
+@transaction.atomic
+def gaps_requeue(gaps: QuerySet | Iterable[Gap], *, reason: str = "requeued by an operator",
+                 now: dt.datetime | None = None) -> list[Task]:
+    """Queue these gaps again now, in new pending tasks.
+
+    Ignored gaps are reopened; open gaps already in an open (pending/claimed) task stay there (never
+    queued twice); open gaps of a done or failed task — or of none — are detached and grouped into new
+    tasks per (source, data type, season, priority, kind), partition order, at most
+    max_items_per_task each (§8). Resolved gaps are history and are skipped."""
+    now = now or timezone.now()
+    pks = [g.pk for g in gaps]
+    Gap.objects.filter(pk__in=pks, status=GapStatus.IGNORED).update(status=GapStatus.OPEN, task=None)
+    todo = list(
+        Gap.objects.filter(pk__in=pks, status=GapStatus.OPEN)
+        .exclude(task__status__in=OPEN_TASK_STATUSES)
+        .select_related("source", "data_type")
+        .order_by("source__name", "data_type__name", "season", "priority_rank", "kind", "game_date", "partition")
+    )
+    cap = max(1, ReconciliationSettings.load().max_items_per_task)
+    groups: dict[tuple, list[Gap]] = {}
+    for gap in todo:
+        groups.setdefault((gap.data_type_id, gap.season, gap.priority, gap.kind), []).append(gap)
+    created: list[Task] = []
+    for (_, season, priority, kind), members in groups.items():
+        first = members[0]
+        for start in range(0, len(members), cap):
+            chunk = members[start:start + cap]
+            task = Task.objects.create(
+                source=first.source, data_type=first.data_type, season=season, priority=priority,
+                priority_rank=PRIORITY_RANK[priority], gap_kind=kind, scraper=first.source.scraper,
+                reason=f"{reason}: {len(chunk)} {kind} partition(s) of {first.data_type}",
+                max_attempts=task_max_attempts_default(), created_at=now,
+            )
+            Gap.objects.filter(pk__in=[g.pk for g in chunk]).update(task=task)
+            created.append(task)
+    return created

@@ -1,0 +1,136 @@
+"""The closed loop with the real reconciliation and task services: a scraper uploads a missing
+file, S3 notifies, one worker cycle resolves the gap and finishes the task — without a rescan."""
+import datetime as dt
+import json
+
+import pytest
+from django.test import Client
+
+from events.choices import EventStatus
+from events.models import Event
+from events.tasks import process_event
+
+from .conftest import set_events_config
+
+AUTH = {"HTTP_AUTHORIZATION": "Bearer test-token"}
+AS_OF = dt.date(2026, 11, 22)
+BIG = "x" * 200
+
+
+@pytest.fixture
+def lake(db, moto_bucket, tmp_path):
+    """Coverage + catalog for one source over the moto bucket; game 401 stored, 402 missing; a reconcile
+    has opened the gap for 402 and planned its task."""
+    from reconciliation.catalog import catalog_import
+    from reconciliation.coverage import coverage_import
+    from reconciliation.reconciling import reconcile_run
+
+    (tmp_path / "coverage.yaml").write_text(f"""
+expected_coverage:
+  espn:
+    scraper: espn_async_scraper
+    location: {moto_bucket.uri}
+    seasons: ["2026-27"]
+    data_types:
+      play_by_play:
+        min_size_bytes: 100
+        path_patterns: ["espn_play_by_play/{{game_id}}.json"]
+""")
+    (tmp_path / "catalog.csv").write_text("game_id,season,game_date\n401,2026-27,2026-11-20\n402,2026-27,2026-11-21\n")
+    coverage_import(tmp_path / "coverage.yaml")
+    catalog_import("espn", tmp_path / "catalog.csv")
+    moto_bucket.put("espn_play_by_play/401.json", BIG)
+    run = reconcile_run(as_of=AS_OF)
+    assert run.status == "completed", run.error
+    return moto_bucket
+
+
+def s3_notification(bucket, key, size, *, name="ObjectCreated:Put", sequencer="0A1B"):
+    obj = {"key": key, "eTag": "abc", "sequencer": sequencer}
+    if size is not None:
+        obj["size"] = size
+    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
+                         "eventTime": "2026-11-22T09:00:00.000Z",
+                         "s3": {"bucket": {"name": bucket}, "object": obj}}]}
+
+
+def post_s3(body):
+    r = Client().post("/api/events/s3/", data=json.dumps(body), content_type="application/json", **AUTH)
+    assert r.status_code == 202, r.content
+    return r.json()["id"]
+
+
+def test_upload_event_resolves_the_gap_without_a_rescan(lake):
+    from reconciliation.models import Gap, ScanRun, StoredObject, Task
+
+    gap = Gap.objects.get(status="open")
+    assert gap.partition == "402" and gap.task_id is not None
+    scans = ScanRun.objects.count()
+
+    lake.put("espn_play_by_play/402.json", BIG)
+    event_id = post_s3(s3_notification(lake.name, "espn_play_by_play/402.json", len(BIG)))
+    process_event(event_id)  # one worker cycle
+
+    event = Event.objects.get(pk=event_id)
+    assert event.status == EventStatus.DONE, event.error
+    assert event.result["inventory"]["action"] == "upsert" and event.result["inventory"]["rejudged"] == 1
+    gap.refresh_from_db()
+    assert gap.status == "resolved"
+    assert ScanRun.objects.count() == scans  # no rescan
+    obj = StoredObject.objects.get(store=f"s3://{lake.name}", key="espn_play_by_play/402.json")
+    assert obj.size == len(BIG) and obj.partition == "402"
+    assert Task.objects.get(pk=gap.task_id).status == "done"
+
+
+def test_an_empty_upload_does_not_resolve_the_gap(lake):
+    from reconciliation.models import Gap
+
+    event_id = post_s3(s3_notification(lake.name, "espn_play_by_play/402.json", 5))
+    process_event(event_id)
+    assert Gap.objects.get(partition="402").status == "open"
+
+
+def test_removal_leaves_the_inventory_and_out_of_order_delivery_is_ignored(lake):
+    from reconciliation.models import StoredObject
+
+    key = "espn_play_by_play/401.json"
+    store = f"s3://{lake.name}"
+    assert StoredObject.objects.filter(store=store, key=key).exists()
+    removed = post_s3(s3_notification(lake.name, key, None, name="ObjectRemoved:Delete", sequencer="0B00"))
+    process_event(removed)
+    assert Event.objects.get(pk=removed).result["inventory"]["action"] == "remove"
+    assert not StoredObject.objects.filter(store=store, key=key).exists()
+    # an older PUT of the same key delivered late must not bring it back
+    late = post_s3(s3_notification(lake.name, key, len(BIG), sequencer="0A"))
+    process_event(late)
+    assert Event.objects.get(pk=late).result["inventory"]["action"] == "superseded"
+    assert not StoredObject.objects.filter(store=store, key=key).exists()
+
+
+def test_scraper_complete_runs_its_hooks_and_completes_the_claimed_task(lake, settings):
+    """scraper_complete → reconcile (hook `reconcile: true`) → verify data_gaps.* → the claimed task
+    whose data is now seen is done. All real services."""
+    from metrics.models import MetricDefinition
+    from reconciliation.models import Gap, Task
+    from reconciliation.tasks import task_claim
+
+    set_events_config({"hooks": [{"name": "scraper_complete", "trigger": "scraper_complete",
+                                  "metrics": ["data_gaps.*"], "reconcile": True}]})
+    MetricDefinition.objects.create(category="data_gaps", name="open", kind="gap_count", params={},
+                                    parse_type="integer")
+    task = task_claim(scraper="espn_async_scraper", worker="scraper-1")
+    assert task is not None
+    lake.put("espn_play_by_play/402.json", BIG)  # uploaded, but no S3 notification configured
+
+    r = Client().post("/api/events/", data=json.dumps({"type": "scraper_complete", "source": "espn", "id": "job-7",
+                                                       "payload": {"scraper": "espn_async_scraper"}}),
+                      content_type="application/json", **AUTH)
+    assert r.status_code == 202
+    process_event(r.json()["id"])
+    event = Event.objects.get(pk=r.json()["id"])
+    assert event.status == EventStatus.DONE, event.error
+    assert event.reconcile_run.status == "completed"
+    assert event.verification_run.status == "completed"
+    assert event.verification_run.measurements.get().value == 0  # measured after the reconcile
+    assert Gap.objects.get(partition="402").status == "resolved"
+    assert Task.objects.get(pk=task.pk).status == "done"

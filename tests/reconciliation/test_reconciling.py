@@ -1,0 +1,262 @@
+"""reconcile_run: the gap lifecycle, tasks, cache, failures, dry runs."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.apps import apps
+
+from reconciliation.choices import GapKind, GapStatus, Priority, RunStatus, ScanStatus, TaskStatus
+from reconciliation.inventory import objects_upsert
+from reconciliation.models import Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
+from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, reconcile_run
+from reconciliation.scanning import scan_run
+from reconciliation.storage import ObjectInfo, StorageError
+
+from .test_scanning import add_games, file_uri, make_source, put_file
+
+pytestmark = pytest.mark.django_db
+UTC = dt.timezone.utc
+AS_OF = dt.date(2024, 11, 25)
+GAMES = [("g1", "2024-25", "2024-10-22"), ("g2", "2024-25", "2024-10-25"), ("g3", "2024-25", "2024-11-20"),
+         ("g4", "2024-25", "2024-12-01")]
+
+
+@pytest.fixture
+def lake(tmp_path):
+    root = tmp_path / "lake"
+    root.mkdir()
+    src = make_source("espn", file_uri(root), {"pbp": {"path_patterns": ["pbp/{game_id}.json"], "min_size_bytes": 100}},
+                      scraper="espn_async_scraper")
+    add_games(src, GAMES)
+    put_file(root, "pbp/g1.json")
+    return root
+
+
+def gaps(status=None):
+    qs = Gap.objects.all()
+    if status:
+        qs = qs.filter(status=status)
+    return {g.partition: g for g in qs}
+
+
+def snapshot():
+    return {m._meta.label: m.objects.count() for m in apps.get_models()}
+
+
+def test_first_reconcile_opens_gaps_and_tasks(lake):
+    run = reconcile_run(as_of=AS_OF)
+    assert run.status == RunStatus.COMPLETED and run.scan.status == ScanStatus.COMPLETED
+    open_ = gaps(GapStatus.OPEN)
+    assert set(open_) == {"g2", "g3"}  # g4 is after as_of; g1 present
+    assert open_["g3"].priority == Priority.CRITICAL  # within critical_days
+    assert open_["g2"].priority == Priority.HIGH  # current season below threshold
+    assert all(g.kind == GapKind.MISSING and g.opened_by_id == run.pk for g in open_.values())
+    tasks = list(Task.objects.all())
+    assert len(tasks) == 2 and all(t.status == TaskStatus.PENDING for t in tasks)
+    assert {t.priority for t in tasks} == {Priority.CRITICAL, Priority.HIGH}
+    assert all(g.task_id for g in open_.values())
+    s = run.summary
+    assert s["gaps"]["opened"] == 2 and s["tasks"]["created"] == 2
+    assert s["gaps"]["by_priority"] == {"critical": 1, "high": 1, "medium": 0, "low": 0}
+    assert s["gaps"]["by_kind"] == {"missing": 2, "empty": 0, "stale": 0}
+    assert s["completeness"] == [{"source": "espn", "data_type": "pbp", "season": "2024-25", "expected": 3,
+                                  "present": 1, "completeness": round(1 / 3, 6)}]
+    assert set(s["timings"]) >= {"scan", "load", "analyze", "persist", "write", "total"}
+
+
+def test_tasks_not_duplicated_and_data_appearing_resolves(lake):
+    reconcile_run(as_of=AS_OF)
+    first_tasks = set(Task.objects.values_list("pk", flat=True))
+    again = reconcile_run(as_of=AS_OF)
+    assert set(Task.objects.values_list("pk", flat=True)) == first_tasks
+    assert again.summary["gaps"]["opened"] == 0 and again.summary["tasks"]["created"] == 0
+    assert Gap.objects.count() == 2
+
+    put_file(lake, "pbp/g2.json")
+    run = reconcile_run(as_of=AS_OF)
+    g2 = Gap.objects.get(partition="g2")
+    assert g2.status == GapStatus.RESOLVED and g2.resolved_by_id == run.pk and g2.resolved_at is not None
+    assert Task.objects.get(pk=g2.task_id).status == TaskStatus.DONE
+    assert Task.objects.get(gaps__partition="g3").status == TaskStatus.PENDING
+    assert run.summary["gaps"]["resolved"] == 1 and run.summary["tasks"]["done"] == 1
+
+    # the partition disappears again: a new gap (resolved ones are history), in a new task
+    (lake / "pbp/g2.json").unlink()
+    reconcile_run(as_of=AS_OF)
+    assert Gap.objects.filter(partition="g2").count() == 2
+    assert Gap.objects.get(partition="g2", status=GapStatus.OPEN).task.status == TaskStatus.PENDING
+
+
+def test_priorities_recomputed_as_as_of_moves(lake):
+    reconcile_run(as_of=AS_OF)
+    g3 = Gap.objects.get(partition="g3")
+    assert g3.priority == Priority.CRITICAL
+    put_file(lake, "pbp/g4.json")
+    run = reconcile_run(as_of=dt.date(2024, 12, 10))
+    g3.refresh_from_db()
+    assert g3.status == GapStatus.OPEN and g3.priority == Priority.HIGH and g3.priority_rank == 1
+    assert run.summary["gaps"]["updated"] == 1
+    # the pending task of g3 follows its gaps' priority; no second task for the same gap
+    assert Task.objects.get(pk=g3.task_id).priority == Priority.HIGH
+    assert Task.objects.count() == 2
+
+
+def test_ignored_gap_stays_ignored(lake):
+    reconcile_run(as_of=AS_OF)
+    Gap.objects.filter(partition="g2").update(status=GapStatus.IGNORED, task=None)
+    run = reconcile_run(as_of=AS_OF)
+    g2 = Gap.objects.get(partition="g2")
+    assert g2.status == GapStatus.IGNORED and g2.task_id is None
+    assert run.summary["gaps"]["ignored"] == 1 and run.summary["tasks"]["created"] == 0
+    # the task that held only g2 has no open gap left: done
+    assert Task.objects.filter(status=TaskStatus.DONE).count() == 1
+
+
+def test_gap_of_done_or_failed_task_is_requeued(lake):
+    reconcile_run(as_of=AS_OF)
+    t = Task.objects.get(gaps__partition="g3")
+    Task.objects.filter(pk=t.pk).update(status=TaskStatus.FAILED)
+    run = reconcile_run(as_of=AS_OF)
+    assert run.summary["tasks"]["created"] == 1
+    assert Gap.objects.get(partition="g3").task.status == TaskStatus.PENDING
+
+
+def test_empty_object_is_a_gap_and_recorded(lake):
+    put_file(lake, "pbp/g2.json", b"tiny")
+    reconcile_run(as_of=AS_OF)
+    g2 = Gap.objects.get(partition="g2")
+    assert g2.kind == GapKind.EMPTY and g2.object_size == 4 and g2.object_key.endswith("pbp/g2.json")
+
+
+def test_failed_scan_changes_no_gap_or_task(lake, monkeypatch):
+    reconcile_run(as_of=AS_OF)
+    before = (sorted(Gap.objects.values_list("pk", "status", "priority", "task_id")),
+              sorted(Task.objects.values_list("pk", "status", "priority")),
+              sorted(StoredObject.objects.values_list("key", "size")))
+    put_file(lake, "pbp/g2.json")
+    put_file(lake, "pbp/g3.json")
+    import reconciliation.scanning as scanning
+    real = scanning.list_objects
+
+    def broken(location, **kw):
+        for n, obj in enumerate(real(location, **kw)):
+            if n == 1:
+                raise StorageError(f"{location.uri}: connection reset")
+            yield obj
+
+    monkeypatch.setattr(scanning, "list_objects", broken)
+    with pytest.raises(ReconcileFailed, match="connection reset"):
+        reconcile_run(as_of=AS_OF)
+    after = (sorted(Gap.objects.values_list("pk", "status", "priority", "task_id")),
+             sorted(Task.objects.values_list("pk", "status", "priority")),
+             sorted(StoredObject.objects.values_list("key", "size")))
+    assert after == before
+    failed = ReconcileRun.objects.order_by("-pk").first()
+    assert failed.status == RunStatus.FAILED and "connection reset" in failed.error
+    assert failed.scan.status == ScanStatus.FAILED
+
+
+def test_dry_run_writes_nothing(lake, tmp_path):
+    reconcile_run(as_of=AS_OF)
+    put_file(lake, "pbp/g2.json")
+    before = snapshot()
+    out = tmp_path / "gaps.json"
+    run = reconcile_run(as_of=dt.date(2024, 12, 10), dry_run=True, output=out)
+    assert snapshot() == before
+    assert not out.exists()
+    assert run.pk is None and run.dry_run
+    s = run.summary
+    # would resolve g2, open g4, re-rank g3 (CRITICAL → HIGH), finish g2's task, plan one task for g4
+    assert (s["gaps"]["opened"], s["gaps"]["resolved"], s["gaps"]["updated"]) == (1, 1, 1)
+    assert s["tasks"]["done"] == 1 and s["tasks"]["created"] == 1
+    assert s["scan"]["id"] is None
+    assert s["output"] == {"path": str(out), "written": False}
+    # the real run does exactly that
+    real = reconcile_run(as_of=dt.date(2024, 12, 10)).summary
+    assert (real["gaps"]["opened"], real["gaps"]["resolved"], real["gaps"]["updated"]) == (1, 1, 1)
+    assert real["tasks"]["done"] == 1 and real["tasks"]["created"] == 1
+
+
+def test_dry_run_with_cache_and_first_time(lake):
+    before = snapshot()
+    run = reconcile_run(as_of=AS_OF, dry_run=True)
+    assert snapshot() == before
+    assert run.summary["gaps"]["opened"] == 2 and run.summary["tasks"]["created"] == 2
+
+
+def test_use_cache_reuses_a_fresh_complete_scan(lake):
+    scan = scan_run()
+    run = reconcile_run(as_of=AS_OF, use_cache=True)
+    assert run.scan_id is None or run.scan_id == scan.pk
+    assert ScanRun.objects.count() == 1 and run.summary["scan"]["cached"] is True
+    # a coverage import after the scan makes it stale
+    ReconciliationSettings.objects.update_or_create(pk=1, defaults={"imported_at": dt.datetime.now(UTC)})
+    assert fresh_scans() is None
+    run = reconcile_run(as_of=AS_OF, use_cache=True)
+    assert ScanRun.objects.count() == 2 and run.summary["scan"]["cached"] is False
+
+
+def test_use_cache_ignores_sampled_failed_and_old_scans(lake, settings):
+    from reconciliation.models import Source
+
+    Source.objects.update(updated_at=dt.datetime.now(UTC) - dt.timedelta(hours=30))  # imported long ago
+    scan_run(sample_rate=0.5, seed=1)
+    assert fresh_scans() is None
+    full = scan_run()
+    ScanRun.objects.filter(pk=full.pk).update(finished_at=dt.datetime.now(UTC) - dt.timedelta(hours=25))
+    assert fresh_scans() is None
+    settings.ADCE_SCAN_CACHE_HOURS = 48
+    assert [s.pk for s in fresh_scans()] == [full.pk]
+
+
+def test_sampling_never_changes_gaps(lake):
+    reconcile_run(as_of=AS_OF)
+    before = sorted(Gap.objects.values_list("pk", "status", "priority"))
+    put_file(lake, "pbp/g2.json")
+    put_file(lake, "pbp/g3.json")
+    scan_run(sample_rate=1.0, seed=3)  # even a 100 % sample only estimates
+    assert sorted(Gap.objects.values_list("pk", "status", "priority")) == before
+    # the cache is the complete scan of the first reconcile: the sample fed nothing into the inventory
+    run = reconcile_run(as_of=AS_OF, use_cache=True)
+    assert run.summary["scan"]["cached"] is True and run.summary["scan"]["id"] != ScanRun.objects.order_by("-pk")[0].pk
+    assert run.summary["gaps"]["resolved"] == 0
+    assert reconcile_run(as_of=AS_OF).summary["gaps"]["resolved"] == 2
+
+
+def test_output_written_atomically(lake, tmp_path):
+    out = tmp_path / "gaps.json"
+    out.write_text("old")
+    run = reconcile_run(as_of=AS_OF, output=out)
+    doc = json.loads(out.read_text())
+    assert doc["total_tasks"] == 2 and doc["as_of"] == "2024-11-25"
+    assert run.output_path == str(out)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gaps.json")] == []
+
+
+def test_bad_output_folder_is_bad_input(lake, tmp_path):
+    before = snapshot()
+    with pytest.raises(ReconcileInputError, match="does not exist"):
+        reconcile_run(as_of=AS_OF, output=tmp_path / "nope" / "gaps.json")
+    assert snapshot() == before
+
+
+def test_nothing_to_reconcile():
+    with pytest.raises(ReconcileInputError, match="nothing to reconcile"):
+        reconcile_run()
+
+
+def test_objects_upsert_and_rejudge_resolve_gap(lake):
+    reconcile_run(as_of=AS_OF)
+    store = "file://"
+    key = str(lake).lstrip("/") + "/pbp/g2.json"
+    touched = objects_upsert(store, [ObjectInfo(key, 10, dt.datetime(2024, 11, 24, tzinfo=UTC))])
+    assert len(touched) == 1
+    assert gaps_rejudge(touched, as_of=AS_OF) == 0  # 10 bytes < min_size_bytes: still empty
+    touched = objects_upsert(store, [ObjectInfo(key, 500, dt.datetime(2024, 11, 25, tzinfo=UTC))])
+    assert StoredObject.objects.filter(key=key).count() == 1
+    assert gaps_rejudge(touched, as_of=AS_OF) == 1
+    g2 = Gap.objects.get(partition="g2")
+    assert g2.status == GapStatus.RESOLVED
+    assert Task.objects.get(pk=g2.task_id).status == TaskStatus.DONE

@@ -1,0 +1,81 @@
+"""manage.py scan: --json, every bad input → exit 2 with one line, nothing changed."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from reconciliation.models import ScanRun, StoredObject
+
+from .test_scanning import file_uri, make_source, put_file
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lake(tmp_path):
+    root = tmp_path / "lake"
+    make_source("espn", file_uri(root), {"pbp": ["pbp/{game_id}.json"]})
+    put_file(root, "pbp/1.json")
+    put_file(root, "odd/thing.txt")
+    return root
+
+
+def run_json(*args) -> dict:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("scan", *args, "--json", stdout=out, stderr=err)
+    return json.loads(out.getvalue())
+
+
+def test_scan_json(lake):
+    doc = run_json()
+    assert doc["status"] == "completed" and doc["mode"] == "list"
+    assert (doc["objects"], doc["matched"], doc["unmatched"]) == (2, 1, 1)
+    assert doc["unmatched_examples"][0].endswith("odd/thing.txt")
+    assert doc["per_location"][0]["uri"] == file_uri(lake)
+    assert doc["estimated_objects"] is None and doc["id"] == ScanRun.objects.get().pk
+    assert {"duration_ms", "bytes", "timings"} <= set(doc)
+
+
+def test_scan_sample_json(lake):
+    doc = run_json("--sample-rate", "1", "--seed", "4")
+    assert doc["mode"] == "sample" and doc["estimated_objects"] == 2
+    assert StoredObject.objects.count() == 0
+
+
+def test_scan_text_output(lake):
+    out = io.StringIO()
+    call_command("scan", stdout=out, stderr=io.StringIO())
+    assert "completed" in out.getvalue() and "unmatched: file:///" in out.getvalue()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "nope"], "unknown source 'nope'"),
+    (["--location", "file:///tmp/"], "--location needs exactly one --source"),
+    (["--source", "espn", "--location", "gopher://x/"], "unsupported scheme"),
+    (["--sample-rate", "abc"], "--sample-rate: 'abc' is not a number"),
+    (["--sample-rate", "0"], "not in (0, 1]"),
+    (["--sample-rate", "0.5", "--seed", "x"], "--seed: 'x' is not an integer"),
+    (["--seed", "3"], "--seed needs --sample-rate"),
+    (["--inventory-manifest", "nope://x"], "--inventory-manifest"),
+])
+def test_bad_input_exit_2_nothing_changed(lake, args, message):
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    assert exc.value.returncode == 2
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    assert ScanRun.objects.count() == 0 and StoredObject.objects.count() == 0
+
+
+def test_unreachable_location_exit_2_inventory_unchanged(lake, tmp_path):
+    call_command("scan", stdout=io.StringIO(), stderr=io.StringIO())
+    before = sorted(StoredObject.objects.values_list("key", "size"))
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", "--source", "espn", "--location", file_uri(tmp_path / "gone"),
+                     stdout=io.StringIO(), stderr=io.StringIO())
+    assert exc.value.returncode == 2 and "does not exist" in str(exc.value) and "\n" not in str(exc.value)
+    assert sorted(StoredObject.objects.values_list("key", "size")) == before
+    failed = ScanRun.objects.order_by("-pk").first()
+    assert failed.status == "failed" and "does not exist" in failed.error  # recorded for the operator
