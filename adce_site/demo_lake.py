@@ -189,7 +189,7 @@ def build_demo_lake(root: Path, *, today: dt.date, seasons: int = 12, seed: int 
         f"ESPN_play_by_play/{played[0].espn_id}.json",
         "tmp/scratch_notes.txt",
         "espn_play_by_play/README",
-        "nba_api_comprehensive/boxscores_advanced/advanced_latest.json",
+        "nba_api_comprehensive/boxscores_advanced/advanced_0022600001.json.tmp",
     ]:
         writer.put(key, b"layout drift: matches no pattern\n", yesterday)
         planted["unmatched"] += 1

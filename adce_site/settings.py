@@ -89,7 +89,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 
-# --- Security (production values come from the environment; see docs/operations.md) ---
+# --- Security (production values come from the environment; see docs/deployment.md) ---
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -97,6 +97,15 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("ADCE_BEHIND_TLS_PROXY", default=False) else None
+# Paths (regexes) served over plain http even with SECURE_SSL_REDIRECT, e.g. a load balancer's health check.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[])
+# Safe on plain http too, so always on (Django's defaults, stated so that `check --deploy` never depends
+# on a library default): no MIME sniffing, no framing, no cross-origin referrers, http-only session cookie.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
 
 # --- ADCE ---
 # Token for the events endpoints (bearer or HMAC); empty means the endpoints refuse everything.
@@ -110,9 +119,26 @@ ADCE_TASK_MAX_ATTEMPTS = env.int("ADCE_TASK_MAX_ATTEMPTS", default=3)
 ADCE_HISTORY_RETENTION_DAYS = env.int("ADCE_HISTORY_RETENTION_DAYS", default=365)
 ADCE_NOTIFY_EMAILS = env.list("ADCE_NOTIFY_EMAILS", default=[])
 ADCE_NOTIFY_WEBHOOK_URL = env.str("ADCE_NOTIFY_WEBHOOK_URL", default="")
+# `reconcile --use-cache` (and, with ADCE_RECONCILE_USE_CACHE, scheduled/event-driven reconciles)
+# reuse a complete scan younger than this.
+ADCE_SCAN_CACHE_HOURS = env.float("ADCE_SCAN_CACHE_HOURS", default=24.0)
+# Scheduled and event-driven reconciles reuse such a scan instead of listing (lakes too big to list hourly).
+ADCE_RECONCILE_USE_CACHE = env.bool("ADCE_RECONCILE_USE_CACHE", default=False)
+# Where event-driven reconciles (scraper_complete, S3 uploads) write the task queue file; empty: nowhere.
+ADCE_QUEUE_FILE = env.str("ADCE_QUEUE_FILE", default="")
+# Admin CSV/XLSX exports refuse more rows than this (narrow the filter instead).
+ADCE_EXPORT_MAX_ROWS = env.int("ADCE_EXPORT_MAX_ROWS", default=100_000)
+# ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="adce@localhost")
+# SMTP (with EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend); Django's defaults otherwise.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- django-q2: ORM broker by default, Redis when ADCE_REDIS_URL is set ---
 _q_redis_url = env.str("ADCE_REDIS_URL", default="")

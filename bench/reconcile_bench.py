@@ -3,13 +3,19 @@
 with known gaps → `scan --inventory-manifest`, then `reconcile --use-cache`, on SQLite and PostgreSQL.
 
     /tmp/venv/bin/python bench/reconcile_bench.py                      # both databases, 1M objects
-    /tmp/venv/bin/python bench/reconcile_bench.py --db sqlite --objects 100000
-    BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/adce_bench_recon  (default; the db is dropped/recreated)
+    /tmp/venv/bin/python bench/reconcile_bench.py --db sqlite --objects 100000 --keep
+    --generator storage (default): STORAGE's bench/make_inventory_report.py (reference layout, nested
+                                   source locations, old + new key layouts)
+    --generator own:               this script's generator (4 sources in 4 disjoint prefixes, keys
+                                   outside every source, layout drift)
+    BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/adce_bench_recon  (default; dropped and recreated)
 
 Every step runs as its own `manage.py` process (like an operator would run it); wall time comes from the
-parent, peak memory from that child's ru_maxrss (os.wait4). Correctness: the generator knows which
-partitions it left out, emptied or aged, and computes the expected gap counts by kind and priority with
-its own implementation of SPEC §5–§6; the bench compares them with reconcile's --json.
+parent, peak memory from that child's ru_maxrss (os.wait4). Correctness: each generator knows which
+partitions it left out, emptied or aged and computes the expected gap counts (by kind, priority and, for
+STORAGE's, per completeness cell) with its own implementation of SPEC §5–§6; the bench compares them
+with the --json of scan and reconcile, checks that a second reconcile opens nothing and that gaps.json
+lists the tasks created. Exit 1 when a check fails. Results: bench/RESULTS-reconcile.md.
 
 Targets (2-core box): ingest ≥ 200,000 objects/s; reconcile of 1M ≤ 10 s; peak memory ≤ 1 GB per process.
 """
@@ -71,7 +77,7 @@ def catalog() -> list[tuple[str, str, dt.date]]:
     return games
 
 
-def generate(workdir: Path, target_objects: int) -> dict:
+def generate(workdir: Path, target_objects: int) -> dict:  # noqa: C901 - one linear recipe
     """Coverage YAML, catalog CSVs, the inventory report and the expected gap counts."""
     games = catalog()
     expected_games = [g for g in games if g[2] <= AS_OF]
@@ -320,41 +326,97 @@ def prepare_db(kind: str, workdir: Path, pg_url: str) -> dict:
     return env
 
 
+def storage_generator(workdir: Path, target_objects: int) -> dict:
+    """The STORAGE helper's generator (bench/make_inventory_report.py): the reference layout (espn at the
+    bucket root, the other sources nested below it, old and new key layouts), as_of 2025-01-15."""
+    subprocess.run([PYTHON, str(ROOT / "bench" / "make_inventory_report.py"), str(workdir), "--objects",
+                    str(target_objects)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    exp = json.loads((workdir / "expected.json").read_text())
+    return {
+        "generator": "bench/make_inventory_report.py",
+        "manifest": exp["manifest_uri"], "coverage": exp["coverage"], "catalogs": exp["catalogs"], "as_of": exp["as_of"],
+        "objects_in_report": exp["objects"],
+        "checks": {
+            "scan objects": ("scan", "objects", exp["objects"]),
+            "scan unmatched": ("scan", "unmatched", exp["unmatched"]),
+            "gaps total": ("reconcile", "gaps.total", exp["gaps"]["total"]),
+            "gaps by kind": ("reconcile", "gaps.by_kind",
+                             {k: exp["gaps"]["by_kind"].get(k, 0) for k in ("missing", "empty", "stale")}),
+            "gaps by priority": ("reconcile", "gaps.by_priority",
+                                 {k: exp["gaps"]["by_priority"].get(k.upper(), 0) for k in ("critical", "high", "medium", "low")}),
+            "gaps opened": ("reconcile", "gaps.opened", exp["gaps"]["total"]),
+            "completeness cells": ("reconcile", "completeness",
+                                   sorted((c["source"], c["data_type"], c["season"] or "", c["expected"], c["present"])
+                                          for c in exp["cells"])),
+        },
+        "gaps_total": exp["gaps"]["total"],
+    }
+
+
+def own_generator(workdir: Path, target_objects: int) -> dict:
+    """This script's generator: 4 sources in 4 disjoint prefixes (one report, four scan regions)."""
+    gen = generate(workdir, target_objects)
+    return {
+        "generator": "bench/reconcile_bench.py (own)",
+        "manifest": gen["manifest"], "coverage": str(workdir / "coverage.yaml"),
+        "catalogs": {s: str(workdir / f"catalog_{s}.csv") for s in SOURCES}, "as_of": gen["as_of"],
+        "objects_in_report": gen["objects_in_report"],
+        "checks": {
+            "scan objects": ("scan", "objects", gen["objects_under_sources"]),
+            "scan unmatched": ("scan", "unmatched", gen["unmatched"]),
+            "scan outside": ("scan", "outside_locations", gen["outside"]),
+            "gaps total": ("reconcile", "gaps.total", gen["gaps_total"]),
+            "gaps by kind": ("reconcile", "gaps.by_kind", gen["by_kind"]),
+            "gaps by priority": ("reconcile", "gaps.by_priority", gen["by_priority"]),
+            "gaps opened": ("reconcile", "gaps.opened", gen["gaps_total"]),
+        },
+        "gaps_total": gen["gaps_total"],
+    }
+
+
+def _get(doc: dict, path: str):
+    for part in path.split("."):
+        doc = doc[part]
+    if path == "completeness":
+        return sorted((c["source"], c["data_type"], c["season"] or "", c["expected"], c["present"]) for c in doc)
+    return doc
+
+
 def bench_db(kind: str, workdir: Path, gen: dict, pg_url: str) -> dict:
     env = prepare_db(kind, workdir, pg_url)
     results: dict = {}
+    as_of = gen["as_of"]
     run_measured("migrate", ["migrate", "--noinput", "-v", "0"], env, results)
-    run_measured("import_coverage", ["import_coverage", str(workdir / "coverage.yaml")], env, results)
-    for s in SOURCES:
-        run_measured(f"import_catalog_{s}", ["import_catalog", "--source", s, str(workdir / f"catalog_{s}.csv")], env, results)
+    run_measured("import_coverage", ["import_coverage", gen["coverage"]], env, results)
+    for source, path in gen["catalogs"].items():
+        run_measured(f"import_catalog_{source}", ["import_catalog", "--source", source, path], env, results)
     scan = run_measured("scan", ["scan", "--inventory-manifest", gen["manifest"], "--json"], env, results, parse_json=True)
     out = workdir / f"gaps-{kind}.json"
-    rec = run_measured("reconcile", ["reconcile", "--use-cache", "--as-of", AS_OF.isoformat(), "--json",
-                                     "--output", str(out)], env, results, parse_json=True)
-    again = run_measured("reconcile_again", ["reconcile", "--use-cache", "--as-of", AS_OF.isoformat(), "--json"],
+    rec = run_measured("reconcile", ["reconcile", "--use-cache", "--as-of", as_of, "--json", "--output", str(out)],
+                       env, results, parse_json=True)
+    again = run_measured("reconcile_again", ["reconcile", "--use-cache", "--as-of", as_of, "--json"],
                          env, results, parse_json=True)
     scan2 = run_measured("rescan", ["scan", "--inventory-manifest", gen["manifest"], "--json"], env, results, parse_json=True)
 
-    sj, rj, aj = scan["json"], rec["json"], again["json"]
-    checks = {
-        "scan objects": (sj["objects"], gen["objects_under_sources"]),
-        "scan unmatched": (sj["unmatched"], gen["unmatched"]),
-        "scan outside": (sj["outside_locations"], gen["outside"]),
-        "gaps total": (rj["gaps"]["total"], gen["gaps_total"]),
-        "gaps by kind": (rj["gaps"]["by_kind"], gen["by_kind"]),
-        "gaps by priority": (rj["gaps"]["by_priority"], gen["by_priority"]),
-        "gaps opened": (rj["gaps"]["opened"], gen["gaps_total"]),
-        "second reconcile opens nothing": (aj["gaps"]["opened"] + aj["tasks"]["created"], 0),
-        "queue file tasks": (json.loads(out.read_text())["total_tasks"], rj["tasks"]["created"]),
-    }
+    docs = {"scan": scan["json"], "reconcile": rec["json"]}
+    # JSON round trip on both sides: expectations may come from the --keep file (tuples became lists)
+    norm = lambda v: json.loads(json.dumps(v))  # noqa: E731
+    checks = {name: (norm(_get(docs[doc], path)), norm(want)) for name, (doc, path, want) in gen["checks"].items()}
+    aj = again["json"]
+    checks["second reconcile opens nothing"] = (aj["gaps"]["opened"] + aj["tasks"]["created"], 0)
+    checks["queue file tasks"] = (json.loads(out.read_text())["total_tasks"], rec["json"]["tasks"]["created"])
+    sj, rj = scan["json"], rec["json"]
     return {
         "results": {k: {kk: vv for kk, vv in v.items() if kk != "json"} for k, v in results.items()},
         "scan_timings": sj.get("timings"), "rescan_timings": scan2["json"].get("timings"),
+        "rescan_inventory": scan2["json"].get("inventory"),
         "ingest_objects_per_s": round(sj["objects"] / scan["seconds"]),
         "ingest_objects_per_s_in_scan": round(sj["objects"] / (sj["duration_ms"] / 1000)),
         "reconcile_timings": rj["timings"], "reconcile_again_timings": aj["timings"],
         "tasks_created": rj["tasks"]["created"],
-        "checks": {k: {"got": a, "expected": b, "ok": a == b} for k, (a, b) in checks.items()},
+        "checks": {k: {"got": a if k != "completeness cells" else f"{len(a)} cells",
+                       "expected": b if k != "completeness cells" else f"{len(b)} cells", "ok": a == b}
+                   for k, (a, b) in checks.items()},
     }
 
 
@@ -364,25 +426,31 @@ def main(argv=None):
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--workdir", default="/tmp/adce-reconcile-bench")
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/adce_bench_recon"))
+    ap.add_argument("--generator", choices=["storage", "own"], default="storage",
+                    help="storage: bench/make_inventory_report.py (reference layout, nested locations); "
+                         "own: this script's (4 disjoint source prefixes)")
     ap.add_argument("--keep", action="store_true", help="reuse an existing generated report of the same size")
     ap.add_argument("--out", help="write the results JSON here")
     args = ap.parse_args(argv)
 
     workdir = Path(args.workdir)
-    marker = workdir / "expected.json"
+    marker = workdir / "bench-generated.json"
     t0 = time.perf_counter()
-    if args.keep and marker.exists() and json.loads(marker.read_text()).get("target") == args.objects:
+    if (args.keep and marker.exists()
+            and json.loads(marker.read_text()).get("target") == [args.generator, args.objects]):
         gen = json.loads(marker.read_text())
     else:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        gen = generate(workdir, args.objects)
-        gen["target"] = args.objects
+        gen = (storage_generator if args.generator == "storage" else own_generator)(workdir, args.objects)
+        gen["target"] = [args.generator, args.objects]
         marker.write_text(json.dumps(gen, indent=2))
-    print(f"generated {gen['objects_in_report']:,} report rows in {time.perf_counter() - t0:.1f}s "
+    print(f"{gen['generator']}: {gen['objects_in_report']:,} report rows in {time.perf_counter() - t0:.1f}s "
           f"({gen['gaps_total']} known gaps)", file=sys.stderr)
 
-    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "generated": gen, "runs": {}}
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                          "load_avg_before": os.getloadavg()},
+              "generated": {k: v for k, v in gen.items() if k != "checks"}, "runs": {}}
     for kind in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
         print(f"--- {kind}", file=sys.stderr)
         report["runs"][kind] = r = bench_db(kind, workdir, gen, args.pg_url)
@@ -393,7 +461,7 @@ def main(argv=None):
         print(f"reconcile: {steps['reconcile']['seconds']}s, peak {steps['reconcile']['peak_rss_mb']} MB; "
               f"timings {r['reconcile_timings']}", file=sys.stderr)
         print(f"reconcile again: {steps['reconcile_again']['seconds']}s; rescan {steps['rescan']['seconds']}s "
-              f"timings {r['rescan_timings']}", file=sys.stderr)
+              f"timings {r['rescan_timings']} {r['rescan_inventory']}", file=sys.stderr)
         for name, c in r["checks"].items():
             print(f"  {'OK ' if c['ok'] else 'BAD'} {name}: {c['got']} (expected {c['expected']})", file=sys.stderr)
     text = json.dumps(report, indent=2, default=str)

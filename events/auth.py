@@ -9,6 +9,11 @@ Accepted credentials (any one; every credential presented must be valid):
 Outcomes: no credentials → 401 (with a WWW-Authenticate challenge); wrong or malformed
 credentials → 403; no token configured → 503 for every request (the endpoints are off).
 Every comparison is constant-time (hmac.compare_digest).
+
+Replays: on the event endpoints an accepted *signed* request is remembered (`signature_remember`,
+in the transaction that records the event); the same signed request again is refused with 409 and
+records nothing. Bearer/Basic requests carry a static secret, not a per-message proof, so they are
+not replay-checked (see docs/events.md).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 
 SIGNATURE_HEADER = "HTTP_X_ADCE_SIGNATURE"
@@ -73,3 +79,36 @@ def authenticate(request) -> JsonResponse | None:
     if signature and not _check_signature(signature, request.body, token):
         return _error(403, "invalid signature")
     return None
+
+
+class SignatureReplayed(Exception):
+    """This signed request was already accepted on this endpoint."""
+
+
+def signature_digest(request) -> str | None:
+    """sha256(path + signature) of a signed request, or None when it carries no signature."""
+    signature = request.META.get(SIGNATURE_HEADER, "").strip().lower()
+    if not signature:
+        return None
+    return hashlib.sha256(f"{request.path}\n{signature}".encode()).hexdigest()
+
+
+def signature_remember(request) -> None:
+    """Record the signed request as accepted; SignatureReplayed if it already was. Call it inside
+    the transaction that records the event, so that a refused replay records nothing and two
+    concurrent copies are settled by the primary key (one wins, the other is a replay)."""
+    from .models import SignatureSeen
+
+    digest = signature_digest(request)
+    if digest is None:
+        return
+    try:
+        with transaction.atomic():
+            SignatureSeen.objects.create(digest=digest, path=request.path[:200])
+    except IntegrityError:
+        raise SignatureReplayed(digest) from None
+
+
+def replay_refused() -> JsonResponse:
+    return _error(409, "replayed request: this signed request was already accepted; "
+                       "send a new body (e.g. a new id) to send another event")

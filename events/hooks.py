@@ -8,6 +8,7 @@
         - {name: git_post_commit, trigger: post-commit, metrics: ["code_base.*", "git.*"]}
         - {name: scraper_complete, trigger: scraper_complete, metrics: ["data_gaps.*"], reconcile: true}
         - {name: daily_sync_check, trigger: "cron:0 9 * * *", metrics: ["s3_storage.*"]}
+        - {name: monthly_audit, trigger: cron, schedule: "0 0 1 * *"}   # the original's form, same thing
 
 An event of type T fires every hook whose `name` or `trigger` equals T (or matches it, when the
 name/trigger holds shell wildcards `*?[`). `cron:<expr>` hooks are run by their schedule
@@ -105,7 +106,7 @@ def parse_events_config(raw) -> EventsConfig:
             item = {"name": item}
         if not isinstance(item, dict):
             raise HookConfigError(f"{where}: expected a mapping with name/trigger/metrics")
-        unknown = set(item) - {"name", "trigger", "metrics", "reconcile", "update", "description"}
+        unknown = set(item) - {"name", "trigger", "metrics", "reconcile", "update", "description", "schedule"}
         if unknown:
             raise HookConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         name = item.get("name")
@@ -121,6 +122,14 @@ def parse_events_config(raw) -> EventsConfig:
         if not isinstance(trigger, str):
             raise HookConfigError(f"{where}.trigger: expected a string")
         trigger = trigger.strip()
+        schedule = item.get("schedule")
+        if schedule is not None:
+            # The original's form: `trigger: cron` with the expression in `schedule:`.
+            if trigger not in ("cron", "") or not isinstance(schedule, str):
+                raise HookConfigError(f"{where}.schedule: only with `trigger: cron`, a cron expression string")
+            trigger = CRON_PREFIX + schedule.strip()
+        elif trigger == "cron":
+            raise HookConfigError(f"{where}.trigger: `cron` needs `schedule:` (or write `cron:<expr>`)")
         metrics = item.get("metrics", [])
         if isinstance(metrics, str):
             metrics = [metrics]

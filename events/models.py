@@ -58,3 +58,19 @@ class Cooldown(models.Model):
 
     def __str__(self):
         return f"cooldown {self.event_type}/{self.source or '-'}"
+
+
+class SignatureSeen(models.Model):
+    """An accepted signed request (X-ADCE-Signature) on an event endpoint, remembered so that
+    the same signed request sent again (a replay) is refused with 409 (docs/events.md).
+
+    `digest` is sha256(path + signature): the signature itself is an HMAC of the body, so an
+    identical body sent to the same endpoint has the same digest. Rows older than the history
+    retention are deleted with the events (`events_history_cleanup`)."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    path = models.CharField(max_length=200)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"signature {self.digest[:12]}… on {self.path} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+from .strict_json import parse_json
+
 
 class S3NotificationError(ValueError):
     """The body is not an S3 notification we understand; the message names the field."""
@@ -89,7 +91,7 @@ def parse_notification(document) -> ParsedNotification:
         if not isinstance(message, str):
             raise S3NotificationError("Message: required in an SNS Notification, a JSON string")
         try:
-            document = json.loads(message)
+            document = parse_json(message)
         except ValueError as exc:
             raise S3NotificationError(f"Message: not valid JSON ({exc})") from None
         if not isinstance(document, dict):

@@ -48,6 +48,31 @@ def normalize_dedupe_key(key) -> str | None:
     return key
 
 
+def check_storable(where: str, value, _depth: int = 0) -> None:
+    """EventError unless `value` can be stored as it is on every database: no NUL character
+    (PostgreSQL text and jsonb refuse it), no lone surrogate (not encodable as UTF-8), no NaN or
+    infinite number (not JSON), at most 100 levels of nesting."""
+    if _depth > 100:
+        raise EventError(f"{where}: nested more than 100 levels deep")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise EventError(f"{where}: contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventError(f"{where}: contains an unpaired surrogate (not UTF-8)") from None
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise EventError(f"{where}: {value} is not a JSON number")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_storable(f"{where}.{k}" if len(where) < 200 else where, k, _depth + 1)
+            check_storable(f"{where}.{k}" if len(where) < 200 else where, v, _depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_storable(f"{where}[{i}]" if len(where) < 200 else where, v, _depth + 1)
+
+
 def validate_event_type(event_type) -> str:
     if not isinstance(event_type, str) or not EVENT_TYPE_RE.match(event_type):
         raise EventError(
@@ -71,6 +96,9 @@ def event_record(type, *, source="", payload=None, dedupe_key=None, status=Event
     source = "" if source is None else str(source)
     if len(source) > 150:
         raise EventError("source: at most 150 characters")
+    check_storable("source", source)
+    check_storable("payload", payload)
+    check_storable("id", dedupe_key)
     key = normalize_dedupe_key(dedupe_key)
     if key is not None:
         existing = Event.objects.filter(dedupe_key=key).first()
@@ -153,7 +181,10 @@ def reconcile_for_event(*, trigger: str):
     from .notifications import notify_reconcile
 
     output = getattr(settings, "ADCE_QUEUE_FILE", "") or None
-    run = reconcile_run(use_cache=False, trigger=trigger, output=output)
+    # Off by default: rescan every time. On for lakes too big to list hourly, whose inventory comes from
+    # S3 Inventory reports plus S3 events (docs/operations.md): reuse a complete scan that is still fresh.
+    use_cache = bool(getattr(settings, "ADCE_RECONCILE_USE_CACHE", False))
+    run = reconcile_run(use_cache=use_cache, trigger=trigger, output=output)
     notify_reconcile(run.pk)
     return run
 
@@ -403,6 +434,10 @@ def event_fire_by_hand(event_type: str, *, source="manual", payload=None) -> Eve
 
 def events_history_cleanup(days: int, *, now=None) -> int:
     """Delete finished events older than `days` (their runs stay)."""
+    from .models import SignatureSeen
+
     now = now or timezone.now()
     deleted, _ = Event.objects.filter(status__in=FINISHED_STATUSES, received_at__lt=now - dt.timedelta(days=days)).delete()
+    # Replay memory lives as long as the event history (a replay older than that is accepted again).
+    SignatureSeen.objects.filter(seen_at__lt=now - dt.timedelta(days=days)).delete()
     return deleted

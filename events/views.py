@@ -1,21 +1,22 @@
 """HTTP endpoints (SPEC §9). Machine clients only: CSRF-exempt, POST only, JSON in and out.
 
 Order of checks, so that a refused request records nothing: method → authentication → JSON →
-required fields → record (one transaction) → 202. Work is enqueued when the transaction commits.
+required fields → record (one transaction, with the replay check of a signed request) → 202.
+Work is enqueued when the transaction commits. Bodies are strict JSON (events.strict_json) and
+what no database can store (NUL, lone surrogates) is a 400 naming the field.
 """
 from __future__ import annotations
-
-import json
 
 from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .auth import authenticate
+from .auth import SignatureReplayed, authenticate, replay_refused, signature_remember
 from .choices import EventStatus, EventType
 from .s3 import S3NotificationError, parse_notification
-from .services import EventError, event_record
+from .services import EventError, check_storable, event_record
+from .strict_json import parse_json
 
 
 def _bad(message: str) -> JsonResponse:
@@ -25,7 +26,7 @@ def _bad(message: str) -> JsonResponse:
 def _json_body(request):
     """(document, None) or (None, 400 response)."""
     try:
-        return json.loads(request.body.decode("utf-8")), None
+        return parse_json(request.body.decode("utf-8")), None
     except (UnicodeDecodeError, ValueError) as exc:
         return None, _bad(f"body: not valid JSON ({exc})")
 
@@ -60,10 +61,13 @@ def event_receive(request):
         return _bad("type: s3_event records come through POST /api/events/s3/")
     try:
         with transaction.atomic():
+            signature_remember(request)
             event, created = event_record(event_type, source=source, payload=payload,
                                           dedupe_key=None if dedupe is None else str(dedupe))
     except EventError as exc:
         return _bad(str(exc))
+    except SignatureReplayed:
+        return replay_refused()
     return JsonResponse({"id": event.pk, "status": event.status, "duplicate": not created}, status=202)
 
 
@@ -89,20 +93,33 @@ def s3_receive(request):
         return JsonResponse({"ids": [], "detail": "s3:TestEvent acknowledged, nothing recorded"}, status=200)
     if parsed.kind == "subscription":
         sub = parsed.subscription
-        with transaction.atomic():
-            event, _ = event_record(EventType.SNS_SUBSCRIPTION, source=sub.get("TopicArn") or "",
+        try:
+            with transaction.atomic():
+                signature_remember(request)
+                event, _ = event_record(EventType.SNS_SUBSCRIPTION, source=sub.get("TopicArn") or "",
                                     payload=sub, status=EventStatus.IGNORED,
-                                    dedupe_key=f"sns:{sub['MessageId']}" if sub.get("MessageId") else None)
+                                        dedupe_key=f"sns:{sub['MessageId']}" if sub.get("MessageId") else None)
+        except SignatureReplayed:
+            return replay_refused()
+        except EventError as exc:
+            return _bad(str(exc))
         return JsonResponse({"id": event.pk, "ids": [event.pk], "detail":
                              "SNS subscription message recorded, not confirmed: confirm it by hand "
                              "(aws sns confirm-subscription) — ADCE never fetches URLs"}, status=202)
     ids, created_count = [], 0
-    with transaction.atomic():
-        for record in parsed.records:
-            key = record.pop("dedupe_key")
-            event, created = event_record(EventType.S3_EVENT, source=record["bucket"], payload=record, dedupe_key=key)
-            ids.append(event.pk)
-            created_count += created
+    try:
+        with transaction.atomic():
+            signature_remember(request)
+            for record in parsed.records:
+                key = record.pop("dedupe_key")
+                event, created = event_record(EventType.S3_EVENT, source=record["bucket"], payload=record,
+                                              dedupe_key=key)
+                ids.append(event.pk)
+                created_count += created
+    except SignatureReplayed:
+        return replay_refused()
+    except EventError as exc:  # one bad record refuses the whole request: nothing recorded
+        return _bad(str(exc))
     return JsonResponse({"id": ids[0], "ids": ids, "created": created_count}, status=202)
 
 
@@ -165,6 +182,11 @@ def task_claim_view(request):
     worker = document.get("worker", "")
     if not isinstance(worker, str):
         return _bad("worker: expected a string")
+    try:
+        check_storable("scraper", scraper)
+        check_storable("worker", worker)
+    except EventError as exc:
+        return _bad(str(exc))
     from reconciliation.tasks import task_claim
 
     task = task_claim(scraper=scraper.strip(), lease_minutes=lease, worker=worker)
@@ -225,6 +247,10 @@ def task_fail_view(request, task_id):
     reason = document.get("error")
     if not isinstance(reason, str) or not reason.strip():
         return _bad("error: required, a non-empty string")
+    try:
+        check_storable("error", reason)
+    except EventError as exc:
+        return _bad(str(exc))
     from reconciliation.tasks import task_fail
 
     try:

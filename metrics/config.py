@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from adce_site.storable import first_unstorable
+
 from .drift import PARSE_TYPES, VOLATILITIES, Thresholds
 from .probes import REGISTRY
 from .probes.base import COMMON_KEYS, ParamError
@@ -112,6 +114,9 @@ def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shel
     errors = _Errors(path)
     if doc is None:
         doc = {}
+    bad = first_unstorable(doc)
+    if bad is not None:
+        raise ConfigError(f"{path}: {bad[0]!s:.200}: {bad[1]}")
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: the document must be a mapping (with a `metrics:` section)")
     cfg = MetricsConfig(path=path)
@@ -263,7 +268,9 @@ def _parse_metric(category, name, body, cfg, errors, base_dir) -> MetricSpec | N
     if volatility not in VOLATILITIES:
         errors.add(f"{key}.volatility", f"must be volatile or stable, got {volatility!r}")
 
-    parse_type = body.pop("parse_type", None) or probe.parse_type
+    # A probe's default parse type may depend on its parameters (counts vs ages of one kind).
+    default_parse_type = probe.parse_type(body) if callable(probe.parse_type) else probe.parse_type
+    parse_type = body.pop("parse_type", None) or default_parse_type
     if parse_type not in PARSE_TYPES:
         errors.add(f"{key}.parse_type", f"must be one of {', '.join(PARSE_TYPES)}, got {parse_type!r}")
 

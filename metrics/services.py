@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from adce_site.cli import no_progress
+from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
+from adce_site.redact import redact
 
 from . import cache as metric_cache
 from .choices import RunStatus
@@ -253,17 +255,20 @@ def _measure(metric: MetricDefinition, ctx: ProbeContext) -> tuple[Any, str | No
     probe = REGISTRY.get(metric.kind)
     if probe is None:
         return None, f"unknown metric kind {metric.kind!r}"
+    # Whatever a probe reports is recorded and shown: secrets (a command echoing a key…) are redacted.
     try:
         raw = probe.func(metric.params, ctx)
     except ProbeError as exc:
-        return None, exc.reason or "probe failed"
+        return None, redact(exc.reason or "probe failed")
     except Exception as exc:  # a bug or an unforeseen failure is still an error, never a number
-        log.exception("probe %s crashed", metric.full_name)
-        return None, f"{type(exc).__name__}: {exc}"
+        reason = f"{type(exc).__name__}: {exc}"
+        # The traceback repeats the message: keep it only when the message holds no secret.
+        log.error("probe %s crashed: %s", metric.full_name, redact(reason), exc_info=redact(reason) == reason)
+        return None, redact(reason)
     try:
-        return coerce(raw, metric.parse_type, metric.precision), None
+        return coerce(redact(raw), metric.parse_type, metric.precision), None
     except CoercionError as exc:
-        return None, f"cannot read the value as {metric.parse_type}: {exc}"
+        return None, redact(f"cannot read the value as {metric.parse_type}: {exc}")
 
 
 def verification_run(*, trigger: str = "manual", category: str | None = None, metric: str | None = None,
@@ -277,9 +282,12 @@ def verification_run(*, trigger: str = "manual", category: str | None = None, me
     targets = metrics_select(category=category, metric=metric, patterns=patterns)
     cfg = MetricsSettings.load()
     thresholds = Thresholds(cfg.minor_drift_pct, cfg.moderate_drift_pct, cfg.major_drift_pct)
-    run = VerificationRun.objects.create(
-        trigger=(trigger or "manual")[:40], update=update,
-        options={"category": category, "metric": metric, "patterns": patterns, "use_cache": use_cache})
+    verification_runs_fail_stale()
+    with transaction.atomic():  # the row becomes visible already locked: a concurrent sweep never takes it
+        run = VerificationRun.objects.create(
+            trigger=(trigger or "manual")[:40], update=update,
+            options={"category": category, "metric": metric, "patterns": patterns, "use_cache": use_cache})
+        run_lock("verify", run.pk)
     started = time.monotonic()
     run.results = []
     ctx = None
@@ -328,14 +336,29 @@ def verification_run(*, trigger: str = "manual", category: str | None = None, me
                      + (f" ({result.error})" if result.error else ""))
     except BaseException as exc:
         run.status = RunStatus.FAILED
-        run.error = f"{type(exc).__name__}: {exc}"
-        _finish(run, started, ctx)
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        _finish_after_failure(run, started, ctx)
         raise
     position = {m.full_name: i for i, m in enumerate(targets)}
     run.results.sort(key=lambda r: position[r.metric])
     run.status = RunStatus.COMPLETED
     _finish(run, started, ctx)
+    run_unlock("verify", run.pk)
     return run
+
+
+STALE_ERROR = "interrupted: its process or database connection died before it finished"
+
+
+def verification_runs_fail_stale() -> int:
+    """Mark failed the "running" runs whose process or connection is gone (adce_site.runguard)."""
+    return runs_fail_stale(VerificationRun.objects.all(), "verify", STALE_ERROR)
+
+
+def _finish_after_failure(run: VerificationRun, started: float, ctx) -> None:
+    """Record the failure even when it was the database connection itself (adce_site.runguard)."""
+    save_after_failure(lambda: _finish(run, started, ctx), f"verification run #{run.pk}")
+    run_unlock("verify", run.pk)  # if unrecorded, the next run's sweep records it
 
 
 def _record(run, metric, value, error, from_cache, duration_ms, cfg, thresholds, update) -> MetricResult:

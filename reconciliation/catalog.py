@@ -62,6 +62,8 @@ def parse_catalog(text: str, label: str) -> list[CatalogRow]:
     """Parse and validate the whole CSV text; CatalogError on any problem."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\x00" in text:  # PostgreSQL cannot store it; csv would take it as data
+        raise CatalogError(f"{label}: line {text.count(chr(10), 0, text.index(chr(0))) + 1}: NUL character, nothing imported")
     if not text.strip():
         raise CatalogError(f"{label}: empty file (expected a header {','.join(REQUIRED_COLUMNS)}[,season_type])")
     reader = csv.reader(io.StringIO(text, newline=""))

@@ -16,6 +16,8 @@ import yaml
 from django.db import transaction
 from django.utils import timezone
 
+from adce_site.storable import first_unstorable
+
 from .models import DataType, ReconciliationSettings, Source
 from .patterns import PatternError, compile_pattern
 from .seasons import SeasonError, expand_seasons
@@ -303,7 +305,11 @@ def load_coverage(path: str | Path) -> CoverageConfig:
         raise CoverageError(f"{label}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CoverageError(f"{label}: cannot read: {exc}") from None
-    return parse_coverage(_load_yaml(text, label), label)
+    data = _load_yaml(text, label)
+    bad = first_unstorable(data)
+    if bad is not None:
+        raise CoverageError(f"{label}: {bad[0]!s:.200}: {bad[1]}")
+    return parse_coverage(data, label)
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,11 +62,10 @@ class InventoryStaging:
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> InventoryStaging:
         with connection.cursor() as cur:
-            if self.vendor == "sqlite" and not connection.in_atomic_block:
-                # (SQLite refuses to change temp_store inside a transaction: tests, callers' atomic blocks.)
-                # Staging in memory, and a page cache big enough that the index inserts of a
-                # million-row swap do not thrash (the defaults are a temp file and 2 MB).
-                cur.execute("PRAGMA temp_store = MEMORY")
+            if self.vendor == "sqlite":
+                # A page cache big enough that the index inserts of a million-row swap do not thrash
+                # (the default is 2 MB). Staging stays in SQLite's temp *file*: memory bounded by the
+                # cache whatever the lake's size (in-memory staging was ~20 % faster but O(objects)).
                 cur.execute("PRAGMA cache_size = -131072")
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
             cur.execute(

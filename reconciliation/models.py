@@ -127,10 +127,16 @@ class StoredObject(models.Model):
     size = models.BigIntegerField()
     last_modified = models.DateTimeField()
     etag = models.CharField(max_length=80, blank=True)
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    data_type = models.ForeignKey(DataType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database-level FK constraints or single-column indexes here: the inventory is a cache that
+    # every complete scan rebuilds in bulk, and per-row RI checks cost ~2/3 of a 1M-row PostgreSQL
+    # ingest (bench/RESULTS-reconcile.md). The (data_type, partition) index serves every read.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+                               db_constraint=False, db_index=False)
+    data_type = models.ForeignKey(DataType, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+                                  db_constraint=False, db_index=False)
     partition = models.CharField(max_length=64, blank=True)
-    scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+                             db_constraint=False, db_index=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["store", "key"], name="storedobject_unique_key")]

@@ -33,6 +33,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from adce_site.cli import no_progress
+from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 
 from .analysis import AnalysisInput, AnalysisReport, GapFinding, ObjectSummary, analyze, plan_tasks
 from .choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, Priority, RunStatus, ScanMode, ScanStatus, TaskStatus
@@ -49,6 +50,14 @@ _BATCH = 2000
 
 class ReconcileInputError(ValueError):
     """Bad input found before anything was done (nothing to reconcile, bad output path, bad scan plan)."""
+
+
+class ReconcileOutputError(Exception):
+    """Gaps and tasks were committed, but the queue file could not be written. `run` is the run."""
+
+    def __init__(self, message: str, run: ReconcileRun | None = None):
+        super().__init__(message)
+        self.run = run
 
 
 class ReconcileFailed(Exception):
@@ -98,7 +107,8 @@ def fresh_scans(now: dt.datetime | None = None) -> list[ScanRun] | None:
     if not needed:
         return None
     used: list[ScanRun] = []
-    qs = (ScanRun.objects.filter(status=ScanStatus.COMPLETED, finished_at__gt=since)
+    # A scan of another copy (--location) inventories that copy; it does not stand for the source.
+    qs = (ScanRun.objects.filter(status=ScanStatus.COMPLETED, finished_at__gt=since, location_override="")
           .exclude(mode=ScanMode.SAMPLE).order_by("-finished_at"))
     for run in qs.iterator():
         covered = needed & set(run.sources or [])
@@ -168,66 +178,133 @@ def _identity(value):
 
 
 def load_have(data_type_ids: Iterable[int]) -> dict:
-    """HAVE from the inventory table: one streamed query, tuples only."""
-    ids = sorted(set(data_type_ids))
+    """HAVE from the inventory table: one streamed query of (data type, partition, size, LastModified)
+    tuples — no key (object keys are fetched afterwards for the few gaps that need one, see
+    fill_object_keys), so a million partitions fit in a few hundred MB.
+
+    Only rows under their source's *current* location count: rows left from an old location (the
+    coverage moved) or from a `scan --location` of another copy never make a partition present."""
+    ids = set(data_type_ids)
     have: dict = {}
     if not ids:
         return have
+    from .storage import parse_location
+
     table = StoredObject._meta.db_table
-    placeholders = ", ".join(["%s"] * len(ids))
     sqlite = connection.vendor == "sqlite"
-    # Timestamps cross the driver as plain values and are turned into aware datetimes here, once per
-    # distinct value: SQLite's converter and psycopg's timestamptz loader cost seconds per million rows.
+    # Each data type with its source's location: a tiny VALUES table joined on data_type_id, so the
+    # database walks the data-type index once per type and checks store + key prefix per row.
+    values, params = [], []
+    for dt_id, location in DataType.objects.filter(pk__in=ids).values_list("id", "source__location"):
+        try:
+            loc = parse_location(location)
+        except ValueError:
+            continue
+        values.append("(%s, %s, %s)" if sqlite else "(%s::bigint, %s::text, %s::text)")
+        params += [dt_id, loc.store, loc.prefix]
+    if not values:
+        return have
+    prefix_ok = ('substr(o."key", 1, length(l.pf)) = l.pf' if sqlite else 'starts_with(o."key", l.pf)')
+    # Timestamps cross the driver as plain values and become aware datetimes here: SQLite's converter
+    # and psycopg's timestamptz loader cost seconds per million rows.
     if sqlite:
-        lm_sql, parse = 'CAST("last_modified" AS text)', _sqlite_dt_parser()
+        # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC): whole seconds via strftime, the fraction
+        # from characters 21-26 (the appended ".000000" covers values without one).
+        lm_sql = ("(CAST(strftime('%%s', \"last_modified\") AS INTEGER) * 1000000"
+                  " + CAST(substr(\"last_modified\" || '.000000', 21, 6) AS INTEGER))")
     else:
-        lm_sql, parse = '(extract(epoch from "last_modified") * 1000000)::bigint', _epoch_us_parser()
-    sql = (f'SELECT "data_type_id", "partition", "key", "size", {lm_sql} FROM {table} '
-           f'WHERE "data_type_id" IN ({placeholders})')
-    with connection.cursor() as cur:
-        cur.execute(sql, ids)
-        while True:
-            rows = cur.fetchmany(50_000)
-            if not rows:
-                break
-            have_from_rows(rows, have, parse=parse)
+        lm_sql = '(extract(epoch from "last_modified") * 1000000)::bigint'
+    lm_sql = lm_sql.replace('"last_modified"', 'o."last_modified"')
+    sql = (f'WITH l(dt, st, pf) AS (VALUES {", ".join(values)}) '
+           f'SELECT o."data_type_id", o."partition", o."size", {lm_sql} FROM l JOIN {table} o '
+           f'ON o."data_type_id" = l.dt WHERE o."store" = l.st AND {prefix_ok}')
+
+    setters = _summary_setters()
+    new, cls = object.__new__, ObjectSummary
+    get = have.get
+    epoch, delta = _EPOCH, dt.timedelta
+    # Microseconds → aware datetime, memoised while that pays: bulk uploads share timestamps, objects
+    # written one by one do not (then the cache is dropped after a batch with few hits).
+    cache: dict[int, dt.datetime] | None = {}
+    for rows in _stream(sql, params):
+        misses = 0
+        for dt_id, part, size, us in rows:
+            if cache is None:
+                lm = epoch + delta(0, 0, us)
+            else:
+                lm = cache.get(us)
+                if lm is None:
+                    misses += 1
+                    lm = cache[us] = epoch + delta(0, 0, us)
+            k = (dt_id, part)
+            cur = get(k)
+            if cur is None or lm > cur.last_modified or (lm == cur.last_modified and size > cur.size):
+                if setters is None:
+                    have[k] = cls("", size, lm)
+                else:
+                    obj = new(cls)
+                    setters[0](obj, "")
+                    setters[1](obj, size)
+                    setters[2](obj, lm)
+                    have[k] = obj
+        if cache is not None and (misses * 2 > len(rows) or len(cache) > 200_000):
+            cache = None if misses * 2 > len(rows) else {}
     return have
 
 
+def _stream(sql: str, params: list, size: int = 50_000):
+    """Batches of rows. On PostgreSQL through a server-side cursor: a client-side one would hold the
+    whole result (hundreds of MB for a million rows) in libpq's memory before the first row."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            connection.ensure_connection()
+            with connection.connection.cursor(name="adce_have") as cur:
+                cur.itersize = size
+                cur.execute(sql, params)
+                while True:
+                    rows = cur.fetchmany(size)
+                    if not rows:
+                        break
+                    yield rows
+        return
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                break
+            yield rows
+
+
+def fill_object_keys(report: AnalysisReport) -> None:
+    """Put the deciding object's key into the empty/stale findings (HAVE was loaded without keys).
+    Among objects of one partition with the same LastModified and size, the smallest key."""
+    import dataclasses
+
+    wanted: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, f in enumerate(report.gaps):
+        if f.object is not None and not f.object.key:
+            wanted[f.data_type_id][f.partition].append(i)
+    for dt_id, parts in wanted.items():
+        names = list(parts)
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start:start + _CHUNK]
+            best: dict[tuple, str] = {}
+            for part, key, size, lm in (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
+                                        .values_list("partition", "key", "size", "last_modified")):
+                k = (part, size, lm)
+                if k not in best or key < best[k]:
+                    best[k] = key
+            for part in chunk:
+                for i in parts[part]:
+                    f = report.gaps[i]
+                    key = best.get((part, f.object.size, f.object.last_modified))
+                    if key is not None:
+                        report.gaps[i] = dataclasses.replace(
+                            f, object=ObjectSummary(key, f.object.size, f.object.last_modified))
+
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _epoch_us_parser():
-    cache: dict[int, dt.datetime] = {}
-    delta = dt.timedelta
-
-    def parse(us: int) -> dt.datetime:
-        value = cache.get(us)
-        if value is None:
-            value = _EPOCH + delta(microseconds=us)
-            if len(cache) > 100_000:
-                cache.clear()
-            cache[us] = value
-        return value
-
-    return parse
-
-
-def _sqlite_dt_parser():
-    # Many objects share a timestamp (bulk uploads): a bounded cache skips most parses.
-    cache: dict[str, dt.datetime] = {}
-    fromiso = dt.datetime.fromisoformat
-
-    def parse(text: str) -> dt.datetime:
-        value = cache.get(text)
-        if value is None:
-            value = fromiso(text).replace(tzinfo=UTC)
-            if len(cache) > 100_000:
-                cache.clear()
-            cache[text] = value
-        return value
-
-    return parse
 
 
 def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
@@ -246,7 +323,7 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
                   output: str | os.PathLike | None = None, trigger: str = "manual",
                   progress: Callable[[str], None] = no_progress) -> ReconcileRun:
     from .patterns import PartitionMatcher
-    from .specs import catalog_specs, data_type_specs, reconciliation_settings
+    from .specs import data_type_specs, reconciliation_settings
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -279,7 +356,8 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
             raise ReconcileInputError(str(exc)) from None
         progress("reconcile: listing (dry run, nothing recorded)\n")
         try:
-            have, totals = have_from_listing(plan, PartitionMatcher.from_db(), progress)
+            with paused_gc():
+                have, totals = have_from_listing(plan, PartitionMatcher.from_db(), progress)
         except StorageError as exc:
             raise ReconcileFailed(f"scan failed: {exc}") from None
         scan = None
@@ -291,75 +369,46 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
             scan_plan()  # validate before recording anything
         except ScanInputError as exc:
             raise ReconcileInputError(str(exc)) from None
-        run = ReconcileRun.objects.create(status=RunStatus.RUNNING, trigger=trigger, as_of=as_of,
-                                          started_at=now, output_path=str(output_path or ""))
+        run = _run_create(trigger=trigger, as_of=as_of, started_at=now, output_path=str(output_path or ""))
         try:
             scan = scan_run(trigger=f"reconcile:{trigger}"[:40], progress=progress)
         except (ScanFailed, ScanInputError) as exc:
-            failed_scan = getattr(exc, "run", None)
-            run.status = RunStatus.FAILED
-            run.scan = failed_scan
-            run.error = f"scan failed: {exc}"
-            run.finished_at = timezone.now()
-            run.duration_ms = int((time.perf_counter() - t_start) * 1000)
-            run.save()
+            run.scan = getattr(exc, "run", None)
+            _run_fail(run, f"scan failed: {exc}", t_start)
             raise ReconcileFailed(run.error, run) from None
+        except BaseException as exc:  # interrupted, a dead connection, a bug: never leave it "running"
+            _run_fail(run, f"scan: {type(exc).__name__}: {exc}" if str(exc) else f"scan: {type(exc).__name__}", t_start)
+            raise
         scan_info = {"id": scan.pk, "cached": False, "mode": scan.mode, "status": scan.status,
                      "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
     timings["scan"] = time.perf_counter() - t0
     if run is None and not dry_run:
-        run = ReconcileRun.objects.create(status=RunStatus.RUNNING, trigger=trigger, as_of=as_of, started_at=now,
-                                          scan=scan, output_path=str(output_path or ""))
+        run = _run_create(trigger=trigger, as_of=as_of, started_at=now, scan=scan, output_path=str(output_path or ""))
 
     try:
-        gc_paused = paused_gc()
-        gc_paused.__enter__()
-        # -- load ----------------------------------------------------------------------------
-        t0 = time.perf_counter()
-        catalog = catalog_specs(sources=source_names)
-        if have is None:
-            have = load_have(specs_by_id)
-        timings["load"] = time.perf_counter() - t0
-        progress(f"reconcile: {len(have)} partitions present; analysing as of {as_of}\n")
-
-        # -- analyze -------------------------------------------------------------------------
-        t0 = time.perf_counter()
-        report = analyze(AnalysisInput(data_types=specs, catalog=catalog, have=have, as_of=as_of,
-                                       critical_days=conf.critical_days))
-        del have
-        timings["analyze"] = time.perf_counter() - t0
-
-        # -- persist -------------------------------------------------------------------------
-        t0 = time.perf_counter()
-        if dry_run:
-            changes = _plan_changes(report, specs_by_id, conf.max_items_per_task, conf.critical_days)
-        else:
-            run.scan = scan
-            with transaction.atomic():
-                changes = _persist(run, report, specs_by_id, conf.max_items_per_task, conf.critical_days, now)
-                run.status = RunStatus.COMPLETED
-                run.summary = _summary(run, report, changes, scan_info, timings, as_of, dry_run, output_path)
-                run.finished_at = timezone.now()
-                run.save()
-        timings["persist"] = time.perf_counter() - t0
-
-        # -- write ---------------------------------------------------------------------------
-        t0 = time.perf_counter()
-        if output_path and not dry_run:
-            from .queue_file import queue_file_write
-
-            queue_file_write(output_path, as_of)
-        timings["write"] = time.perf_counter() - t0
-        gc_paused.__exit__(None, None, None)
+        with paused_gc():
+            report, changes = _analyse_and_persist(
+                run, scan, have, specs, specs_by_id, source_names, conf, as_of, now, dry_run, scan_info,
+                timings, output_path, progress)
     except BaseException as exc:
-        gc_paused.__exit__(None, None, None)
         if run is not None and run.status == RunStatus.RUNNING:
-            run.status = RunStatus.FAILED
-            run.error = f"{type(exc).__name__}: {exc}"
-            run.finished_at = timezone.now()
-            run.duration_ms = int((time.perf_counter() - t_start) * 1000)
-            run.save()
+            _run_fail(run, f"{type(exc).__name__}: {exc}", t_start)
         raise
+    if run is not None:
+        run_unlock("reconcile", run.pk)
+
+    # -- write (after the commit: the file shows what the database now holds) -----------------
+    t0 = time.perf_counter()
+    if output_path and not dry_run:
+        from .queue_file import queue_file_write
+
+        try:
+            queue_file_write(output_path, as_of)
+        except OSError as exc:
+            message = f"--output: cannot write {output_path}: {exc.strerror or exc}"
+            ReconcileRun.objects.filter(pk=run.pk).update(error=message)
+            raise ReconcileOutputError(message, run) from exc
+    timings["write"] = time.perf_counter() - t0
 
     timings["total"] = time.perf_counter() - t_start
     if dry_run:
@@ -370,6 +419,66 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
     if not dry_run:
         ReconcileRun.objects.filter(pk=run.pk).update(summary=run.summary, duration_ms=run.duration_ms)
     return run
+
+
+STALE_ERROR = "interrupted: its process or database connection died before it finished"
+
+
+def _run_create(**fields) -> ReconcileRun:
+    """The running row, created together with its advisory lock (adce_site.runguard); runs left
+    "running" by a process or connection that died are marked failed first."""
+    runs_fail_stale(ReconcileRun.objects.all(), "reconcile", STALE_ERROR)
+    with transaction.atomic():
+        run = ReconcileRun.objects.create(status=RunStatus.RUNNING, **fields)
+        run_lock("reconcile", run.pk)
+    return run
+
+
+def _run_fail(run: ReconcileRun, error: str, t_start: float) -> None:
+    run.status = RunStatus.FAILED
+    run.error = error
+    run.finished_at = timezone.now()
+    run.duration_ms = int((time.perf_counter() - t_start) * 1000)
+    save_after_failure(run.save, f"reconcile run #{run.pk}")  # even when the connection itself died
+    run_unlock("reconcile", run.pk)
+
+
+def _analyse_and_persist(run, scan, have, specs, specs_by_id, source_names, conf, as_of, now, dry_run,
+                         scan_info, timings, output_path, progress):
+    from .specs import catalog_specs
+
+    # -- load --------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    catalog = catalog_specs(sources=source_names)
+    from_inventory = have is None
+    if from_inventory:
+        have = load_have(specs_by_id)
+    timings["load"] = time.perf_counter() - t0
+    progress(f"reconcile: {len(have)} partitions present; analysing as of {as_of}\n")
+
+    # -- analyze -----------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    report = analyze(AnalysisInput(data_types=specs, catalog=catalog, have=have, as_of=as_of,
+                                   critical_days=conf.critical_days))
+    del have
+    if from_inventory:
+        fill_object_keys(report)
+    timings["analyze"] = time.perf_counter() - t0
+
+    # -- persist: one transaction ------------------------------------------------------------
+    t0 = time.perf_counter()
+    if dry_run:
+        changes = _plan_changes(report, specs_by_id, conf.max_items_per_task, conf.critical_days)
+    else:
+        run.scan = scan
+        with transaction.atomic():
+            changes = _persist(run, report, specs_by_id, conf.max_items_per_task, conf.critical_days, now)
+            run.status = RunStatus.COMPLETED
+            run.summary = _summary(run, report, changes, scan_info, timings, as_of, dry_run, output_path)
+            run.finished_at = timezone.now()
+            run.save()
+    timings["persist"] = time.perf_counter() - t0
+    return report, changes
 
 
 def _check_output(output) -> Path:

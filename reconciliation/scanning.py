@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adce_site.cli import no_progress
+from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 
 from .choices import ScanMode, ScanStatus
 from .inventory import InventoryStaging, Region
@@ -37,7 +38,7 @@ from .models import DataType, ScanRun, Source
 from .storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
 
 UNMATCHED_EXAMPLES = 50
-_PARTITION_MAX = StoredObjectPartitionMax = 64  # StoredObject.partition max_length
+_PARTITION_MAX = 64  # StoredObject.partition max_length
 _ETAG_MAX = 80
 
 
@@ -176,7 +177,7 @@ def scan_plan(*, sources: Sequence[str] | None = None, location: str | None = No
         targets = [Target(override, home.store, home.prefix, [src.name])]
     else:
         targets = []
-        for loc in minimal_locations(configured.values()):
+        for loc in sorted(minimal_locations(configured.values()), key=lambda l: (l.store, l.prefix)):
             names = [n for n, l in configured.items() if l.store == loc.store and l.prefix.startswith(loc.prefix)]
             targets.append(Target(loc, loc.store, loc.prefix, names))
     if manifest_uri:
@@ -373,14 +374,26 @@ def scan_run(*, sources: Sequence[str] | None = None, location: str | None = Non
     return scan_execute(plan, matcher, trigger=trigger, progress=progress)
 
 
+STALE_ERROR = "interrupted: its process or database connection died before it finished"
+
+
+def scan_runs_fail_stale() -> int:
+    """Mark failed the "running" scans whose process or connection is gone (adce_site.runguard)."""
+    return runs_fail_stale(ScanRun.objects.all(), "scan", STALE_ERROR)
+
+
 def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
                  progress: Callable[[str], None] = no_progress) -> ScanRun:
     started = time.perf_counter()
-    run = ScanRun.objects.create(
-        status=ScanStatus.RUNNING, mode=plan.mode, trigger=trigger, sources=plan.source_names,
-        locations=[t.location.uri for t in plan.targets], location_override=plan.location_override,
-        manifest_uri=plan.manifest_uri, sample_rate=plan.sample_rate, seed=plan.seed,
-    )
+    scan_runs_fail_stale()
+    with transaction.atomic():
+        run = ScanRun.objects.create(
+            status=ScanStatus.RUNNING, mode=plan.mode, trigger=trigger, sources=plan.source_names,
+            locations=[t.location.uri for t in plan.targets], location_override=plan.location_override,
+            manifest_uri=plan.manifest_uri, sample_rate=plan.sample_rate, seed=plan.seed,
+        )
+        # Held while the scan runs: if the process dies, the next scan's sweep marks this row failed.
+        run_lock("scan", run.pk)
     totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
     try:
         with paused_gc():
@@ -416,6 +429,7 @@ def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
     except Exception as exc:
         _fail(run, plan, totals, started, ScanStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
+    run_unlock("scan", run.pk)
     return run
 
 
@@ -455,9 +469,10 @@ def _fail(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, stat
     run.status = status
     run.error = error
     run.estimated_objects = run.estimated_bytes = None
-    # Outside any transaction the staging may have left: the swap's transaction rolled back already.
-    with transaction.atomic():
-        run.save()
+    # Even when the failure was the database connection itself (reconnects once; if that fails too,
+    # the next scan's stale-run sweep records it).
+    save_after_failure(run.save, f"scan run #{run.pk}")
+    run_unlock("scan", run.pk)
 
 
 def scan_summary(run: ScanRun) -> dict:

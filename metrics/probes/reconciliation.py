@@ -91,7 +91,12 @@ def _age_hours(moment) -> float:
     return max(0.0, (timezone.now() - moment).total_seconds() / 3600)
 
 
-@register("reconciliation_stat", validate=validate_stat, parse_type="float")
+def _stat_parse_type(params) -> str:
+    # Ages are hours (float); every other statistic is a count.
+    return "float" if str(params.get("stat", "")).lower().endswith("_hours") else "integer"
+
+
+@register("reconciliation_stat", validate=validate_stat, parse_type=_stat_parse_type)
 def reconciliation_stat(params, ctx):
     from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus
     from reconciliation.models import Gap, Task

@@ -1,13 +1,17 @@
 """`shell`: the original's shell strings. Off unless settings.ADCE_ALLOW_SHELL_PROBES.
 
 They run in the folder import_metrics ran in (`cwd`, recorded at import), with a timeout; a non-zero
-exit is an error carrying stderr — never the original's `|| echo 0`."""
+exit is an error carrying stderr — never the original's `|| echo 0`. The command does not get
+ADCE's own secrets in its environment (adce_site.redact.SHELL_ENV_DROP); what it prints is
+recorded with any remaining secret value redacted (metrics.services._measure)."""
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
 from django.conf import settings
+
+from adce_site.redact import shell_environment
 
 from .base import ParamError, ProbeError, check_keys, register, want_number, want_str
 
@@ -29,7 +33,7 @@ def shell(params, ctx):
     timeout = params.get("timeout_seconds") or settings.ADCE_PROBE_TIMEOUT_SECONDS
     try:
         proc = subprocess.run(params["command"], shell=True, capture_output=True, text=True,
-                              timeout=timeout, cwd=params.get("cwd") or None)
+                              timeout=timeout, cwd=params.get("cwd") or None, env=shell_environment())
     except subprocess.TimeoutExpired:
         raise ProbeError(f"command timed out after {timeout:g}s") from None
     except OSError as exc:

@@ -283,6 +283,8 @@ def _csv_rows(report: InventoryReport, data_file: DataFile):
                         raise StorageError(f"{uri}: line {line}: key {row[ki]!r} is not URL-encoded UTF-8") from None
                 if not key:
                     raise StorageError(f"{uri}: line {line}: empty key")
+                if "\x00" in key:  # "%00": no database can store it, and S3 listings never return it
+                    raise StorageError(f"{uri}: line {line}: key {row[ki]!r} contains a NUL character")
                 try:
                     size = int(row[si])
                     lm = parse_ts(row[li])
@@ -439,7 +441,7 @@ def _csv_rows_arrow(report: InventoryReport, data_file: DataFile):
                 keys = key_arr.to_pylist()
                 if pc.any(pc.or_(pc.match_substring(key_arr, "%"), pc.match_substring(key_arr, "+"))).as_py():
                     keys = [unquote_plus(k, errors="strict") if ("%" in k or "+" in k) else k for k in keys]
-                if not all(keys):
+                if not all(keys) or any("\x00" in k for k in keys):
                     raise _Diagnose("Key")
                 stamp_arr = batch.column(col[_LM])
                 stamps = stamp_arr.to_pylist()

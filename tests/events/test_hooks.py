@@ -71,8 +71,18 @@ def test_bare_hook_names_of_the_original_are_accepted():
     assert [h.name for h in cfg.matching("scraper_complete")] == ["scraper_complete"]
 
 
+def test_original_cron_form_with_schedule_key():
+    cfg = parse_events_config({"hooks": [{"name": "monthly_audit", "trigger": "cron", "schedule": "0 0 1 * *",
+                                          "metrics": ["data_gaps.*"]}]})
+    assert cfg.hooks[0].cron == "0 0 1 * *"
+    assert [h.name for h in cfg.cron_hooks()] == ["monthly_audit"]
+
+
 @pytest.mark.parametrize("raw, where", [
     ([], "events: expected a mapping"),
+    ({"hooks": [{"name": "a", "trigger": "cron"}]}, "events.hooks[0].trigger: `cron` needs `schedule:`"),
+    ({"hooks": [{"name": "a", "trigger": "post-commit", "schedule": "0 * * * *"}]}, "events.hooks[0].schedule"),
+    ({"hooks": [{"name": "a", "trigger": "cron", "schedule": "99 * * * *"}]}, "events.hooks[0].trigger: invalid cron"),
     ({"cooldown_seconds": -1}, "events.cooldown_seconds"),
     ({"cooldown_seconds": "60"}, "events.cooldown_seconds"),
     ({"hooks": {"a": 1}}, "events.hooks: expected a list"),

@@ -26,6 +26,13 @@ def test_scheduled_verify_and_reconcile_use_the_schedule_trigger(fake_runs, hook
     assert fake_runs.reconciles == [{"trigger": "schedule", "use_cache": False}]
 
 
+def test_scheduled_reconcile_reuses_a_fresh_scan_when_configured(fake_runs, hooks_config, settings):
+    # ADCE_RECONCILE_USE_CACHE: lakes fed by S3 Inventory reports are not listed every hour.
+    settings.ADCE_RECONCILE_USE_CACHE = True
+    tasks.scheduled_reconcile()
+    assert fake_runs.reconciles == [{"trigger": "schedule", "use_cache": True}]
+
+
 def test_scheduled_snapshot_takes_todays_snapshot(hooks_config):
     from metrics.models import Snapshot
 

@@ -99,7 +99,10 @@ def test_stat_params():
     with pytest.raises(ParamError, match="must be one of"):
         probe.validate({"stat": "gaps"}, base_dir=Path("."))
     assert probe.validate({"stat": "Queue_Size"}, base_dir=Path(".")) == {"stat": "queue_size"}
-    assert probe.parse_type == "float" and get_probe("gap_count").parse_type == "integer"
+    # Counts are integers, ages are hours (float).
+    assert probe.parse_type({"stat": "Queue_Size"}) == "integer"
+    assert probe.parse_type({"stat": "last_scan_age_hours"}) == "float"
+    assert get_probe("gap_count").parse_type == "integer"
 
 
 @pytest.mark.parametrize("stat", ["last_reconcile_age_hours", "last_scan_age_hours", "open_gaps",

@@ -95,3 +95,18 @@ def test_nothing_to_reconcile_exit_2(db):
     with pytest.raises(CommandError) as exc:
         call_command("reconcile", stdout=io.StringIO(), stderr=io.StringIO())
     assert exc.value.returncode == 2 and "nothing to reconcile" in str(exc.value)
+
+
+def test_output_write_failure_exit_1_after_commit(lake, tmp_path, monkeypatch):
+    import reconciliation.queue_file as queue_file
+
+    def full_disk(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(queue_file.tempfile, "mkstemp", full_disk)
+    with pytest.raises(CommandError) as exc:
+        call_command("reconcile", "--as-of", "2024-11-25", "--output", str(tmp_path / "gaps.json"),
+                     stdout=io.StringIO(), stderr=io.StringIO())
+    assert exc.value.returncode == 1 and "No space left on device" in str(exc.value)
+    assert Gap.objects.count() == 1 and Task.objects.count() == 1  # the reconcile itself committed
+    assert not (tmp_path / "gaps.json").exists()

@@ -260,3 +260,54 @@ def test_objects_upsert_and_rejudge_resolve_gap(lake):
     g2 = Gap.objects.get(partition="g2")
     assert g2.status == GapStatus.RESOLVED
     assert Task.objects.get(pk=g2.task_id).status == TaskStatus.DONE
+
+
+def test_have_counts_only_objects_under_the_source_location(lake, tmp_path):
+    from reconciliation.models import DataType
+    from reconciliation.reconciling import load_have
+
+    pbp = DataType.objects.get(name="pbp")
+    when = dt.datetime(2024, 11, 1, tzinfo=UTC)
+    # left over from an old location, and from a scan of another copy: neither makes g2 present
+    StoredObject.objects.create(store="s3://old-bucket", key="pbp/g2.json", size=500, last_modified=when,
+                                data_type=pbp, partition="g2")
+    scan_run(sources=["espn"], location=file_uri(tmp_path / "lake"))  # same folder, but an override scan
+    StoredObject.objects.filter(partition="g1").delete()
+    prefix = str(lake).lstrip("/") + "/"
+    StoredObject.objects.create(store="file://", key=prefix + "pbp/g3.json", size=500, last_modified=when,
+                                data_type=pbp, partition="g3")
+    have = load_have([pbp.pk])
+    assert set(have) == {(pbp.pk, "g3")} and have[(pbp.pk, "g3")].size == 500
+    assert fresh_scans() is None  # the override scan does not count as a scan of the source
+
+
+def test_have_picks_newest_then_largest(lake):
+    from reconciliation.models import DataType
+    from reconciliation.reconciling import load_have
+
+    pbp = DataType.objects.get(name="pbp")
+    prefix = str(lake).lstrip("/") + "/"
+    t1, t2 = dt.datetime(2024, 11, 1, tzinfo=UTC), dt.datetime(2024, 11, 2, 3, 4, 5, 60, tzinfo=UTC)
+    for key, size, lm in (("a/g5.json", 900, t1), ("b/g5.json", 10, t2), ("c/g5.json", 20, t2)):
+        StoredObject.objects.create(store="file://", key=prefix + key, size=size, last_modified=lm,
+                                    data_type=pbp, partition="g5")
+    StoredObject.objects.create(store="file://", key=prefix + "d/g6.json", size=1, last_modified=t1,
+                                data_type=pbp, partition="g6")
+    have = load_have([pbp.pk])
+    assert (have[(pbp.pk, "g5")].size, have[(pbp.pk, "g5")].last_modified) == (20, t2)
+    assert have[(pbp.pk, "g6")].last_modified == t1 and t1.tzinfo is not None
+
+
+def test_interrupted_scan_fails_the_reconcile_run(lake, monkeypatch):
+    import reconciliation.scanning as scanning
+
+    def interrupted(location, **kw):
+        yield from ()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scanning, "list_objects", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reconcile_run(as_of=AS_OF)
+    run = ReconcileRun.objects.get()
+    assert run.status == RunStatus.FAILED and "KeyboardInterrupt" in run.error
+    assert Gap.objects.count() == 0 and Task.objects.count() == 0

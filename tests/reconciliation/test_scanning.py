@@ -270,7 +270,7 @@ def test_s3_missing_bucket_fails(s3_mock):
 
 # ---- inventory reports ----------------------------------------------------------------------------
 
-def write_report(folder: Path, bucket: str, rows, *, corrupt: bool = False) -> str:
+def write_report(folder: Path, bucket: str, rows, *, corrupt: bool = False, destination: str = "reports") -> str:
     """A minimal S3 Inventory report (manifest.json + one gzipped CSV) under `folder`; returns the
     manifest's file:// URI. rows: (key, size, 'YYYY-MM-DDTHH:MM:SS.000Z')."""
     import gzip
@@ -286,7 +286,7 @@ def write_report(folder: Path, bucket: str, rows, *, corrupt: bool = False) -> s
     (data_dir / "part-0.csv.gz").write_bytes(data)
     manifest_dir = folder / bucket / "inv" / "2024-11-25T01-00Z"
     manifest_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"sourceBucket": bucket, "destinationBucket": "arn:aws:s3:::reports", "version": "2016-11-30",
+    manifest = {"sourceBucket": bucket, "destinationBucket": f"arn:aws:s3:::{destination}", "version": "2016-11-30",
                 "fileFormat": "CSV", "fileSchema": "Bucket, Key, Size, LastModifiedDate, ETag",
                 "files": [{"key": f"{bucket}/inv/data/part-0.csv.gz", "size": len(data),
                            "MD5checksum": hashlib.md5(data).hexdigest()}]}
@@ -359,7 +359,7 @@ def test_inventory_report_sampled(report_lake):
 def test_inventory_report_on_s3(moto_bucket, tmp_path):
     make_source("espn", "s3://lake/espn/", {"pbp": ["pbp/{game_id}.json"]})
     local = tmp_path / "r"
-    write_report(local, "lake", [("espn/pbp/1.json", 100, "2024-11-01T10:00:00.000Z")])
+    write_report(local, "lake", [("espn/pbp/1.json", 100, "2024-11-01T10:00:00.000Z")], destination=moto_bucket.name)
     for path in local.rglob("*"):
         if path.is_file():
             moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=str(path.relative_to(local)), Body=path.read_bytes())

@@ -1,8 +1,8 @@
 """manage.py reconcile — HAVE vs SHOULD, gaps and the task queue (SPEC §6–§8)."""
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from adce_site.cli import StderrProgress, bad_input, emit_json, parse_iso_date
-from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, reconcile_run
+from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, ReconcileOutputError, reconcile_run
 
 
 class Command(BaseCommand):
@@ -32,6 +32,9 @@ class Command(BaseCommand):
             raise bad_input(str(exc)) from None
         except ReconcileFailed as exc:
             raise bad_input(f"reconcile{f' #{exc.run.pk}' if exc.run else ''} failed: {exc}") from None
+        except ReconcileOutputError as exc:
+            # Gaps and tasks are committed; only the file is missing: not bad input, a failure (exit 1).
+            raise CommandError(f"reconcile #{exc.run.pk} completed, but {exc}", returncode=1) from None
         s = run.summary
         if opts["json"]:
             emit_json(self.stdout, s)

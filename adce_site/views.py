@@ -1,0 +1,16 @@
+"""Site-level admin pages: the home (dashboard above the app list) and the short coverage URL."""
+from django.contrib import admin
+
+from reconciliation.views import coverage_matrix_view
+
+from .dashboard import dashboard_build
+
+
+def admin_home(request):
+    """The stock admin index (app list, recent actions) with the dashboard's context added."""
+    return admin.site.index(request, extra_context={"dashboard": dashboard_build()})
+
+
+def coverage(request):
+    """/admin/coverage/: the coverage matrix page of reconciliation.admin, at a URL one can type."""
+    return coverage_matrix_view(request, admin.site)
