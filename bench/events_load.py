@@ -40,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+SERVER_LOG = os.path.join(os.environ.get("TMPDIR", "/tmp"), "adce-events-load-server.log")
 
 
 def free_port() -> int:
@@ -55,11 +56,13 @@ def start_server(kind: str, port: int, env: dict) -> subprocess.Popen:
     else:
         cmd = [PYTHON, "manage.py", "runserver", "--noreload", "--nothreading" if kind == "runserver-1" else
                "--insecure", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The server's output goes to a file: a pipe nobody reads fills up and blocks the server.
+    log = open(SERVER_LOG, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read()[-2000:]}")
+            raise SystemExit(f"server exited: {Path(SERVER_LOG).read_text()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return proc
@@ -226,6 +229,7 @@ def main() -> int:
         "≥ 95 % sent on schedule": on_time >= 0.95 * load.total,
     }
     report["checks"] = checks
+    report["server_log"] = SERVER_LOG
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0 if all(checks.values()) else 1
 

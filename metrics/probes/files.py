@@ -11,11 +11,25 @@ import os
 from .base import UNITS, ParamError, ProbeError, check_keys, glob_regex, register, resolve_path, want_glob, want_unit
 
 
+def _want_excludes(params: dict) -> None:
+    """`exclude`: a glob or a list of globs (relative paths); a matching folder is not descended into."""
+    if "exclude" not in params:
+        return
+    value = params["exclude"]
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise ParamError("exclude", "must be a glob or a non-empty list of globs")
+    for i, glob in enumerate(values):
+        want_glob({"exclude": glob}, "exclude")
+    params["exclude"] = values
+
+
 def validate_file_count(params, *, base_dir):
-    check_keys(params, required=("path",), optional=("glob",))
+    check_keys(params, required=("path",), optional=("glob", "exclude"))
     out = dict(params, path=resolve_path(params, "path", base_dir))
     if "glob" in params:
         want_glob(params)
+    _want_excludes(out)
     return out
 
 
@@ -28,30 +42,42 @@ def validate_line_count(params, *, base_dir):
         return {"files": [resolve_path({"files": f}, "files", base_dir) for f in files]}
     if "path" not in params:
         raise ParamError("path", "required parameter is missing (give `path` + `glob`, or `files`)")
-    check_keys(params, required=("path", "glob"))
+    check_keys(params, required=("path", "glob"), optional=("exclude",))
     want_glob(params)
-    return dict(params, path=resolve_path(params, "path", base_dir))
+    out = dict(params, path=resolve_path(params, "path", base_dir))
+    _want_excludes(out)
+    return out
 
 
 def validate_dir_size(params, *, base_dir):
-    check_keys(params, required=("path",), optional=("unit", "glob"))
+    check_keys(params, required=("path",), optional=("unit", "glob", "exclude"))
     want_unit(params)
     if "glob" in params:
         want_glob(params)
-    return dict(params, path=resolve_path(params, "path", base_dir))
+    out = dict(params, path=resolve_path(params, "path", base_dir))
+    _want_excludes(out)
+    return out
 
 
-def _walk(root: str, pattern: str | None):
-    """Yield (absolute path, relative path) of the regular files under `root` matching `pattern`."""
+def _walk(root: str, pattern: str | None, exclude: list[str] | None = None):
+    """Yield (absolute path, relative path) of the regular files under `root` matching `pattern`
+    and none of the `exclude` globs (an excluded folder, e.g. `.venv`, is pruned, not walked)."""
     if not os.path.isdir(root):
         raise ProbeError(f"{root}: no such folder" if not os.path.exists(root) else f"{root}: not a folder")
     rx = glob_regex(pattern) if pattern else None
+    excluded = [glob_regex(g) for g in exclude or ()]
     errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
+        if excluded:
+            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            prefix = "" if rel_dir == "." else rel_dir + "/"
+            dirnames[:] = [d for d in dirnames if not any(x.match(prefix + d) for x in excluded)]
         for name in filenames:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
             if rx is not None and not rx.match(rel):
+                continue
+            if excluded and any(x.match(rel) for x in excluded):
                 continue
             if os.path.islink(full) and not os.path.isfile(full):
                 continue  # dangling link: not a file
@@ -63,7 +89,7 @@ def _walk(root: str, pattern: str | None):
 
 @register("file_count", validate=validate_file_count, parse_type="integer")
 def file_count(params, ctx):
-    return sum(1 for _ in _walk(params["path"], params.get("glob", "**/*")))
+    return sum(1 for _ in _walk(params["path"], params.get("glob", "**/*"), params.get("exclude")))
 
 
 def _lines(path: str) -> int:
@@ -86,13 +112,13 @@ def line_count(params, ctx):
             if not os.path.isfile(path):
                 raise ProbeError(f"{path}: no such file")
         return sum(_lines(path) for path in params["files"])
-    return sum(_lines(full) for full, _ in _walk(params["path"], params["glob"]))
+    return sum(_lines(full) for full, _ in _walk(params["path"], params["glob"], params.get("exclude")))
 
 
 @register("dir_size", validate=validate_dir_size, parse_type="float")
 def dir_size(params, ctx):
     total = 0
-    for full, _ in _walk(params["path"], params.get("glob")):
+    for full, _ in _walk(params["path"], params.get("glob"), params.get("exclude")):
         try:
             total += os.stat(full).st_size  # apparent size
         except OSError as exc:

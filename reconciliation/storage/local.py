@@ -19,8 +19,9 @@ def list_local(location: Location, *, progress: Callable[[str], None] | None = N
 
     Rules (see docs/storage.md): symlinks to files are followed (size/mtime of the target); symlinks to
     directories are NOT descended (no cycles, no escaping the location) and are not objects; other
-    non-regular entries (sockets, fifos, devices) are skipped. A dangling symlink, or any directory that
-    cannot be read, is a StorageError: a listing is complete or it is an error.
+    non-regular entries (sockets, fifos, devices) are skipped. A dangling symlink, a file name that is
+    not valid UTF-8 (no key can hold it, no database can store it), or any directory that cannot be
+    read, is a StorageError: a listing is complete or it is an error.
     """
     root = location.path.rstrip("/") or "/"
     try:
@@ -36,6 +37,12 @@ def list_local(location: Location, *, progress: Callable[[str], None] | None = N
     count = 0
     fromts = dt.datetime.fromtimestamp
     for path, entry_stat in _walk(location, root):
+        if not path.isascii():
+            try:
+                path.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes in a name (os.fsdecode's surrogates)
+                raise StorageError(f"{location.uri}: file name is not valid UTF-8: {path!r} "
+                                   "(an S3 key is always UTF-8; rename or remove it)") from None
         count += 1
         if stats is not None:
             stats.objects += 1

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 # Moderate and reproducible in CI: the whole fuzz suite stays well under a minute. deadline=None:
 # DB work varies in time. ADCE_FUZZ_EXAMPLES=N explores N random (not derandomized) examples per test.
 _EXAMPLES = int(os.environ.get("ADCE_FUZZ_EXAMPLES", "0") or 0)
-FUZZ = settings(max_examples=_EXAMPLES or 40, deadline=None, derandomize=not _EXAMPLES,
+FUZZ = settings(max_examples=_EXAMPLES or 40, deadline=None, derandomize=not _EXAMPLES, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 

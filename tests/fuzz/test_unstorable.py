@@ -100,3 +100,29 @@ def test_inventory_report_refuses_a_nul_key(tmp_path, monkeypatch, arrow):
     json.dump(doc, open(mpath, "w"))
     with pytest.raises(StorageError, match="line 2: key 'a%00b' contains a NUL character"):
         list(read_inventory_report(manifest).iter_rows())
+
+
+def test_scan_of_a_folder_with_a_non_utf8_file_name_fails_cleanly(tmp_path):
+    """A local file whose name is not UTF-8 used to crash the scan with UnicodeEncodeError while
+    storing the inventory; the listing now refuses it: the scan fails with the reason, exit 2."""
+    import io
+    import os
+
+    from django.core.management import CommandError, call_command
+
+    from reconciliation.models import ScanRun, StoredObject
+
+    lake = tmp_path / "lake"
+    (lake / "pbp").mkdir(parents=True)
+    (lake / "pbp" / "401.json").write_text("x" * 200)
+    os.close(os.open(os.path.join(os.fsencode(lake / "pbp"), b"\xff\xfe.json"), os.O_CREAT | os.O_WRONLY))
+    cov = tmp_path / "cov.yaml"
+    cov.write_text(f"expected_coverage:\n  espn:\n    location: file://{lake}/\n    seasons: ['2024-25']\n"
+                   "    data_types:\n      pbp: {path_patterns: ['pbp/{game_id}.json']}\n")
+    call_command("import_coverage", str(cov), stdout=io.StringIO())
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", "--json", stdout=io.StringIO(), stderr=io.StringIO())
+    assert exc.value.returncode == 2 and "not valid UTF-8" in str(exc.value) and "\n" not in str(exc.value)
+    assert StoredObject.objects.count() == 0
+    run = ScanRun.objects.get()
+    assert run.status == "failed" and "not valid UTF-8" in run.error

@@ -28,6 +28,17 @@ def test_file_count_globs(tree):
     assert run("file_count", tree, path=str(tree / "pkg"), glob="**/*.md") == 0  # folder exists: a real 0
 
 
+def test_exclude_prunes_folders_like_a_virtualenv(tree):
+    (tree / "pkg" / ".venv" / "lib").mkdir(parents=True)
+    (tree / "pkg" / ".venv" / "lib" / "site.py").write_text("import os\n")
+    assert run("file_count", tree, path="pkg", glob="**/*.py") == 4
+    assert run("file_count", tree, path="pkg", glob="**/*.py", exclude=".venv") == 3
+    assert run("file_count", tree, path="pkg", glob="**/*.py", exclude=["**/.venv", "sub"]) == 2
+    assert run("file_count", tree, path="pkg", exclude="**/*.txt") == 4
+    assert run("line_count", tree, path="pkg", glob="**/*.py", exclude=[".venv"]) == 5
+    assert run("dir_size", tree, path="pkg", exclude=[".venv", "sub/*.txt"]) == 14 + 3
+
+
 def test_line_count(tree):
     assert run("line_count", tree, path="pkg", glob="**/*.py") == 5
     assert run("line_count", tree, files=["pkg/a.py", "pkg/sub/b.py"]) == 5
@@ -60,6 +71,8 @@ def test_relative_paths_resolve_against_base_dir(tree):
     ("line_count", {"path": "."}, "glob"),
     ("line_count", {"files": "a.py"}, "files"),
     ("dir_size", {"path": ".", "unit": "kb"}, "unit"),
+    ("file_count", {"path": ".", "exclude": []}, "exclude"),
+    ("file_count", {"path": ".", "exclude": [3]}, "exclude"),
 ])
 def test_validation(kind, params, key, tmp_path):
     if key is None:

@@ -80,6 +80,7 @@ class Command(BaseCommand):
                     raise
 
         self.step("verify --update (first baselines)", verify)
+        self.step("django-q2 schedules", lambda: call_command("setup_schedules", stdout=self.stdout))
         password = self.step("admin login", lambda: self._admin(opts["username"]))
         self.stdout.write(
             self.style.SUCCESS(f"\nAdmin: http://{opts['addr']}/admin/  user: {opts['username']}  password: {password}\n")
