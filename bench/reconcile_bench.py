@@ -130,7 +130,6 @@ def generate(workdir: Path, target_objects: int) -> dict:  # noqa: C901 - one li
     manifest_dir.mkdir(parents=True, exist_ok=True)
     files = []
     writer = _ReportWriter(data_dir, files)
-    quote = urllib.parse.quote
     count = 0
 
     def lm_of(day: dt.date) -> str:

@@ -31,18 +31,28 @@ def _json_body(request):
         return None, _bad(f"body: not valid JSON ({exc})")
 
 
+def _authenticated_json(request, *, object_required: bool = True, empty_ok: bool = False):
+    """Authentication, then the JSON body: (document, None) or (None, the refusal response)."""
+    refused = authenticate(request)
+    if refused:
+        return None, refused
+    if empty_ok and not request.body.strip():
+        return {}, None
+    document, error = _json_body(request)
+    if error:
+        return None, error
+    if object_required and not isinstance(document, dict):
+        return None, _bad("body: expected a JSON object")
+    return document, None
+
+
 @csrf_exempt
 @require_POST
 def event_receive(request):
     """POST /api/events/ {"type", "source"?, "id"? (dedupe key), "payload"? (object)} → 202 {"id"}."""
-    refused = authenticate(request)
+    document, refused = _authenticated_json(request)
     if refused:
         return refused
-    document, error = _json_body(request)
-    if error:
-        return error
-    if not isinstance(document, dict):
-        return _bad("body: expected a JSON object")
     event_type = document.get("type")
     if event_type is None:
         return _bad("type: required")
@@ -79,12 +89,9 @@ def s3_receive(request):
     One event per record. An SNS (Un)SubscriptionConfirmation is recorded as an `ignored` event
     for the operator (its SubscribeURL is never fetched); an `s3:TestEvent` is acknowledged (200)
     and not recorded."""
-    refused = authenticate(request)
+    document, refused = _authenticated_json(request, object_required=False)
     if refused:
         return refused
-    document, error = _json_body(request)
-    if error:
-        return error
     try:
         parsed = parse_notification(document)
     except S3NotificationError as exc:
@@ -125,25 +132,6 @@ def s3_receive(request):
 
 # --- scraper task endpoints (mirror `manage.py tasks`) ------------------------------------------------
 
-def _task_dict(task) -> dict:
-    from reconciliation.choices import GapStatus, PatternLevel
-
-    gaps = list(task.gaps.filter(status=GapStatus.OPEN).order_by("game_date", "partition")
-                .values_list("partition", flat=True))
-    level = task.data_type.level
-    return {
-        "id": str(task.pk), "status": task.status, "priority": task.priority, "gap_type": task.gap_kind,
-        "source": task.source.name, "data_type": task.data_type.name, "season": task.season,
-        "scraper": task.scraper,
-        "game_ids": gaps if level == PatternLevel.GAME else [],
-        "dates": gaps if level == PatternLevel.DATE else [],
-        "partitions": gaps, "missing_files": len(gaps),
-        "attempts": task.attempts, "claimed_by": task.claimed_by,
-        "lease_expires_at": task.lease_expires_at.isoformat() if task.lease_expires_at else None,
-        "reason": task.reason,
-    }
-
-
 def _task_error(exc: Exception) -> JsonResponse:
     from django.core.exceptions import ObjectDoesNotExist
     from reconciliation.tasks import TaskNotFound
@@ -156,8 +144,10 @@ def _task_error(exc: Exception) -> JsonResponse:
 def _task_after(task_id):
     from reconciliation.models import Task
 
+    from reconciliation.selectors import task_document
+
     task = Task.objects.select_related("source", "data_type").get(pk=task_id)
-    return JsonResponse({"task": _task_dict(task)}, status=200)
+    return JsonResponse({"task": task_document(task)}, status=200)  # the same shape as `tasks claim --json`
 
 
 @csrf_exempt
@@ -165,14 +155,9 @@ def _task_after(task_id):
 def task_claim_view(request):
     """POST /api/tasks/claim/ {"scraper", "lease_minutes"? (default 30), "worker"?} →
     200 {"task": {...}} or 200 {"task": null} when nothing is pending for that scraper."""
-    refused = authenticate(request)
+    document, refused = _authenticated_json(request)
     if refused:
         return refused
-    document, error = _json_body(request)
-    if error:
-        return error
-    if not isinstance(document, dict):
-        return _bad("body: expected a JSON object")
     scraper = document.get("scraper")
     if not isinstance(scraper, str) or not scraper.strip():
         return _bad("scraper: required, a non-empty string")
@@ -208,18 +193,12 @@ def _task_id_or_400(task_id: str):
 @require_POST
 def task_complete_view(request, task_id):
     """POST /api/tasks/<id>/complete/ (empty body or {}) → 200 {"task": {...}}."""
-    refused = authenticate(request)
+    _, refused = _authenticated_json(request, empty_ok=True)
     if refused:
         return refused
     tid, error = _task_id_or_400(task_id)
     if error:
         return error
-    if request.body.strip():
-        document, error = _json_body(request)
-        if error:
-            return error
-        if not isinstance(document, dict):
-            return _bad("body: expected a JSON object")
     from reconciliation.tasks import task_complete
 
     try:
@@ -233,17 +212,12 @@ def task_complete_view(request, task_id):
 @require_POST
 def task_fail_view(request, task_id):
     """POST /api/tasks/<id>/fail/ {"error": "reason"} → 200 {"task": {...}}."""
-    refused = authenticate(request)
+    document, refused = _authenticated_json(request)
     if refused:
         return refused
     tid, error = _task_id_or_400(task_id)
     if error:
         return error
-    document, error = _json_body(request)
-    if error:
-        return error
-    if not isinstance(document, dict):
-        return _bad("body: expected a JSON object")
     reason = document.get("error")
     if not isinstance(reason, str) or not reason.strip():
         return _bad("error: required, a non-empty string")

@@ -16,10 +16,14 @@ def ttl_hours(metric: MetricDefinition, settings: MetricsSettings) -> float:
     return metric.ttl_hours if metric.ttl_hours is not None else settings.default_ttl_hours
 
 
-def cache_read(metric: MetricDefinition, *, now: dt.datetime | None = None) -> CacheEntry | None:
-    """The metric's unexpired entry, or None."""
+def cache_read(metric: MetricDefinition, *, now: dt.datetime | None = None, ttl: float | None = None) -> CacheEntry | None:
+    """The metric's unexpired entry, or None. With `ttl` (the metric's TTL now), an entry written under
+    a longer TTL than today's configuration allows is not used: lowering a TTL takes effect at once."""
     now = now or timezone.now()
-    return CacheEntry.objects.filter(metric=metric, expires_at__gt=now).first()
+    entry = CacheEntry.objects.filter(metric=metric, expires_at__gt=now).first()
+    if entry is not None and ttl is not None and entry.measured_at + dt.timedelta(hours=max(ttl, 0)) <= now:
+        return None
+    return entry
 
 
 def cache_write(metric: MetricDefinition, value, *, ttl: float, measured_at: dt.datetime | None = None) -> CacheEntry | None:

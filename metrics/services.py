@@ -301,8 +301,9 @@ def verification_run(*, trigger: str = "manual", category: str | None = None, me
 
         cached: dict[str, Any] = {}
         if use_cache:
+            cache_settings = MetricsSettings.load()
             for m in order:
-                entry = metric_cache.cache_read(m, now=ctx.now)
+                entry = metric_cache.cache_read(m, now=ctx.now, ttl=metric_cache.ttl_hours(m, cache_settings))
                 if entry is not None:
                     cached[m.full_name] = entry.value
         # One listing per distinct root location, all roots concurrently, before measuring.

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from adce_site.redact import shell_environment
 
-from .base import ParamError, ProbeError, check_keys, register, want_number, want_str
+from .base import ProbeError, check_keys, register, want_number, want_str
 
 
 def validate(params, *, base_dir):

@@ -25,6 +25,30 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def run_qcluster_until_finished(event, env: dict, log_path: Path) -> None:
+    """Start a real `qcluster` with `env`, poll the database until `event` is finished (bounded by
+    DEADLINE_SECONDS), then stop the cluster's whole process group."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
+                                cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group: nothing outlives the test
+        try:
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while time.monotonic() < deadline:
+                event.refresh_from_db()
+                if event.status in FINISHED_STATUSES:
+                    return
+                assert proc.poll() is None, f"qcluster exited early: {log_path.read_text()[-2000:]}"
+                time.sleep(0.2)  # polling the database, not synchronising on time
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
@@ -52,28 +76,9 @@ metrics:
     event = Event.objects.get()
     assert event.status == "pending"
 
-    log = (tmp_path / "qcluster.log").open("w")
     env = {**os.environ, "DATABASE_URL": _database_url(), "ADCE_VAR_DIR": str(tmp_path / "var"),
            "ADCE_Q_POLL": "0.2", "ADCE_Q_WORKERS": "1"}  # same broker settings as this process
-    proc = subprocess.Popen([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
-                            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group: nothing outlives the test
-    try:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while time.monotonic() < deadline:
-            event.refresh_from_db()
-            if event.status in FINISHED_STATUSES:
-                break
-            assert proc.poll() is None, f"qcluster exited early: {(tmp_path / 'qcluster.log').read_text()[-2000:]}"
-            time.sleep(0.2)  # polling the database, not synchronising on time
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+    run_qcluster_until_finished(event, env, tmp_path / "qcluster.log")
     assert event.status == "done", f"{event.status}: {event.error}\n{(tmp_path / 'qcluster.log').read_text()[-3000:]}"
     run = event.verification_run
     assert run is not None and run.status == "completed" and run.trigger == "event"

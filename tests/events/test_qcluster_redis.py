@@ -2,10 +2,8 @@
 ADCE_REDIS_URL set, so the task travels through Redis (not the ORM queue) and the event is processed.
 Runs in the PostgreSQL pass (the processes share the test database); Redis must be reachable."""
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from django.conf import settings
 
 from events.choices import FINISHED_STATUSES
 from events.models import Event
-from tests.events.test_qcluster_e2e import DEADLINE_SECONDS, _database_url
+from tests.events.test_qcluster_e2e import _database_url, run_qcluster_until_finished
 
 REDIS_URL = os.environ.get("ADCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -48,26 +46,10 @@ def test_event_travels_through_the_redis_broker(tmp_path, redis_client):
     # The task waits in Redis, under the cluster's queue, not in the ORM queue.
     assert redis_client.llen(f"django_q:{cluster}:q") == 1
 
-    log_path = tmp_path / "qcluster.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, manage, "qcluster"], cwd=settings.BASE_DIR, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + DEADLINE_SECONDS
-            while time.monotonic() < deadline:
-                event.refresh_from_db()
-                if event.status in FINISHED_STATUSES:
-                    break
-                assert proc.poll() is None, f"qcluster exited early: {log_path.read_text()[-2000:]}"
-                time.sleep(0.2)  # polling the database, not synchronising on time
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            redis_client.delete(f"django_q:{cluster}:q")
+    try:
+        run_qcluster_until_finished(event, env, tmp_path / "qcluster.log")
+    finally:
+        redis_client.delete(f"django_q:{cluster}:q")
     # No hook matches "redis_ping": the event is processed and finished without work.
     assert event.status in FINISHED_STATUSES and event.status != "failed", f"{event.status}: {event.error}"
     assert event.processed_at is not None

@@ -24,6 +24,10 @@ def test_write_read_expire(metrics):
     cache_write(metrics[0], 5, ttl=1, measured_at=now)
     assert cache_read(metrics[0], now=now).value == 5
     assert cache_read(metrics[0], now=now + dt.timedelta(hours=2)) is None
+    # Lowering the TTL after the entry was written takes effect at once.
+    assert cache_read(metrics[0], now=now + dt.timedelta(minutes=30), ttl=1).value == 5
+    assert cache_read(metrics[0], now=now + dt.timedelta(minutes=30), ttl=0.25) is None
+    assert cache_read(metrics[0], now=now, ttl=0) is None
     cache_write(metrics[0], 6, ttl=0)  # ttl 0: not cached (and the old entry is dropped)
     assert not CacheEntry.objects.exists()
 

@@ -90,7 +90,7 @@ def test_failed_probe_is_error_never_zero():
 
 
 def test_float_precision_and_typing():
-    m = metric("f", "1.004", baseline=1.0, parse_type="float", precision=2)
+    metric("f", "1.004", baseline=1.0, parse_type="float", precision=2)
     r = results(verification_run())["t.f"]
     assert r.status == "ok" and r.actual == 1.0 and type(r.actual) is float
 

@@ -8,7 +8,6 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from reconciliation import admin as recon_admin
 from reconciliation.choices import GapStatus, TaskStatus

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from reconciliation.choices import GapStatus, TaskStatus
-from reconciliation.models import ReconcileRun, Task
+from reconciliation.models import ReconcileRun
 from reconciliation.selectors import (
     NO_SEASON,
     coverage_matrix,

@@ -2,7 +2,6 @@
 import datetime as dt
 import types
 
-import boto3
 import botocore.endpoint
 import pytest
 from botocore.awsrequest import AWSResponse

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -34,13 +33,13 @@ def lake_metrics(tmp_path):
         for i in range(4):
             (d / f"{i}.json").write_text("{}")
     config = tmp_path / "metrics.yaml"
-    config.write_text(f"""
-approval: {{enabled: true, require_approval_threshold: 10, critical_metrics: ["lake.crit_files"]}}
+    config.write_text("""
+approval: {enabled: true, require_approval_threshold: 10, critical_metrics: ["lake.crit_files"]}
 events:
   cooldown_seconds: 0
   hooks:
-    - {{name: git_post_commit, trigger: post-commit, metrics: ["lake.*"], update: true}}
-    - {{name: nightly_check, trigger: "cron:0 6 * * *", metrics: ["lake.*"], update: true}}
+    - {name: git_post_commit, trigger: post-commit, metrics: ["lake.*"], update: true}
+    - {name: nightly_check, trigger: "cron:0 6 * * *", metrics: ["lake.*"], update: true}
 metrics:
   lake:
 """ + "".join(f"    {n}_files: {{kind: file_count, path: {d}}}\n" for n, d in dirs.items()))

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from metrics.models import Measurement, MetricDefinition, VerificationRun
+from metrics.models import MetricDefinition, VerificationRun
 from metrics.probes import REGISTRY
 from reconciliation.choices import RunStatus
 from reconciliation.models import Gap, ReconcileRun, Task

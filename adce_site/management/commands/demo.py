@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from adce_site.cli import bad_input
 from adce_site.demo_lake import build_demo_lake
 
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dir", default=None, help="Where the demo lake and its files go (default: var/demo).")
         parser.add_argument("--rebuild", action="store_true", help="Rebuild the lake even if it exists.")
+        parser.add_argument("--seasons", type=int, default=12, help="Seasons in the lake, the current one included (default 12: ~50,000 objects).")
         parser.add_argument("--no-serve", action="store_true", help="Stop after loading; do not serve the admin.")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Address for the admin server.")
         parser.add_argument("--username", default="admin")
@@ -37,6 +39,8 @@ class Command(BaseCommand):
         return result
 
     def handle(self, *args, **opts):
+        if not 2 <= opts["seasons"] <= 30:
+            raise bad_input(f"--seasons: must be from 2 to 30, got {opts['seasons']}")
         root = Path(opts["dir"] or settings.VAR_DIR / "demo").resolve()
         today = dt.datetime.now(dt.timezone.utc).date()
         self.step("migrate", lambda: call_command("migrate", verbosity=0, interactive=False))
@@ -49,7 +53,7 @@ class Command(BaseCommand):
 
             shutil.rmtree(root / "lake", ignore_errors=True)
             root.mkdir(parents=True, exist_ok=True)
-            summary = build_demo_lake(root, today=today)
+            summary = build_demo_lake(root, today=today, seasons=opts["seasons"])
             self.stdout.write(
                 f"   {summary.objects:,} objects, {summary.bytes / 1e6:.1f} MB, seasons {summary.seasons[0]}…"
                 f"{summary.current_season}, {summary.games:,} catalog games ({summary.future_games:,} after today); "

@@ -37,4 +37,5 @@ def run_report(command, run, *, as_json: bool, quiet: bool) -> None:
     counts = ", ".join(f"{s[k]} {k}" for k in ("ok", "minor", "moderate", "major", "critical", "new", "changed", "error") if s.get(k))
     command.stdout.write(
         f"run #{run.pk}: {s['total']} metric(s) in {run.duration_ms / 1000:.2f}s — {counts or 'nothing verified'}; "
-        f"{s['applied']} applied, {s['pending_approval']} pending approval, {s['from_cache']} from cache")
+        f"{s['applied']} applied, {s['pending_approval']} pending approval, {s['from_cache']} from cache"
+        + (" (values within their TTL are reused: --no-cache measures everything fresh)" if s.get("from_cache") else ""))
