@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import StderrProgress, bad_input
+from events.notifications import notify_verification
 from metrics.services import MetricSelectionError, metric_update
 
 from ._verify_output import run_report
@@ -24,6 +25,7 @@ class Command(BaseCommand):
             run = metric_update(category=o["category"], metric=o["metric"], progress=progress)
         except MetricSelectionError as exc:
             raise bad_input(str(exc)) from None
+        notify_verification(run.pk)  # critical severity → email/webhook; never fails the run
         run_report(self, run, as_json=o["json"], quiet=o["quiet"])
         if run.summary.get("unresolved"):
             raise SystemExit(1)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import StderrProgress, bad_input
+from events.notifications import notify_verification
 from metrics.services import MetricSelectionError, verification_run
 
 from ._verify_output import run_report
@@ -32,6 +33,7 @@ class Command(BaseCommand):
                                    use_cache=not o["no_cache"], progress=progress)
         except MetricSelectionError as exc:
             raise bad_input(str(exc)) from None
+        notify_verification(run.pk)  # critical severity → email/webhook; never fails the run
         run_report(self, run, as_json=o["json"], quiet=o["quiet"])
         if run.summary.get("unresolved"):
             raise SystemExit(1)

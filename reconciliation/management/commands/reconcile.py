@@ -2,6 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from adce_site.cli import StderrProgress, bad_input, emit_json, parse_iso_date
+from events.notifications import notify_reconcile
 from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, ReconcileOutputError, reconcile_run
 
 
@@ -35,6 +36,8 @@ class Command(BaseCommand):
         except ReconcileOutputError as exc:
             # Gaps and tasks are committed; only the file is missing: not bad input, a failure (exit 1).
             raise CommandError(f"reconcile #{exc.run.pk} completed, but {exc}", returncode=1) from None
+        if not run.dry_run:
+            notify_reconcile(run.pk)  # CRITICAL gaps opened → email/webhook; never fails the run
         s = run.summary
         if opts["json"]:
             emit_json(self.stdout, s)
