@@ -19,9 +19,9 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from .choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, Priority
+from .choices import OPEN_TASK_STATUSES, GapStatus, Priority
 from .models import Gap, Task
-from .selectors import estimated_minutes, iso_z
+from .selectors import iso_z, task_queue_entry
 
 _CHUNK = 500
 
@@ -60,28 +60,12 @@ def queue_document(as_of: dt.date, *, now: dt.datetime | None = None) -> dict:
     by_scraper: dict[str, int] = {}
     total_minutes: float = 0
     for _, t, parts in entries:
-        level = t.data_type.level
-        minutes = estimated_minutes(len(parts), t.data_type.minutes_per_file)
-        total_minutes += minutes
+        entry = task_queue_entry(t, parts)
+        total_minutes += entry["estimated_time_minutes"]
         by_priority[t.priority.lower()] += 1
         by_source[t.source.name] = by_source.get(t.source.name, 0) + 1
         by_scraper[t.scraper] = by_scraper.get(t.scraper, 0) + 1
-        docs.append({
-            "id": str(t.pk),
-            "priority": t.priority.upper(),
-            "gap_type": t.gap_kind.lower(),
-            "source": t.source.name,
-            "data_type": t.data_type.name,
-            "season": t.season or None,
-            "scraper": t.scraper,
-            "game_ids": list(parts) if level == PatternLevel.GAME else [],
-            "dates": list(parts) if level == PatternLevel.DATE else [],
-            "missing_files": len(parts),
-            "estimated_time_minutes": minutes,
-            "reason": t.reason,
-            "created_at": iso_z(t.created_at),
-            "status": t.status,
-        })
+        docs.append(entry)
     total = int(total_minutes) if float(total_minutes).is_integer() else round(total_minutes, 1)
     return {
         "generated_at": iso_z(now),

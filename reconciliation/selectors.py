@@ -38,7 +38,8 @@ def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
 # --- task documents -------------------------------------------------------------------------------
 
 
-def _document(task: Task, partitions: list[str]) -> dict:
+def task_queue_entry(task: Task, partitions: list[str]) -> dict:
+    """A task as one entry of the §8 queue file's `tasks[]`, with its open partitions (in order)."""
     level = task.data_type.level
     return {
         "id": str(task.pk),
@@ -55,6 +56,13 @@ def _document(task: Task, partitions: list[str]) -> dict:
         "reason": task.reason,
         "created_at": iso_z(task.created_at),
         "status": task.status,
+    }
+
+
+def _document(task: Task, partitions: list[str]) -> dict:
+    """The queue entry plus what a claimer needs: attempts, lease and last error."""
+    return {
+        **task_queue_entry(task, partitions),
         "attempts": task.attempts,
         "max_attempts": task.max_attempts,
         "claimed_by": task.claimed_by,
