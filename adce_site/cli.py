@@ -27,6 +27,19 @@ def parse_iso_date(value: str, flag: str) -> dt.date:
         raise bad_input(f"{flag}: invalid date {value!r} (expected YYYY-MM-DD)") from None
 
 
+def parse_int_option(value, flag: str, *, minimum: int, maximum: int) -> int:
+    """An integer option within [minimum, maximum], else bad input naming the flag."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise bad_input(f"{flag}: {value!r} is not an integer") from None
+    if number < minimum:
+        raise bad_input(f"{flag}: must be at least {minimum}, got {number}")
+    if number > maximum:
+        raise bad_input(f"{flag}: at most {maximum}, got {number}")
+    return number
+
+
 def _default(obj: Any):
     if isinstance(obj, (dt.datetime, dt.date)):
         return obj.isoformat()

@@ -27,7 +27,7 @@ from metrics.selectors import current_value_of, metrics_with_latest
 from reconciliation.choices import GapStatus, Priority
 from reconciliation.models import Gap, ReconcileRun, ScanRun
 from reconciliation.selectors import coverage_matrix, task_status_counts
-from reconciliation.views import gap_changelist_url
+from reconciliation.views import coverage_matrix_rows
 
 PENDING_SHOWN = 5       # approval requests listed (the count is exact)
 DRIFT_SHOWN = 10        # metrics in critical drift listed (the count is exact)
@@ -117,19 +117,13 @@ def gaps_by_priority() -> tuple[list[PriorityCount], int]:
 def coverage_panel():
     """The coverage matrix with a gap-list link per cell, and how many cells are green/amber/red."""
     matrix = coverage_matrix()
+    rows = coverage_matrix_rows(matrix)
     summary = CoverageSummary()
-    rows = []
-    for row in matrix.rows:
-        cells = []
-        for cell in row.cells:
-            if cell is None:
-                cells.append(None)
-                continue
-            colour = cell.colour
-            setattr(summary, colour, getattr(summary, colour) + 1)
-            cells.append({"cell": cell, "url": gap_changelist_url(source_id=cell.source_id,
-                                                                  data_type_id=cell.data_type_id, season=cell.season)})
-        rows.append({"row": row, "cells": cells})
+    for row in rows:
+        for entry in row["cells"]:
+            if entry is not None:
+                colour = entry["cell"].colour
+                setattr(summary, colour, getattr(summary, colour) + 1)
     return matrix, rows, summary
 
 

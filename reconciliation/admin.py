@@ -104,16 +104,20 @@ class ToolsMixin:
         return super().changelist_view(request, extra_context)
 
 
-class ReadOnlyMixin:
-    """Rows written by the domain (imports, scans, reconciles): viewable, never edited by hand."""
+class NoAddDeleteMixin:
+    """Rows only the domain creates and whose history must stay: no add, no delete by hand."""
 
     def has_add_permission(self, request, obj=None):
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):
+
+class ReadOnlyMixin(NoAddDeleteMixin):
+    """Rows written by the domain (imports, scans, reconciles): viewable, never edited by hand."""
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -293,7 +297,7 @@ class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.M
 
 
 @admin.register(Gap)
-class GapAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
+class GapAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAdmin):
     resource_classes = [GapResource]
     list_display = ("partition_label", "source", "data_type", "season", "kind", "priority", "status", "game_date",
                     "first_seen_at", "resolved_at", "task_link")
@@ -315,12 +319,6 @@ class GapAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
     readonly_fields = ("source", "data_type", "season", "partition", "game_date", "kind", "priority", "priority_rank",
                        "status", "first_seen_at", "last_seen_at", "resolved_at", "object_key", "object_size",
                        "object_last_modified", "task", "opened_by", "resolved_by")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -357,7 +355,7 @@ class GapAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
+class TaskAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAdmin):
     resource_classes = [TaskResource]
     list_display = ("short_id", "status", "priority", "gap_kind", "source", "data_type", "season", "scraper",
                     "open_gaps", "attempts_label", "claimed_by", "lease_expires_at", "created_at")
@@ -378,12 +376,6 @@ class TaskAdmin(ToolsMixin, StreamingExportMixin, admin.ModelAdmin):
         open_gaps = (Gap.objects.filter(task=OuterRef("pk"), status=GapStatus.OPEN).order_by()
                      .values("task").annotate(n=Count("pk")).values("n"))
         return super().get_queryset(request).annotate(open_gaps=Coalesce(Subquery(open_gaps), 0))
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         import uuid

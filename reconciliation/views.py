@@ -87,23 +87,25 @@ def gap_changelist_url(*, source_id: int, data_type_id: int, season: str, status
     return reverse("admin:reconciliation_gap_changelist") + "?" + urlencode(params)
 
 
+def coverage_matrix_rows(matrix) -> list[dict]:
+    """The matrix's rows for a template: each cell with the link to its gap list (None where a data
+    type does not cover a season). Shared by the matrix page and the admin home."""
+    rows = []
+    for row in matrix.rows:
+        cells = [None if cell is None else {
+            "cell": cell,
+            "url": gap_changelist_url(source_id=cell.source_id, data_type_id=cell.data_type_id, season=cell.season),
+            "ignored": cell.gaps - cell.open_gaps,
+        } for cell in row.cells]
+        rows.append({"row": row, "cells": cells})
+    return rows
+
+
 def coverage_matrix_view(request, admin_site):
     if not request.user.has_perm("reconciliation.view_gap"):
         raise PermissionDenied
     matrix = coverage_matrix()
-    rows = []
-    for row in matrix.rows:
-        cells = []
-        for cell in row.cells:
-            if cell is None:
-                cells.append(None)
-                continue
-            cells.append({
-                "cell": cell,
-                "url": gap_changelist_url(source_id=cell.source_id, data_type_id=cell.data_type_id, season=cell.season),
-                "ignored": cell.gaps - cell.open_gaps,
-            })
-        rows.append({"row": row, "cells": cells})
+    rows = coverage_matrix_rows(matrix)
     context = {
         **admin_site.each_context(request),
         "title": "Coverage matrix",

@@ -1,11 +1,11 @@
 """manage.py emit_event TYPE [--source S] [--payload JSON] [--id KEY]: record an event and enqueue
 its work for the django-q2 cluster; returns at once (this is what git hooks call)."""
-import json
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from adce_site.cli import bad_input, emit_json
+from events.cli import payload_option
 from events.services import EventError, event_record
 
 
@@ -22,14 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print {id, status, duplicate} as JSON")
 
     def handle(self, *args, **opts):
-        payload = None
-        if opts["payload"] is not None:
-            try:
-                payload = json.loads(opts["payload"])
-            except ValueError as exc:
-                raise bad_input(f"--payload: not valid JSON ({exc})") from None
-            if not isinstance(payload, dict):
-                raise bad_input("--payload: expected a JSON object")
+        payload = payload_option(opts["payload"])
         try:
             with transaction.atomic():
                 event, created = event_record(opts["type"], source=opts["source"], payload=payload,

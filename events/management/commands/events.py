@@ -1,11 +1,11 @@
 """manage.py events status | test --event-type T | trigger --event-type T"""
-import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from adce_site.cli import bad_input, emit_json
 from events.choices import EventStatus
+from events.cli import payload_option
 from events.hooks import HookConfigError, load_config
 from events.selectors import events_status, events_test, is_known_type
 from events.services import EventError, event_fire_by_hand, event_record, validate_event_type
@@ -100,14 +100,7 @@ class Command(BaseCommand):
               f"for {cd['remaining_seconds']}s more")
 
     def _trigger(self, opts):
-        payload = None
-        if opts["payload"] is not None:
-            try:
-                payload = json.loads(opts["payload"])
-            except ValueError as exc:
-                raise bad_input(f"--payload: not valid JSON ({exc})") from None
-            if not isinstance(payload, dict):
-                raise bad_input("--payload: expected a JSON object")
+        payload = payload_option(opts["payload"])
         if opts["enqueue"]:
             with transaction.atomic():
                 event, _ = event_record(opts["event_type"], source=opts["source"], payload=payload)

@@ -1,7 +1,7 @@
 """manage.py generate --format md|json|html|ipynb [--output DIR] — write a metrics report."""
 from django.core.management.base import BaseCommand
 
-from adce_site.cli import bad_input
+from adce_site.cli import bad_input, parse_int_option
 from metrics.reports import DEFAULT_DAYS, FORMATS, ReportError, report_write
 
 DEFAULT_OUTPUT = "inventory/outputs"
@@ -29,14 +29,7 @@ class Command(BaseCommand):
             raise bad_input(f"--format: required, one of {', '.join(FORMATS)}")
         if fmt not in FORMATS:
             raise bad_input(f"--format: unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
-        try:
-            days = int(options["days"])
-        except (TypeError, ValueError):
-            raise bad_input(f"--days: {options['days']!r} is not an integer") from None
-        if days < 1:
-            raise bad_input(f"--days: must be at least 1, got {days}")
-        if days > MAX_DAYS:
-            raise bad_input(f"--days: at most {MAX_DAYS}, got {days}")
+        days = parse_int_option(options["days"], "--days", minimum=1, maximum=MAX_DAYS)
         try:
             path = report_write(fmt, options["output"], days=days)
         except ReportError as exc:

@@ -1,7 +1,7 @@
 """manage.py history METRIC --days N [--json] — a metric's values over time with statistics."""
 from django.core.management.base import BaseCommand
 
-from adce_site.cli import bad_input, emit_json
+from adce_site.cli import bad_input, emit_json, parse_int_option
 from metrics.selectors import MetricNotFound, metric_get, metric_history
 
 DEFAULT_DAYS = 30
@@ -36,14 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args, **options):
-        try:
-            days = int(options["days"])
-        except (TypeError, ValueError):
-            raise bad_input(f"--days: {options['days']!r} is not an integer") from None
-        if days < 1:
-            raise bad_input(f"--days: must be at least 1, got {days}")
-        if days > MAX_DAYS:
-            raise bad_input(f"--days: at most {MAX_DAYS}, got {days}")
+        days = parse_int_option(options["days"], "--days", minimum=1, maximum=MAX_DAYS)
         try:
             metric = metric_get(options["metric"])
         except MetricNotFound as exc:
