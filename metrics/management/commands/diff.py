@@ -2,15 +2,8 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import bad_input, emit_json, parse_iso_date
+from metrics.management.commands._text import fmt_value
 from metrics.selectors import SnapshotNotFound, snapshot_diff
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class Command(BaseCommand):
@@ -41,6 +34,6 @@ class Command(BaseCommand):
         w(f"{'metric':50} {'then':>16} {'now':>16} {'delta':>12} {'delta %':>9}  change")
         for r in diff.rows:
             pct = "-" if r.delta_pct is None else f"{r.delta_pct:+.2f}"
-            w(f"{r.metric:50} {_fmt(r.then):>16} {_fmt(r.now):>16} {_fmt(r.delta):>12} {pct:>9}  {r.change}")
+            w(f"{r.metric:50} {fmt_value(r.then):>16} {fmt_value(r.now):>16} {fmt_value(r.delta):>12} {pct:>9}  {r.change}")
         summary = diff.as_dict()["summary"]
         w(", ".join(f"{k}: {v}" for k, v in sorted(summary.items())) or "no metrics")

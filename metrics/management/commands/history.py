@@ -2,17 +2,10 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import bad_input, emit_json, parse_int_option
+from metrics.management.commands._text import fmt_value
 from metrics.selectors import MetricNotFound, metric_get, metric_history
 
 DEFAULT_DAYS = 30
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _signed(value) -> str:
@@ -53,8 +46,8 @@ class Command(BaseCommand):
                 w(f"  {when}  ERROR  {p.error}")
             else:
                 pct = "" if p.delta_pct is None else f" ({p.delta_pct:+.2f}%)"
-                w(f"  {when}  {_fmt(p.value):>16}  {_signed(p.delta):>12}{pct}  {p.status}")
+                w(f"  {when}  {fmt_value(p.value):>16}  {_signed(p.delta):>12}{pct}  {p.status}")
         t, s = history.trend, history.stats
         pct = "" if t.change_pct is None else f" ({t.change_pct:+.2f}%)"
-        w(f"trend: {_fmt(t.first)} -> {_fmt(t.last)}  change {_signed(t.change)}{pct}  [{t.direction}]")
-        w(f"min {_fmt(s.min)}  max {_fmt(s.max)}  mean {_fmt(s.mean)}  stddev {_fmt(s.stddev)} (population, n={s.count})")
+        w(f"trend: {fmt_value(t.first)} -> {fmt_value(t.last)}  change {_signed(t.change)}{pct}  [{t.direction}]")
+        w(f"min {fmt_value(s.min)}  max {fmt_value(s.max)}  mean {fmt_value(s.mean)}  stddev {fmt_value(s.stddev)} (population, n={s.count})")
