@@ -25,6 +25,21 @@ class ObjectSummary:
     last_modified: dt.datetime  # tz-aware UTC
 
 
+class _Present:
+    """The type of PRESENT."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "PRESENT"
+
+
+# A HAVE value meaning "present, and its newest object is neither empty nor stale": a loader that knows
+# the specs and as_of (reconciling.load_have) gives it to the partitions that cannot be gaps, so that
+# it never builds an ObjectSummary for them (most of a million).
+PRESENT = _Present()
+
+
 def pick_newest(a: ObjectSummary | None, b: ObjectSummary | None) -> ObjectSummary | None:
     """The object that decides a partition: latest LastModified; on a tie, the larger (then the
     smaller key, only so that the choice is deterministic)."""
@@ -63,7 +78,9 @@ class GameSpec:
 class AnalysisInput:
     data_types: Sequence[DataTypeSpec]
     catalog: Mapping[str, Sequence[GameSpec]]                 # source name → its games
-    have: Mapping[tuple[int, str], ObjectSummary]             # (data_type_id, partition) → newest object
+    # (data_type_id, partition) → its newest object, or PRESENT when that object is known to be neither
+    # empty nor stale for these data types as of `as_of`; absent = missing
+    have: Mapping[tuple[int, str], ObjectSummary | _Present]
     as_of: dt.date
     critical_days: int = 7
 
@@ -110,13 +127,6 @@ class AnalysisReport:
 # Expected partitions
 
 
-@dataclass(frozen=True, slots=True)
-class Expected:
-    partition: str
-    season: str | None
-    day: dt.date | None  # game date / date; None for season and fixed partitions
-
-
 def season_started_on(season: str, games: Sequence[GameSpec]) -> dt.date:
     """When a season counts as started: its first catalog game, or 1 October of its start year
     when the source's catalog has no game of that season."""
@@ -124,33 +134,37 @@ def season_started_on(season: str, games: Sequence[GameSpec]) -> dt.date:
     return min(dates) if dates else dt.date(start_year(season), 10, 1)
 
 
+Expected = tuple[dt.date | None, str]  # (game date / date, or None for season and fixed partitions; partition)
+
+
 def expected_partitions(spec: DataTypeSpec, games: Sequence[GameSpec], as_of: dt.date) -> dict[str | None, list[Expected]]:
-    """Season (None for fixed) → expected partitions as of `as_of`, for the seasons in coverage."""
+    """Season (None for fixed) → expected (day, partition) pairs as of `as_of`, for the seasons in
+    coverage, in partition order (day, then partition)."""
     if spec.level == PatternLevel.FIXED:
-        return {None: [Expected("", None, None)]}
+        return {None: [(None, "")]}
     covered = set(spec.seasons)
     out: dict[str | None, list[Expected]] = {s: [] for s in spec.seasons}
     if spec.level == PatternLevel.GAME:
         for g in games:
             if g.season in covered and g.game_date <= as_of:
-                out[g.season].append(Expected(g.game_id, g.season, g.game_date))
+                out[g.season].append((g.game_date, g.game_id))
     elif spec.level == PatternLevel.DATE:
         seen: set[dt.date] = set()
         for g in games:
             if g.season in covered and g.game_date <= as_of and g.game_date not in seen:
                 seen.add(g.game_date)
-                out[g.season].append(Expected(g.game_date.isoformat(), g.season, g.game_date))
+                out[g.season].append((g.game_date, g.game_date.isoformat()))
     elif spec.level == PatternLevel.SEASON:
         by_season: dict[str, list[GameSpec]] = defaultdict(list)
         for g in games:
             by_season[g.season].append(g)
         for season in spec.seasons:
             if season_started_on(season, by_season.get(season, ())) <= as_of:
-                out[season].append(Expected(season, season, None))
+                out[season].append((None, season))
     else:
         raise ValueError(f"unknown level {spec.level!r}")
     for parts in out.values():
-        parts.sort(key=lambda e: (e.day or dt.date.min, e.partition))
+        parts.sort()  # the days of one level are all dates or all None, never compared with each other
     return out
 
 
@@ -164,14 +178,18 @@ def stale_cutoff(as_of: dt.date, freshness_days: int) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
-def gap_kind(spec: DataTypeSpec, expected: Expected, obj: ObjectSummary | None, as_of: dt.date) -> str | None:
+def gap_kind(spec: DataTypeSpec, season: str | None, obj: ObjectSummary | _Present | None,
+             as_of: dt.date) -> str | None:
+    """The gap kind of a partition of `season` whose newest object is `obj` (None: absent), or None."""
     if obj is None:
         return GapKind.MISSING
+    if obj is PRESENT:
+        return None
     if obj.size < spec.min_size_bytes:
         return GapKind.EMPTY  # wins over stale
     if (
         spec.level == PatternLevel.SEASON
-        and expected.season == current_season(as_of)
+        and season == current_season(as_of)
         and obj.last_modified < stale_cutoff(as_of, spec.freshness_days)
     ):
         return GapKind.STALE
@@ -207,29 +225,35 @@ def priority_of(
 
 def analyze(inp: AnalysisInput) -> AnalysisReport:
     report = AnalysisReport()
+    get, as_of = inp.have.get, inp.as_of
+    # The source's game-level types (and its other types of one level) expect the same partitions
+    expected: dict[tuple, dict[str | None, list[Expected]]] = {}
     for spec in sorted(inp.data_types, key=lambda s: (s.source, s.name)):
-        games = inp.catalog.get(spec.source, ())
-        for season, parts in expected_partitions(spec, games, inp.as_of).items():
+        key = (spec.source, spec.level, spec.seasons)
+        if key not in expected:
+            expected[key] = expected_partitions(spec, inp.catalog.get(spec.source, ()), as_of)
+        dt_id = spec.id
+        for season, parts in expected[key].items():
             judged = []
-            for e in parts:
-                obj = inp.have.get((spec.id, e.partition))
-                kind = gap_kind(spec, e, obj, inp.as_of)
-                if kind is not None:
-                    judged.append((e, kind, obj))
-            expected = len(parts)
-            present = expected - len(judged)
-            completeness = present / expected if expected else 1.0
+            for day, partition in parts:
+                obj = get((dt_id, partition))
+                if obj is not PRESENT:  # the common case, decided without a call
+                    kind = gap_kind(spec, season, obj, as_of)
+                    if kind is not None:
+                        judged.append((day, partition, kind, obj))
+            present = len(parts) - len(judged)
+            completeness = present / len(parts) if parts else 1.0
             report.completeness.append(
-                CellCompleteness(spec.source, spec.name, season, expected, present, completeness)
+                CellCompleteness(spec.source, spec.name, season, len(parts), present, completeness)
             )
-            for e, kind, obj in judged:
+            for day, partition, kind, obj in judged:
                 priority = priority_of(
-                    spec, kind=kind, season=season, day=e.day, cell_completeness=completeness,
-                    as_of=inp.as_of, critical_days=inp.critical_days,
+                    spec, kind=kind, season=season, day=day, cell_completeness=completeness,
+                    as_of=as_of, critical_days=inp.critical_days,
                 )
                 report.gaps.append(GapFinding(
-                    data_type_id=spec.id, source=spec.source, data_type=spec.name, season=season,
-                    partition=e.partition, game_date=e.day, kind=str(kind), priority=str(priority),
+                    data_type_id=dt_id, source=spec.source, data_type=spec.name, season=season,
+                    partition=partition, game_date=day, kind=str(kind), priority=str(priority),
                     object=None if kind == GapKind.MISSING else obj,
                 ))
     return report

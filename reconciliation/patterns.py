@@ -220,6 +220,7 @@ _CACHE_MAX = 200_000
 @dataclass(slots=True)
 class _Alt:
     data_type_id: int
+    pattern: str                # the pattern text (relative to its source location)
     level: str
     prefix: str                 # group-name prefix inside the combined regex
     names: tuple[str, ...]
@@ -237,10 +238,11 @@ class _Alt:
 @dataclass(slots=True)
 class _Group:
     regex: re.Pattern
-    alts: dict[int, _Alt]  # outer group number → alternative
+    alts: dict[int, _Alt]  # outer group number → alternative, in the order they are tried
+    location: str = ""     # the location prefix the alternatives are relative to (keys start with it)
 
 
-def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]]) -> _Group:
+def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]], location: str) -> _Group:
     # More literal text first: the most specific pattern wins when two could match.
     items = sorted(items, key=lambda it: (-it[1].literal_length, it[0].data_type_id, it[1].pattern))
     bodies = []
@@ -254,6 +256,7 @@ def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]]) -> _Group:
         # Named groups are numbered in order of appearance; back-references add none.
         alts[group_number] = _Alt(
             data_type_id=spec.data_type_id,
+            pattern=cp.pattern,
             level=cp.level,
             prefix=gp,
             names=names,
@@ -270,7 +273,7 @@ def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]]) -> _Group:
             cache=None if cp.level == PatternLevel.GAME else {},
         )
         group_number += 1 + len(names)
-    return _Group(regex=re.compile("(?:" + "|".join(bodies) + r")\Z"), alts=alts)
+    return _Group(regex=re.compile("(?:" + "|".join(bodies) + r")\Z"), alts=alts, location=location)
 
 
 class PartitionMatcher:
@@ -297,9 +300,9 @@ class PartitionMatcher:
                 (segmented[cp.first_segment] if cp.first_segment is not None else wild).append((spec, cp))
             for segment, group_items in segmented.items():
                 # A pattern starting with a placeholder could also match keys of this segment.
-                dispatch[store][prefix + segment].append((len(prefix), _build_group(group_items + wild)))
+                dispatch[store][prefix + segment].append((len(prefix), _build_group(group_items + wild, prefix)))
             if wild:
-                dispatch[store][prefix[:-1] if prefix else ""].append((len(prefix), _build_group(wild)))
+                dispatch[store][prefix[:-1] if prefix else ""].append((len(prefix), _build_group(wild, prefix)))
         self._tables: dict[str, tuple[dict[str, tuple[tuple[int, _Group], ...]], int]] = {}
         for store, table in dispatch.items():
             frozen = {k: tuple(sorted(v, key=lambda pg: -pg[0])) for k, v in table.items()}
@@ -312,6 +315,11 @@ class PartitionMatcher:
         from .specs import matcher_specs
 
         return cls(matcher_specs(active_only=active_only))
+
+    def dispatch_table(self, store: str) -> tuple[Mapping[str, tuple[tuple[int, _Group], ...]], int] | None:
+        """(dispatch path → ((offset, group), …) longest location first, depth) of a store, or None.
+        For reconciliation.columnar, which walks the same table a column at a time."""
+        return self._tables.get(store)
 
     def under_any_source(self, store: str, key: str) -> bool:
         return any(key.startswith(prefix) for prefix in self._prefixes.get(store, ()))

@@ -6,8 +6,8 @@ Steps (each timed in the run's summary): scan → load → analyze → persist �
 
 * scan: a fresh complete scan of every active source (scanning.scan_run), unless `use_cache` and the
   inventory is fresh (see fresh_scans). A scan that fails fails the reconcile: no gap or task changes.
-* load: data type specs, the catalog, and HAVE = the newest object per (data type, partition) straight
-  from the inventory table as tuples (never ORM instances).
+* load: data type specs, the catalog, and HAVE (load_have): per data type its present partitions as
+  one aggregated text, and the newest object only of the partitions that could be empty or stale.
 * analyze: analysis.analyze (pure).
 * persist, in ONE transaction: open new gaps, update open ones (kind/priority move with as_of), resolve
   open gaps the analysis no longer reports, leave ignored gaps alone, mark open tasks whose gaps are
@@ -19,12 +19,14 @@ Decisions are in docs/scan-and-reconcile.md.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from itertools import chain, repeat
 from pathlib import Path
 
 from django.conf import settings
@@ -35,8 +37,10 @@ from django.utils import timezone
 from adce_site.cli import no_progress
 from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 
-from .analysis import AnalysisInput, AnalysisReport, GapFinding, ObjectSummary, analyze, plan_tasks
-from .choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, Priority, RunStatus, ScanMode, ScanStatus, TaskStatus
+from .analysis import (PRESENT, AnalysisInput, AnalysisReport, DataTypeSpec, GapFinding, ObjectSummary, analyze,
+                       plan_tasks, stale_cutoff)
+from .choices import (OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, PatternLevel, Priority, RunStatus,
+                      ScanMode, ScanStatus, TaskStatus)
 from .inventory import objects_delete, objects_upsert  # noqa: F401  (re-exported for the S3-event loop)
 from .models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, Source, StoredObject, Task
 from .storage import StorageError
@@ -177,134 +181,82 @@ def _identity(value):
     return value
 
 
-def load_have(data_type_ids: Iterable[int]) -> dict:
-    """HAVE from the inventory table: one streamed query of (data type, partition, size, LastModified)
-    tuples — no key (object keys are fetched afterwards for the few gaps that need one, see
-    fill_object_keys), so a million partitions fit in a few hundred MB.
+def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
+    """HAVE from the inventory table for analysis.analyze as of `as_of`: (data type id, partition) →
+    the newest object (ObjectSummary, with its key) when it could be empty or stale, else PRESENT.
+
+    Most partitions are healthy and only their presence matters. So per data type one aggregate query
+    returns its present partitions as one text (split in C instead of a row tuple per object) and the
+    partitions holding a *suspect* object: smaller than min_size_bytes or, for season-level types,
+    modified before the stale cutoff. Only those partitions' rows are read in full, and their newest
+    object picked as pick_newest does. A partition without a suspect object cannot be empty or stale,
+    whichever object is the newest; one with a suspect object is judged on its newest object (an empty
+    older copy under a good newest one is fine; an empty newest one is a gap even with a large older one).
 
     Only rows under their source's *current* location count: rows left from an old location (the
-    coverage moved) or from a `scan --location` of another copy never make a partition present."""
-    ids = set(data_type_ids)
-    have: dict = {}
-    if not ids:
-        return have
+    coverage moved) or from a `scan --location` of another copy never make a partition present.
+    All queries read one snapshot of the inventory (see _snapshot)."""
     from .storage import parse_location
 
-    table = StoredObject._meta.db_table
+    present_keys, newest = [], {}
+    specs = list(specs)
+    locations = dict(DataType.objects.filter(pk__in=[s.id for s in specs]).values_list("id", "source__location"))
     sqlite = connection.vendor == "sqlite"
-    # Each data type with its source's location: a tiny VALUES table joined on data_type_id, so the
-    # database walks the data-type index once per type and checks store + key prefix per row.
-    values, params = [], []
-    for dt_id, location in DataType.objects.filter(pk__in=ids).values_list("id", "source__location"):
-        try:
-            loc = parse_location(location)
-        except ValueError:
-            continue
-        values.append("(%s, %s, %s)" if sqlite else "(%s::bigint, %s::text, %s::text)")
-        params += [dt_id, loc.store, loc.prefix]
-    if not values:
-        return have
-    prefix_ok = ('substr(o."key", 1, length(l.pf)) = l.pf' if sqlite else 'starts_with(o."key", l.pf)')
-    # Timestamps cross the driver as plain values and become aware datetimes here: SQLite's converter
-    # and psycopg's timestamptz loader cost seconds per million rows.
-    if sqlite:
-        # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC): whole seconds via strftime, the fraction
-        # from characters 21-26 (the appended ".000000" covers values without one).
-        lm_sql = ("(CAST(strftime('%%s', \"last_modified\") AS INTEGER) * 1000000"
-                  " + CAST(substr(\"last_modified\" || '.000000', 21, 6) AS INTEGER))")
-    else:
-        lm_sql = '(extract(epoch from "last_modified") * 1000000)::bigint'
-    lm_sql = lm_sql.replace('"last_modified"', 'o."last_modified"')
-    sql = (f'WITH l(dt, st, pf) AS (VALUES {", ".join(values)}) '
-           f'SELECT o."data_type_id", o."partition", o."size", {lm_sql} FROM l JOIN {table} o '
-           f'ON o."data_type_id" = l.dt WHERE o."store" = l.st AND {prefix_ok}')
-
-    setters = _summary_setters()
-    new, cls = object.__new__, ObjectSummary
-    get = have.get
-    epoch, delta = _EPOCH, dt.timedelta
-    # Microseconds → aware datetime, memoised while that pays: bulk uploads share timestamps, objects
-    # written one by one do not (then the cache is dropped after a batch with few hits).
-    cache: dict[int, dt.datetime] | None = {}
-    for rows in _stream(sql, params):
-        misses = 0
-        for dt_id, part, size, us in rows:
-            if cache is None:
-                lm = epoch + delta(0, 0, us)
-            else:
-                lm = cache.get(us)
-                if lm is None:
-                    misses += 1
-                    lm = cache[us] = epoch + delta(0, 0, us)
-            k = (dt_id, part)
-            cur = get(k)
-            if cur is None or lm > cur.last_modified or (lm == cur.last_modified and size > cur.size):
-                if setters is None:
-                    have[k] = cls("", size, lm)
-                else:
-                    obj = new(cls)
-                    setters[0](obj, "")
-                    setters[1](obj, size)
-                    setters[2](obj, lm)
-                    have[k] = obj
-        if cache is not None and (misses * 2 > len(rows) or len(cache) > 200_000):
-            cache = None if misses * 2 > len(rows) else {}
+    agg = "group_concat({}, '/')" if sqlite else "string_agg({}, '/')"
+    here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
+    suspect = '(o."size" < %s OR o."last_modified" < %s)'
+    # The location test sits inside the aggregates, not in WHERE: the planner (often without statistics
+    # right after a bulk scan) would otherwise AND the data-type index with the whole (store, key) one.
+    table = StoredObject._meta.db_table
+    # '/' joins partitions safely: no partition holds one ({game_id} is one path segment, the others are
+    # dates, seasons or "").
+    present_agg = agg.format(f'CASE WHEN {here} THEN o."partition" END')
+    suspect_agg = agg.format(f'CASE WHEN {here} AND {suspect} THEN o."partition" END')
+    sql = f'SELECT {present_agg}, {suspect_agg} FROM {table} o WHERE o."data_type_id" = %s'
+    with _snapshot(), connection.cursor() as cur:
+        for spec in specs:
+            try:
+                loc = parse_location(locations[spec.id])
+            except (KeyError, ValueError):
+                continue
+            where = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
+            cutoff = stale_cutoff(as_of, spec.freshness_days) if spec.level == PatternLevel.SEASON else None
+            cur.execute(sql, [*where, *where, spec.min_size_bytes, connection.ops.adapt_datetimefield_value(cutoff),
+                              spec.id])
+            present, suspects = cur.fetchone()
+            if present is not None:  # None: no object at all
+                present_keys.append(zip(repeat(spec.id), present.split("/")))
+            if suspects is not None:
+                newest.update(_newest_of(spec.id, sorted(set(suspects.split("/"))), loc))
+    have = dict.fromkeys(chain.from_iterable(present_keys), PRESENT)  # one C-level build of ~1M keys
+    have.update(newest)
     return have
 
 
-def _stream(sql: str, params: list, size: int = 50_000):
-    """Batches of rows. On PostgreSQL through a server-side cursor: a client-side one would hold the
-    whole result (hundreds of MB for a million rows) in libpq's memory before the first row."""
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            connection.ensure_connection()
-            with connection.connection.cursor(name="adce_have") as cur:
-                cur.itersize = size
-                cur.execute(sql, params)
-                while True:
-                    rows = cur.fetchmany(size)
-                    if not rows:
-                        break
-                    yield rows
-        return
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        while True:
-            rows = cur.fetchmany(size)
-            if not rows:
-                break
-            yield rows
+def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
+    """The newest object (with its key) of each of these partitions, among rows under `loc`."""
+    newest: dict = {}
+    # Chunks of 100: without statistics (right after a bulk scan) PostgreSQL estimates a longer IN list
+    # to match more rows than the whole data type and scans all of it instead of the index.
+    for chunk in _chunks(partitions, 100):
+        rows = (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
+                .values_list("partition", "store", "key", "size", "last_modified"))
+        have_from_rows(((dt_id, part, key, size, lm) for part, store, key, size, lm in rows
+                        if store == loc.store and key.startswith(loc.prefix)), newest)
+    return newest
 
 
-def fill_object_keys(report: AnalysisReport) -> None:
-    """Put the deciding object's key into the empty/stale findings (HAVE was loaded without keys).
-    Among objects of one partition with the same LastModified and size, the smallest key."""
-    import dataclasses
-
-    wanted: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for i, f in enumerate(report.gaps):
-        if f.object is not None and not f.object.key:
-            wanted[f.data_type_id][f.partition].append(i)
-    for dt_id, parts in wanted.items():
-        names = list(parts)
-        for start in range(0, len(names), _CHUNK):
-            chunk = names[start:start + _CHUNK]
-            best: dict[tuple, str] = {}
-            for part, key, size, lm in (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
-                                        .values_list("partition", "key", "size", "last_modified")):
-                k = (part, size, lm)
-                if k not in best or key < best[k]:
-                    best[k] = key
-            for part in chunk:
-                for i in parts[part]:
-                    f = report.gaps[i]
-                    key = best.get((part, f.object.size, f.object.last_modified))
-                    if key is not None:
-                        report.gaps[i] = dataclasses.replace(
-                            f, object=ObjectSummary(key, f.object.size, f.object.last_modified))
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+@contextlib.contextmanager
+def _snapshot():
+    """Several reads that see one state of the inventory, even while a scan commits: a transaction,
+    REPEATABLE READ on PostgreSQL (SQLite's read transaction is a snapshot already). Inside a caller's
+    transaction its isolation applies."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
@@ -450,9 +402,8 @@ def _analyse_and_persist(run, scan, have, specs, specs_by_id, source_names, conf
     # -- load --------------------------------------------------------------------------------
     t0 = time.perf_counter()
     catalog = catalog_specs(sources=source_names)
-    from_inventory = have is None
-    if from_inventory:
-        have = load_have(specs_by_id)
+    if have is None:  # from the inventory table (else from a dry run's listing)
+        have = load_have(specs, as_of)
     timings["load"] = time.perf_counter() - t0
     progress(f"reconcile: {len(have)} partitions present; analysing as of {as_of}\n")
 
@@ -461,8 +412,6 @@ def _analyse_and_persist(run, scan, have, specs, specs_by_id, source_names, conf
     report = analyze(AnalysisInput(data_types=specs, catalog=catalog, have=have, as_of=as_of,
                                    critical_days=conf.critical_days))
     del have
-    if from_inventory:
-        fill_object_keys(report)
     timings["analyze"] = time.perf_counter() - t0
 
     # -- persist: one transaction ------------------------------------------------------------
@@ -546,16 +495,6 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
     to_open, to_update, to_resolve, ignored = _decide(report, live)
     source_of = dict(DataType.objects.filter(pk__in=scope).values_list("id", "source_id"))
 
-    # open
-    Gap.objects.bulk_create((
-        Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season, partition=f.partition,
-            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority],
-            status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now,
-            object_key=f.object.key if f.object else "", object_size=f.object.size if f.object else None,
-            object_last_modified=f.object.last_modified if f.object else None, opened_by=run)
-        for f in to_open
-    ), batch_size=_BATCH)
-
     # update (kind and priority move with as_of; the deciding object may have changed)
     updates = []
     for gap_id, f in to_update:
@@ -571,14 +510,25 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
     for ids in _chunks(to_resolve):
         Gap.objects.filter(pk__in=ids, status=GapStatus.OPEN).update(
             status=GapStatus.RESOLVED, resolved_at=now, resolved_by=run)
-    Gap.objects.filter(status=GapStatus.OPEN, data_type_id__in=scope).update(last_seen_at=now)
+    Gap.objects.filter(status=GapStatus.OPEN, data_type_id__in=scope).exclude(last_seen_at=now).update(last_seen_at=now)
 
     # tasks: open ones left without an open gap are done; pending ones take their gaps' top priority
     done = _tasks_finish_resolved(now)
     reranked = _tasks_rerank_pending(now)
 
-    # new tasks for open gaps that no open task covers (never queued twice)
-    created = _tasks_create(run, specs_by_id, max_items, critical_days, now)
+    # new tasks for open gaps that no open task covers (never queued twice), stored ones and new ones
+    created, task_of = _tasks_create(run, specs_by_id, max_items, critical_days, now, to_open)
+
+    # open: inserted last, with their task, so that each new row is written once
+    Gap.objects.bulk_create((
+        Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season, partition=f.partition,
+            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority],
+            status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now,
+            object_key=f.object.key if f.object else "", object_size=f.object.size if f.object else None,
+            object_last_modified=f.object.last_modified if f.object else None, opened_by=run,
+            task_id=task_of.get((f.data_type_id, f.partition)))
+        for f in to_open
+    ), batch_size=_BATCH)
     return {"opened": len(to_open), "updated": len(to_update), "resolved": len(to_resolve), "ignored": ignored,
             "tasks_created": [_plan_doc(p, tid) for p, tid in created], "tasks_done": done, "tasks_reranked": reranked}
 
@@ -619,12 +569,15 @@ def _uncovered_findings(specs_by_id: dict) -> tuple[list[GapFinding], dict]:
     return findings, ids
 
 
-def _tasks_create(run, specs_by_id, max_items, critical_days, now) -> list:
+def _tasks_create(run, specs_by_id, max_items, critical_days, now, new_findings: list[GapFinding]) -> tuple[list, dict]:
+    """Tasks for the stored open gaps no open task covers and for `new_findings` (not stored yet).
+    Returns ([(plan, task id)], {(data_type_id, partition) of a new finding: its task id})."""
     from .tasks import task_max_attempts_default
 
     findings, ids = _uncovered_findings(specs_by_id)
+    findings += new_findings
     if not findings:
-        return []
+        return [], {}
     plans = plan_tasks(findings, specs_by_id, max(1, max_items), critical_days=critical_days)
     source_of = dict(DataType.objects.filter(pk__in=list(specs_by_id)).values_list("id", "source_id"))
     attempts = task_max_attempts_default()
@@ -636,11 +589,18 @@ def _tasks_create(run, specs_by_id, max_items, critical_days, now) -> list:
             reason=p.reason, status=TaskStatus.PENDING, max_attempts=attempts, created_at=now, reconcile_run=run,
         ))
     Task.objects.bulk_create(tasks, batch_size=_BATCH)
+    task_of = {}
     for task, p in zip(tasks, plans):
-        gap_ids = [ids[(g.data_type_id, g.partition)] for g in p.gaps]
+        gap_ids = []
+        for g in p.gaps:
+            k = (g.data_type_id, g.partition)
+            if k in ids:
+                gap_ids.append(ids[k])
+            else:
+                task_of[k] = task.pk
         for chunk in _chunks(gap_ids):
             Gap.objects.filter(pk__in=chunk).update(task=task)
-    return [(p, str(t.pk)) for t, p in zip(tasks, plans)]
+    return [(p, str(t.pk)) for t, p in zip(tasks, plans)], task_of
 
 
 def _plan_doc(p, task_id=None) -> dict:
@@ -735,8 +695,6 @@ def gaps_rejudge(data_type_partitions: Iterable[tuple[int, str]], *, as_of: dt.d
     newest object now satisfies the data type (present, not empty, not stale) and finish tasks left
     with no open gap. Opens nothing: new gaps need the catalog and a complete scan (reconcile).
     Returns the number of gaps resolved."""
-    from .analysis import stale_cutoff
-    from .choices import PatternLevel
     from .seasons import current_season
 
     now = now or timezone.now()

@@ -32,10 +32,15 @@ from django.utils import timezone
 from adce_site.cli import no_progress
 from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from .choices import ScanMode, ScanStatus
-from .inventory import InventoryStaging, Region
+from .columnar import ColumnMatcher
+from .inventory import STAGING_SCHEMA, InventoryStaging, Region
 from .models import DataType, ScanRun, Source
 from .storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
+from .storage.batches import batches_from_tuples, datetimes_from_micros
 
 UNMATCHED_EXAMPLES = 50
 _PARTITION_MAX = 64  # StoredObject.partition max_length
@@ -200,12 +205,6 @@ def scan_plan(*, sources: Sequence[str] | None = None, location: str | None = No
 # The object stream (shared by scan_run and reconcile's in-memory dry run)
 
 
-class _Row:
-    """Indexes of the row tuples (inventory.STAGING_COLUMNS order)."""
-
-    STORE, KEY, SIZE, LAST_MODIFIED, ETAG, SOURCE, DATA_TYPE, PARTITION, SCAN = range(9)
-
-
 def _sampler(rate: float | None, seed: int | None) -> Callable[[str], bool] | None:
     if rate is None or rate >= 1:
         return None
@@ -215,9 +214,9 @@ def _sampler(rate: float | None, seed: int | None) -> Callable[[str], bool] | No
     return lambda key: crc32(key.encode("utf-8", "surrogatepass"), start) < threshold
 
 
-def iter_rows(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotals,
-              progress: Callable[[str], None] = no_progress) -> Iterator[tuple]:
-    """Yield one inventory row per (sampled) object of the plan, counting into `totals`.
+def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotals,
+                 progress: Callable[[str], None] = no_progress) -> Iterator[pa.RecordBatch]:
+    """The plan's (sampled) objects as inventory batches (inventory.STAGING_SCHEMA), counted into `totals`.
 
     Raises StorageError as the storage layer does; whatever was yielded before is then void."""
     started = time.perf_counter()
@@ -227,20 +226,27 @@ def iter_rows(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotal
             report = read_inventory_report(plan.manifest_uri, progress=progress)
             targets = _report_targets(plan, report.source_bucket)
             totals.targets[:] = [TargetStats(t.location.uri) for t in targets]
-            # (key, size, last_modified, etag) tuples: the report's fast path, no object per row
-            rows = report.iter_rows() if hasattr(report, "iter_rows") else _tuples(report.objects)
-            yield from _rows(plan, matcher, scan_id, totals, list(zip(targets, totals.targets)), rows)
+            yield from _batches(plan, matcher, scan_id, totals, list(zip(targets, totals.targets)), report.iter_arrow())
         else:
             for target, stats in zip(plan.targets, totals.targets):
                 progress(f"scan: listing {target.location.uri}\n")
                 t0 = time.perf_counter()
                 try:
-                    yield from _rows(plan, matcher, scan_id, totals, [(target, stats)],
-                                     _tuples(list_objects(target.location, progress=progress)))
+                    listing = batches_from_tuples(_tuples(list_objects(target.location, progress=progress)))
+                    yield from _batches(plan, matcher, scan_id, totals, [(target, stats)], listing)
                 finally:
                     stats.seconds = time.perf_counter() - t0
     finally:
         totals.list_seconds = time.perf_counter() - started
+
+
+def iter_rows(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotals,
+              progress: Callable[[str], None] = no_progress) -> Iterator[tuple]:
+    """iter_batches as tuples in inventory.STAGING_COLUMNS order (last_modified an aware datetime)."""
+    for batch in iter_batches(plan, matcher, scan_id=scan_id, totals=totals, progress=progress):
+        columns = [batch.column(i).to_pylist() if i != 3 else None for i in range(batch.num_columns)]
+        columns[3] = datetimes_from_micros(batch.column(3).cast(pa.int64()).to_pylist())
+        yield from zip(*columns)
 
 
 def _tuples(objects) -> Iterator[tuple]:
@@ -248,77 +254,75 @@ def _tuples(objects) -> Iterator[tuple]:
         yield (o.key, o.size, o.last_modified, o.etag)
 
 
-class _Ctx:
-    """Per-target constants of the hot loop."""
-
-    __slots__ = ("prefix", "store", "match_store", "cut", "reroot", "stats", "target")
-
-    def __init__(self, target: Target, stats: TargetStats):
-        self.target = target
-        self.prefix = target.location.prefix
-        self.store = target.location.store
-        self.match_store = target.match_store
-        self.cut = len(self.prefix)
-        self.reroot = target.match_prefix if target.rerooted else None
-        self.stats = stats
-
-
-def _rows(plan: ScanPlan, matcher, scan_id, totals: ScanTotals, targets: list, objects) -> Iterator[tuple]:
-    """The per-object loop: route each key to its target (targets are disjoint), sample, match, build
-    the row. Kept flat on purpose: it runs once per object of a million-object lake."""
-    source_of_type = dict(DataType.objects.values_list("id", "source_id"))
+def _batches(plan: ScanPlan, matcher, scan_id, totals: ScanTotals, targets: list, batches) -> Iterator[pa.RecordBatch]:
+    """Column by column, per batch of objects: route each key to its target (targets are disjoint),
+    sample, match, and build the inventory batch. The same rules as PartitionMatcher.match one key
+    at a time (reconciliation.columnar), at C speed: this runs over every object of the lake."""
+    types = list(DataType.objects.values_list("id", "source_id"))
+    type_ids, type_sources = pa.array([t[0] for t in types], pa.int64()), pa.array([t[1] for t in types], pa.int64())
     source_ids = {s.name: s.pk for s in plan.sources}
-    all_sources = [(parse_location(loc), sid) for sid, loc in Source.objects.filter(active=True).values_list("id", "location")
-                   if _parses(loc)]
+    # Unmatched keys belong to the source whose location holds them, the longest location first
+    # (applied shortest first, so the longest wins; among equal ones, the first listed).
+    owners = sorted(((parse_location(loc), n, sid) for n, (sid, loc) in
+                     enumerate(Source.objects.filter(active=True).values_list("id", "location")) if _parses(loc)),
+                    key=lambda o: (len(o[0].prefix), -o[1]))
     sampled = _sampler(plan.sample_rate, plan.seed)
-    match = matcher.match
+    columns = ColumnMatcher(matcher)
     examples = totals.unmatched_examples
-    ctxs = [_Ctx(t, s) for t, s in targets]
+    for batch in batches:
+        for target, stats in targets:
+            prefix = target.location.prefix
+            if prefix:
+                inside = pc.starts_with(batch.column(0), prefix)
+                part, batch = batch.filter(inside), batch.filter(pc.invert(inside))
+            else:
+                part, batch = batch, batch.slice(0, 0)
+            if sampled is not None and part.num_rows:
+                part = part.filter(pa.array([sampled(k) for k in part.column(0).to_pylist()], pa.bool_()))
+            if part.num_rows:
+                yield _inventory_batch(part, target, stats, scan_id, columns, type_ids, type_sources,
+                                       source_ids, owners, examples)
+            if not batch.num_rows:
+                break
+        totals.outside += batch.num_rows
 
-    def route(key: str) -> _Ctx | None:
-        for c in ctxs:
-            if key.startswith(c.prefix):
-                return c
-        return None
 
-    def owner(store: str, key: str, target: Target) -> int | None:
-        # The source whose location holds an unmatched key (longest location wins).
-        best, best_len = source_ids.get(target.sources[0]), -1
-        for loc, sid in all_sources:
-            if loc.store == store and key.startswith(loc.prefix) and len(loc.prefix) > best_len:
-                best, best_len = sid, len(loc.prefix)
-        return best
-
-    cur = None
-    prefix = store = match_store = reroot = stats = None
-    cut = 0
-    for key, size, last_modified, etag in objects:
-        if cur is None or not key.startswith(prefix):
-            cur = route(key)
-            if cur is None:
-                totals.outside += 1
-                continue
-            prefix, store, match_store, cut, reroot, stats = (
-                cur.prefix, cur.store, cur.match_store, cur.cut, cur.reroot, cur.stats)
-        if sampled is not None and not sampled(key):
-            continue
-        stats.objects += 1
-        stats.bytes += size
-        match_key = key if reroot is None else reroot + key[cut:]
-        m = match(match_store, match_key)
-        if not etag:
-            etag = ""
-        elif len(etag) > _ETAG_MAX:
-            etag = etag[:_ETAG_MAX]
-        if m is not None and len(m.partition) <= _PARTITION_MAX:
-            stats.matched += 1
-            dt_id = m.data_type_id
-            yield (store, key, size, last_modified, etag, source_of_type.get(dt_id), dt_id, m.partition, scan_id)
-        else:
-            stats.unmatched += 1
-            if len(examples) < UNMATCHED_EXAMPLES:
-                examples.append(f"{store}/{key}")
-            yield (store, key, size, last_modified, etag, owner(match_store, match_key, cur.target), None, "", scan_id)
+def _inventory_batch(part, target: Target, stats: TargetStats, scan_id, columns, type_ids, type_sources,
+                     source_ids, owners, examples) -> pa.RecordBatch:
+    keys, n = part.column(0), part.num_rows
+    stats.objects += n
+    stats.bytes += pc.sum(part.column(1)).as_py() or 0
+    if target.rerooted:  # judged as if under the source's own location (a --location override: rare)
+        cut, reroot = len(target.location.prefix), target.match_prefix
+        match_keys = pa.array([reroot + k[cut:] for k in keys.to_pylist()], pa.string())
+    else:
+        match_keys = keys
+    data_types, partitions = columns.match(target.match_store, match_keys)
+    too_long = pc.greater(pc.utf8_length(partitions), _PARTITION_MAX)
+    if pc.any(too_long).as_py():
+        data_types = pc.if_else(too_long, pa.scalar(None, pa.int64()), data_types)
+        partitions = pc.if_else(too_long, "", partitions)
+    matched = pc.is_valid(data_types)
+    hits = pc.sum(matched).as_py() or 0
+    stats.matched += hits
+    stats.unmatched += n - hits
+    owner = pc.fill_null(pa.nulls(n, pa.int64()), pa.scalar(source_ids.get(target.sources[0]), pa.int64()))
+    if hits < n:
+        for loc, _n, sid in owners:
+            if loc.store == target.match_store:
+                owner = pc.if_else(pc.starts_with(match_keys, loc.prefix), pa.scalar(sid, pa.int64()), owner)
+        if len(examples) < UNMATCHED_EXAMPLES:
+            missed = keys.filter(pc.invert(matched)).slice(0, UNMATCHED_EXAMPLES - len(examples)).to_pylist()
+            examples.extend(f"{target.location.store}/{k}" for k in missed)
+    sources = pc.if_else(matched, type_sources.take(pc.index_in(data_types, value_set=type_ids)), owner)
+    etags = part.column(3)
+    if pc.any(pc.greater(pc.utf8_length(etags), _ETAG_MAX)).as_py():
+        etags = pc.utf8_slice_codeunits(etags, 0, _ETAG_MAX)
+    store = pc.fill_null(pa.nulls(n, pa.string()), target.location.store)
+    scans = pa.nulls(n, pa.int64()) if scan_id is None else pc.fill_null(pa.nulls(n, pa.int64()), scan_id)
+    return pa.RecordBatch.from_arrays(
+        [store, keys, part.column(1), part.column(2), etags, sources, data_types, partitions, scans],
+        schema=STAGING_SCHEMA)
 
 
 def _parses(uri: str) -> bool:
@@ -397,17 +401,17 @@ def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
     totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
     try:
         with paused_gc():
-            rows = iter_rows(plan, matcher, scan_id=run.pk, totals=totals, progress=progress)
+            batches = iter_batches(plan, matcher, scan_id=run.pk, totals=totals, progress=progress)
             if plan.mode == ScanMode.SAMPLE:
-                for _ in rows:
+                for _ in batches:
                     pass
                 _finish(run, plan, totals, started, 0.0)
                 run.save()
             else:
-                with InventoryStaging() as staging:
-                    add = staging.add
-                    for row in rows:
-                        add(row)
+                # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
+                with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
+                    for batch in batches:
+                        staging.add_batch(batch)
                     progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
                     t0 = time.perf_counter()
 
@@ -419,7 +423,12 @@ def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
                     swap = staging.replace([t.region for t in plan.targets], on_swapped=mark_complete)
                     run.stats["inventory"] = swap
                     run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
-                    ScanRun.objects.filter(pk=run.pk).update(stats=run.stats)
+                    # The run's duration and finish include the commit of the swap (a bulk load's
+                    # commit is a good part of its write).
+                    run.duration_ms = int((time.perf_counter() - started) * 1000)
+                    run.finished_at = timezone.now()
+                    ScanRun.objects.filter(pk=run.pk).update(stats=run.stats, duration_ms=run.duration_ms,
+                                                             finished_at=run.finished_at)
     except StorageError as exc:
         _fail(run, plan, totals, started, ScanStatus.FAILED, str(exc))
         raise ScanFailed(str(exc), run) from exc

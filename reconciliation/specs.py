@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import repeat
+
+from django.db import connection
 
 from .analysis import DataTypeSpec, GameSpec
 from .choices import PatternLevel
-from .models import CatalogGame, DataType, ReconciliationSettings
+from .models import CatalogGame, DataType, ReconciliationSettings, Source
 from .patterns import MatcherSpec, compile_pattern
 
 
@@ -33,13 +36,27 @@ def data_type_specs(*, active_only: bool = True, sources: Iterable[str] | None =
 
 
 def catalog_specs(sources: Iterable[str] | None = None) -> dict[str, list[GameSpec]]:
-    """Source name → its catalog games, in (game_date, game_id) order."""
-    qs = CatalogGame.objects.order_by("source__name", "game_date", "game_id")
+    """Source name → its catalog games, in (game_date, season, game_id) order.
+
+    Read as one row per (source, date, season) with its game ids joined by '/' (import_catalog refuses
+    a game id holding one): a few thousand rows instead of a row tuple per game."""
+    table, source_table = CatalogGame._meta.db_table, Source._meta.db_table
+    agg = "group_concat(g.game_id, '/')" if connection.vendor == "sqlite" else "string_agg(g.game_id, '/')"
+    sql = (f"SELECT s.name, g.game_date, g.season, {agg} FROM {table} g "
+           f"JOIN {source_table} s ON s.id = g.source_id")
+    params: list = []
     if sources is not None:
-        qs = qs.filter(source__name__in=list(sources))
+        sources = list(sources)
+        if not sources:
+            return {}
+        sql += f" WHERE s.name IN ({', '.join(['%s'] * len(sources))})"
+        params = sources
+    sql += " GROUP BY s.name, g.game_date, g.season ORDER BY s.name, g.game_date, g.season"
     out: dict[str, list[GameSpec]] = defaultdict(list)
-    for source, game_id, season, game_date in qs.values_list("source__name", "game_id", "season", "game_date").iterator(chunk_size=20000):
-        out[source].append(GameSpec(game_id, season, game_date))
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        for source, day, season, game_ids in cur.fetchall():
+            out[source].extend(map(GameSpec, sorted(game_ids.split("/")), repeat(season), repeat(day)))
     return dict(out)
 
 
@@ -59,11 +76,8 @@ def matcher_specs(*, active_only: bool = True) -> list[MatcherSpec]:
     catalog_of: dict[int, dict] = {}
     for d in types:
         if d.source_id not in catalog_of and _needs_catalog(d.path_patterns):
-            catalog_of[d.source_id] = {
-                gid: (season, day)
-                for gid, season, day in CatalogGame.objects.filter(source_id=d.source_id)
-                .values_list("game_id", "season", "game_date").iterator(chunk_size=20000)
-            }
+            games = catalog_specs([d.source.name]).get(d.source.name, ())
+            catalog_of[d.source_id] = {g.game_id: (g.season, g.game_date) for g in games}
     specs = []
     for d in types:
         loc = parse_location(d.source.location)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from reconciliation.analysis import (
     AnalysisInput,
     DataTypeSpec,
+    PRESENT,
     GameSpec,
     ObjectSummary,
     analyze,
@@ -83,6 +84,22 @@ def test_present_empty_and_missing():
     cell = next(c for c in report.completeness if c.season == "2023-24")
     assert (cell.expected, cell.present) == (3, 1)
     assert cell.completeness == pytest.approx(1 / 3)
+
+
+def test_present_marker_is_present_and_never_a_gap():
+    # PRESENT: the loader vouches that the newest object is neither empty nor stale
+    games = [game(i, "2024-25", dt.date(2024, 11, i)) for i in (1, 2)]
+    report = run([spec(), spec(id=2, name="season_file", level="season", seasons=("2024-25",))], games,
+                 {(1, "1"): PRESENT, (2, "2024-25"): PRESENT})
+    assert [(g.data_type_id, g.partition) for g in report.gaps] == [(1, "2")]
+    cells = {(c.data_type, c.season): (c.expected, c.present) for c in report.completeness}
+    assert cells[("pbp", "2024-25")] == (2, 1) and cells[("season_file", "2024-25")] == (1, 1)
+
+
+def test_gaps_in_partition_order_whatever_the_catalog_order():
+    games = [game(3, "2024-25", dt.date(2024, 11, 2)), game(2, "2024-25", dt.date(2024, 11, 1)),
+             game(1, "2024-25", dt.date(2024, 11, 2))]
+    assert [g.partition for g in run([spec()], games).gaps] == ["2", "1", "3"]
 
 
 def test_completeness_is_one_when_nothing_expected_and_never_negative():

@@ -107,3 +107,91 @@ def test_objects_upsert_matches_and_delete(tmp_path):
     assert StoredObject.objects.get(key="pbp/7.json").size == 50
     assert objects_delete("s3://lake", ["pbp/7.json", "misc.txt"]) == {(dt_id, "7")}
     assert StoredObject.objects.count() == 0
+
+
+# -- the bulk load of an empty inventory ------------------------------------------------------------
+
+
+def constraints():
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        found = connection.introspection.get_constraints(cur, StoredObject._meta.db_table)
+    return {name: (info["unique"], tuple(info["columns"])) for name, info in found.items()
+            if name in ("storedobject_unique_key", "storedobject_type_partition")}
+
+
+INDEXES = {"storedobject_unique_key": (True, ("store", "key")),
+           "storedobject_type_partition": (False, ("data_type_id", "partition"))}
+
+
+def test_bulk_load_fills_an_empty_inventory_and_rebuilds_its_indexes():
+    rows = [row("s3://b", f"p/{i:06d}", i, dt_id=None, part="") for i in range(45_000)]
+    result = inventory_replace([Region("s3://b", "")], rows, bulk=True)
+    assert result == {"deleted": 0, "written": 45_000, "unchanged": 0, "staged": 45_000, "bulk_load": True}
+    assert StoredObject.objects.count() == 45_000 and StoredObject.objects.get(key="p/000007").size == 7
+    assert constraints() == INDEXES
+    # and the rebuilt unique constraint holds
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StoredObject.objects.create(store="s3://b", key="p/000007", size=1, last_modified=T)
+
+
+def test_bulk_load_keeps_the_later_of_two_rows_for_one_key():
+    result = inventory_replace([Region("s3://b", "")], [row("s3://b", "k", 1), row("s3://b", "j"), row("s3://b", "k", 2)],
+                               bulk=True)
+    assert result["written"] == 2 and result["staged"] == 3
+    assert sorted(StoredObject.objects.values_list("key", "size")) == [("j", 10), ("k", 2)]
+    assert constraints() == INDEXES
+
+
+def test_failed_bulk_load_leaves_the_inventory_and_its_indexes_as_they_were():
+    with pytest.raises(RuntimeError):
+        with InventoryStaging(bulk=True) as staging:
+            assert staging.bulk
+            for i in range(50_000):
+                staging.add(row("s3://b", f"new/{i}"))
+            staging.flush()
+            raise RuntimeError("listing failed")
+    assert StoredObject.objects.count() == 0
+    assert constraints() == INDEXES
+    assert inventory_replace([Region("s3://b", "")], [row("s3://b", "fresh")], bulk=True)["bulk_load"]
+
+
+def test_bulk_load_is_only_for_an_empty_inventory():
+    inventory_replace([Region("s3://other", "")], [row("s3://other", "kept")])
+    result = inventory_replace([Region("s3://b", "")], [row("s3://b", "k")], bulk=True)
+    assert "bulk_load" not in result
+    assert keys() == ["k", "kept"]
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_row_the_database_refuses_fails_the_write_and_changes_nothing(bulk):
+    if not bulk:  # the staged path: the inventory already holds a row
+        inventory_replace([Region("s3://other", "")], [row("s3://other", "kept")])
+    from django.db import transaction
+
+    # (in a savepoint: the test runs inside a transaction, which a failed statement would abort)
+    with pytest.raises(Exception) as failure, transaction.atomic():
+        inventory_replace([Region("s3://b", "")], [row("s3://b", "ok"), row("s3://b", "x" * 10, size=None)], bulk=bulk)
+    assert "null" in str(failure.value).lower()
+    assert keys() == ([] if bulk else ["kept"])
+
+
+def test_unique_constraint_is_droppable():
+    """Migration 0003: on SQLite the constraint must be a CREATE UNIQUE INDEX, not inline in the table
+    (where it could never be dropped); PostgreSQL keeps the table constraint Django made."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SELECT contype FROM pg_constraint WHERE conname = 'storedobject_unique_key'")
+            assert cur.fetchall() == [("u",)]
+            return
+        cur.execute("SELECT type, sql FROM sqlite_master WHERE name = 'storedobject_unique_key'")
+        kind, sql = cur.fetchone()
+        cur.execute("SELECT sql FROM sqlite_master WHERE name = %s", [StoredObject._meta.db_table])
+        (table_sql,) = cur.fetchone()
+    assert kind == "index" and sql.startswith("CREATE UNIQUE INDEX")
+    assert "UNIQUE" not in table_sql

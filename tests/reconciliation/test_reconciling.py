@@ -7,17 +7,22 @@ import json
 import pytest
 from django.apps import apps
 
+from reconciliation.analysis import PRESENT, ObjectSummary
 from reconciliation.choices import GapKind, GapStatus, Priority, RunStatus, ScanStatus, TaskStatus
 from reconciliation.inventory import objects_upsert
-from reconciliation.models import Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
-from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, reconcile_run
+from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
+from reconciliation.reconciling import (ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, load_have,
+                                        reconcile_run)
 from reconciliation.scanning import scan_run
 from reconciliation.storage import ObjectInfo, StorageError
+
+from reconciliation.specs import data_type_specs
 
 from .test_scanning import add_games, file_uri, make_source, put_file
 
 pytestmark = pytest.mark.django_db
 UTC = dt.timezone.utc
+HOUR = dt.timedelta(hours=1)
 AS_OF = dt.date(2024, 11, 25)
 GAMES = [("g1", "2024-25", "2024-10-22"), ("g2", "2024-25", "2024-10-25"), ("g3", "2024-25", "2024-11-20"),
          ("g4", "2024-25", "2024-12-01")]
@@ -263,9 +268,6 @@ def test_objects_upsert_and_rejudge_resolve_gap(lake):
 
 
 def test_have_counts_only_objects_under_the_source_location(lake, tmp_path):
-    from reconciliation.models import DataType
-    from reconciliation.reconciling import load_have
-
     pbp = DataType.objects.get(name="pbp")
     when = dt.datetime(2024, 11, 1, tzinfo=UTC)
     # left over from an old location, and from a scan of another copy: neither makes g2 present
@@ -276,26 +278,79 @@ def test_have_counts_only_objects_under_the_source_location(lake, tmp_path):
     prefix = str(lake).lstrip("/") + "/"
     StoredObject.objects.create(store="file://", key=prefix + "pbp/g3.json", size=500, last_modified=when,
                                 data_type=pbp, partition="g3")
-    have = load_have([pbp.pk])
-    assert set(have) == {(pbp.pk, "g3")} and have[(pbp.pk, "g3")].size == 500
+    # nor does an old location's newer, empty copy decide g3
+    StoredObject.objects.create(store="s3://old-bucket", key="pbp/g3.json", size=1, last_modified=when + HOUR,
+                                data_type=pbp, partition="g3")
+    have = load_have(data_type_specs(), AS_OF)
+    assert have == {(pbp.pk, "g3"): PRESENT}
     assert fresh_scans() is None  # the override scan does not count as a scan of the source
 
 
-def test_have_picks_newest_then_largest(lake):
-    from reconciliation.models import DataType
-    from reconciliation.reconciling import load_have
-
+def test_have_picks_newest_then_largest_then_smallest_key(lake):
     pbp = DataType.objects.get(name="pbp")
     prefix = str(lake).lstrip("/") + "/"
     t1, t2 = dt.datetime(2024, 11, 1, tzinfo=UTC), dt.datetime(2024, 11, 2, 3, 4, 5, 60, tzinfo=UTC)
-    for key, size, lm in (("a/g5.json", 900, t1), ("b/g5.json", 10, t2), ("c/g5.json", 20, t2)):
+    for key, size, lm in (("a/g5.json", 900, t1), ("b/g5.json", 10, t2), ("d/g5.json", 20, t2), ("c/g5.json", 20, t2)):
         StoredObject.objects.create(store="file://", key=prefix + key, size=size, last_modified=lm,
                                     data_type=pbp, partition="g5")
     StoredObject.objects.create(store="file://", key=prefix + "d/g6.json", size=1, last_modified=t1,
                                 data_type=pbp, partition="g6")
-    have = load_have([pbp.pk])
-    assert (have[(pbp.pk, "g5")].size, have[(pbp.pk, "g5")].last_modified) == (20, t2)
-    assert have[(pbp.pk, "g6")].last_modified == t1 and t1.tzinfo is not None
+    have = load_have(data_type_specs(), AS_OF)
+    assert have[(pbp.pk, "g5")] == ObjectSummary(prefix + "c/g5.json", 20, t2)
+    assert have[(pbp.pk, "g6")] == ObjectSummary(prefix + "d/g6.json", 1, t1) and t1.tzinfo is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_have_outside_a_transaction_opens_its_own(lake):
+    # the PostgreSQL pass runs SET TRANSACTION (REPEATABLE READ, READ ONLY) as its first statement
+    scan_run()
+    assert load_have(data_type_specs(), AS_OF) == {(DataType.objects.get(name="pbp").pk, "g1"): PRESENT}
+
+
+def _store(dtype, key, size, when, partition, store="file://"):
+    StoredObject.objects.create(store=store, key=key, size=size, last_modified=when, data_type=dtype,
+                                partition=partition)
+
+
+def test_reconcile_judges_a_partition_on_its_newest_object(lake):
+    scan_run()  # the inventory: pbp/g1.json, 200 bytes
+    pbp = DataType.objects.get(name="pbp")
+    prefix = str(lake).lstrip("/") + "/"
+    t1 = dt.datetime(2024, 11, 1, tzinfo=UTC)
+    _store(pbp, prefix + "old/g1.json", 5, t1 - HOUR, "g1")  # an older empty copy under a good newest one: fine
+    _store(pbp, prefix + "pbp/g2.json", 5, t1 + HOUR, "g2")  # the newest is empty, an older one large: empty
+    _store(pbp, prefix + "old/g2.json", 900, t1, "g2")
+    _store(pbp, "pbp/g2.json", 900, t1 + 2 * HOUR, "g2", store="s3://old-bucket")  # not under the location
+    _store(pbp, prefix + "pbp/g3.json", 500, t1, "g3")       # fine; the old location's newer empty copy is ignored
+    _store(pbp, "pbp/g3.json", 5, t1 + HOUR, "g3", store="s3://old-bucket")
+    _store(pbp, "pbp/g4.json", 500, t1, "g4", store="s3://old-bucket")  # only under an old location: missing
+    run = reconcile_run(as_of=dt.date(2024, 12, 5), use_cache=True)
+    assert run.summary["scan"]["cached"] is True
+    found = {g.partition: g for g in Gap.objects.all()}
+    assert {p: g.kind for p, g in found.items()} == {"g2": GapKind.EMPTY, "g4": GapKind.MISSING}
+    g2 = found["g2"]
+    assert (g2.object_key, g2.object_size, g2.object_last_modified) == (prefix + "pbp/g2.json", 5, t1 + HOUR)
+    assert run.summary["completeness"][0]["present"] == 2
+
+
+def test_reconcile_stale_season_file(lake, tmp_path):
+    (tmp_path / "hoopr").mkdir()
+    make_source("hoopr", file_uri(tmp_path / "hoopr"),
+                {"pbp": {"path_patterns": ["new/nba_{season_end}.parquet", "old/nba_{season_end}.parquet"],
+                         "freshness_days": 7}}, seasons=("2022-23", "2023-24", "2024-25"))
+    scan_run()
+    season_file = DataType.objects.get(source__name="hoopr")
+    prefix = str(tmp_path / "hoopr").lstrip("/") + "/"
+    cutoff = dt.datetime(2024, 11, 18, tzinfo=UTC)  # AS_OF − 7 days, 00:00 UTC
+    _store(season_file, prefix + "new/nba_2025.parquet", 900, cutoff - HOUR, "2024-25")  # current season, old: stale
+    _store(season_file, prefix + "old/nba_2025.parquet", 900, cutoff - 2 * HOUR, "2024-25")
+    _store(season_file, prefix + "new/nba_2024.parquet", 900, cutoff - HOUR, "2023-24")  # not the current season
+    _store(season_file, prefix + "new/nba_2023.parquet", 900, cutoff, "2022-23")  # an older stale copy under
+    _store(season_file, prefix + "old/nba_2023.parquet", 900, cutoff - HOUR, "2022-23")  # a fresh one
+    reconcile_run(as_of=AS_OF, use_cache=True)
+    stale = Gap.objects.get(data_type=season_file)
+    assert (stale.partition, stale.kind, stale.priority) == ("2024-25", GapKind.STALE, Priority.CRITICAL)
+    assert stale.object_key == prefix + "new/nba_2025.parquet" and stale.object_last_modified == cutoff - HOUR
 
 
 def test_interrupted_scan_fails_the_reconcile_run(lake, monkeypatch):

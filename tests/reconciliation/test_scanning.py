@@ -349,6 +349,30 @@ def test_corrupt_inventory_report_leaves_inventory_untouched(report_lake):
     assert ScanRun.objects.order_by("-pk").first().status == ScanStatus.FAILED
 
 
+def test_failed_first_ingest_leaves_an_empty_inventory_with_its_indexes(tmp_path):
+    """The first ingest of a report is a bulk load (indexes dropped, rows streamed into the table); a
+    data file failing after another one was streamed in must undo all of it."""
+    from reconciliation.storage import write_csv_inventory_report
+
+    from .test_inventory import INDEXES, constraints
+
+    make_source("espn", "s3://lake/espn/", {"pbp": ["pbp/{game_id}.json"]})
+    when = dt.datetime(2024, 11, 1, 10, tzinfo=UTC)
+    rows = [(f"espn/pbp/{i}.json", 100, when, "e") for i in range(30_000)]
+    manifest = write_csv_inventory_report(str(tmp_path), source_bucket="lake", rows=rows, rows_per_file=20_000)
+    first, second = sorted(tmp_path.rglob("*.csv.gz"))
+    good = second.read_bytes()
+    second.write_bytes(good[:-10])  # truncated: fails after the first file's 20,000 rows went in
+    with pytest.raises(ScanFailed, match="lake-00001.csv.gz"):
+        scan_run(manifest_uri=manifest)
+    assert StoredObject.objects.count() == 0 and constraints() == INDEXES
+    assert ScanRun.objects.get().status == ScanStatus.FAILED
+    second.write_bytes(good)
+    run = scan_run(manifest_uri=manifest)
+    assert run.stats["inventory"]["bulk_load"] and StoredObject.objects.count() == 30_000
+    assert constraints() == INDEXES
+
+
 def test_inventory_report_sampled(report_lake):
     _, manifest = report_lake
     run = scan_run(manifest_uri=manifest, sample_rate=1.0, seed=0)

@@ -64,3 +64,18 @@ def test_end_to_end_analysis_of_the_reference_files(imported):
     # 7 catalog games, all ≤ as_of, 3 game-level types; 4 distinct dates for the schedule
     assert len(report.gaps) == 7 * 3 + 4
     assert {g.priority for g in report.gaps if g.game_date == dt.date(2025, 10, 21) and g.data_type != "team_stats"} == {"CRITICAL"}
+
+
+def test_catalog_specs_per_source_in_date_season_game_order():
+    from .test_scanning import add_games, make_source
+
+    espn, hoopr = make_source("espn", "file:///e/", {}), make_source("hoopr", "file:///h/", {})
+    add_games(espn, [("g3", "2024-25", "2024-11-02"), ("g10", "2024-25", "2024-11-01"), ("g2", "2024-25", "2024-11-01"),
+                     ("g1", "2023-24", "2024-11-01")])
+    add_games(hoopr, [("h1", "2024-25", "2024-11-01")])
+    games = catalog_specs()
+    assert [(g.game_id, g.season, g.game_date.isoformat()) for g in games["espn"]] == [
+        ("g1", "2023-24", "2024-11-01"), ("g10", "2024-25", "2024-11-01"), ("g2", "2024-25", "2024-11-01"),
+        ("g3", "2024-25", "2024-11-02")]
+    assert [g.game_id for g in games["hoopr"]] == ["h1"]
+    assert set(catalog_specs(sources=["hoopr"])) == {"hoopr"} and catalog_specs(sources=[]) == {}

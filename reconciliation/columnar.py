@@ -1,0 +1,204 @@
+"""The partition matcher over a column of keys (Apache Arrow), for scans of millions of objects.
+
+    dt_ids, partitions = ColumnMatcher(matcher).match(store, keys)
+
+gives, element by element, exactly what `[matcher.match(store, k) for k in keys]` gives
+(data_type_id or null; partition or ""), at C speed for the common case. PartitionMatcher stays the
+reference: this module only walks the same dispatch table in the same order, a column at a time.
+
+For each key, PartitionMatcher.match tries the groups filed under the key's leading paths, deepest
+first, then the groups filed under "", and inside a group the alternatives in order; the first
+alternative whose regex matches the whole key decides (or, when its captured values are rejected,
+the search goes on). Here:
+
+* every alternative gets an RE2 twin (Arrow's regex engine) that matches the same keys: the same
+  literals and value classes (`\\d` as `\\p{Nd}`, Unicode digits like Python's), anchored at both ends;
+* keys are tested against the alternatives in that same order, and each key is *claimed* by the first
+  alternative that matches it;
+* when that alternative has only `{game_id}` (nothing to validate), the answer is taken here: the game
+  id is the key minus the alternative's literal prefix and suffix;
+* a `{game_id}` alternative with season placeholders (each once, no `{date}`) is validated here too:
+  each distinct captured value goes through the matcher's own season parser, the placeholders must
+  agree, and a game the catalog knows must be of that season; keys that pass are decided here;
+* any other claimed key (a rejected value, `{date}` to validate, a placeholder used twice, which RE2
+  cannot express, a date or season partition) is handed to PartitionMatcher.match itself, which
+  decides it from scratch — so the rare cases keep exactly one implementation;
+* keys no alternative matches are unmatched, as PartitionMatcher would say.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .patterns import _TOKEN, _VALUE_REGEX, SEASON_PLACEHOLDERS, PartitionMatcher, _season_value
+
+# Python's `\d` (str patterns) is any Unicode decimal digit; RE2's is ASCII only.
+_RE2_VALUE = {name: regex.replace(r"\d", r"\p{Nd}") for name, regex in _VALUE_REGEX.items()}
+
+
+def _re2_literal(text: str) -> str:
+    """RE2-safe literal: ASCII letters/digits and non-ASCII as they are, everything else as \\x{..}."""
+    return "".join(c if (c.isascii() and c.isalnum()) or not c.isascii() else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Alternative:
+    data_type_id: int
+    regex: str          # RE2, whole key; the exact twin when decided here, else a superset
+    mode: str           # GAME: {game_id} once; SEASONED: + season placeholders once; else HANDED
+    cut_start: int = 0  # GAME: bytes of literal text before the game id …
+    cut_end: int = 0    # … and after it
+    capture: str = ""   # SEASONED: the regex with named groups g (game id), s0, s1, … (season values)
+    seasons: tuple[str, ...] = ()  # SEASONED: the placeholder of s0, s1, …
+    catalog: dict[str, str] | None = None  # SEASONED + catalog: game id → its season
+
+
+GAME, SEASONED, HANDED = "game", "seasoned", "handed"
+
+
+def _alternative(location: str, alt) -> _Alternative:
+    pattern = alt.pattern
+    parts, capture, names, pos = [_re2_literal(location)], [_re2_literal(location)], [], 0
+    for m in _TOKEN.finditer(pattern):
+        literal = _re2_literal(pattern[pos:m.start()])
+        name, value = m.group(1), _RE2_VALUE[m.group(1)]
+        parts += [literal, f"(?:{value})"]  # a repeat would be a back-reference: a superset here
+        group = "g" if name == "game_id" else f"s{len(names) - ('game_id' in names)}"
+        capture += [literal, f"(?P<{group}>{value})"]
+        names.append(name)
+        pos = m.end()
+    parts.append(_re2_literal(pattern[pos:]))
+    capture.append(_re2_literal(pattern[pos:]))
+    regex = "^" + "".join(parts) + r"\z"
+    if names == ["game_id"]:
+        head, _, tail = pattern.partition("{game_id}")
+        return _Alternative(alt.data_type_id, regex, GAME, len((location + head).encode()), len(tail.encode()))
+    others = [n for n in names if n != "game_id"]
+    if names.count("game_id") == 1 and len(set(others)) == len(others) and set(others) <= SEASON_PLACEHOLDERS:
+        catalog = {game: known[0] for game, known in alt.catalog.items()} if alt.constrained else None
+        return _Alternative(alt.data_type_id, regex, SEASONED, capture="^" + "".join(capture) + r"\z",
+                            seasons=tuple(others), catalog=catalog)
+    return _Alternative(alt.data_type_id, regex, HANDED)
+
+
+class ColumnMatcher:
+    def __init__(self, matcher: PartitionMatcher):
+        self.matcher = matcher
+        self._plans: dict[str, tuple[list[tuple[str, list[_Alternative]]], list[_Alternative]]] = {}
+
+    def _plan(self, store: str):
+        """(non-empty dispatch paths, longest first, each with its alternatives in order; the "" ones)."""
+        plan = self._plans.get(store)
+        if plan is None:
+            table = self.matcher.dispatch_table(store)
+            paths: list[tuple[str, list[_Alternative]]] = []
+            root: list[_Alternative] = []
+            if table is not None:
+                dispatch, _depth = table
+                for path in sorted(dispatch, key=len, reverse=True):
+                    alts = [_alternative(group.location, alt) for _offset, group in dispatch[path]
+                            for alt in group.alts.values()]
+                    (paths.append((path, alts)) if path else root.extend(alts))
+            plan = self._plans[store] = (paths, root)
+        return plan
+
+    def match(self, store: str, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """(data_type_id: int64, null when unmatched; partition: string, "" when unmatched), in key order."""
+        keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+        n = len(keys)
+        paths, root = self._plan(store)
+        pieces: list[tuple[pa.Array, pa.Array, pa.Array]] = []  # (row numbers, data type ids, partitions)
+        handed: list[pa.Array] = []                              # row numbers for PartitionMatcher.match
+        rows = row_numbers(n)
+        todo_rows, todo_keys = rows, keys
+        if paths and n:
+            # PartitionMatcher looks a key up by its leading paths only when it does not start with "/".
+            lead = pc.invert(pc.starts_with(keys, "/"))
+            todo_rows, todo_keys = rows.filter(lead), keys.filter(lead)
+            rest_rows, rest_keys = [rows.filter(pc.invert(lead))], [keys.filter(pc.invert(lead))]
+            for path, alts in paths:
+                under = pc.starts_with(todo_keys, path + "/")
+                if not pc.any(under).as_py():
+                    continue
+                cand_rows, cand_keys = todo_rows.filter(under), todo_keys.filter(under)
+                out = pc.invert(under)
+                todo_rows, todo_keys = todo_rows.filter(out), todo_keys.filter(out)
+                cand_rows, cand_keys = self._claim(alts, cand_rows, cand_keys, pieces, handed)
+                todo_rows, todo_keys = pa.concat_arrays([todo_rows, cand_rows]), pa.concat_arrays([todo_keys, cand_keys])
+            todo_rows = pa.concat_arrays([todo_rows, *rest_rows])
+            todo_keys = pa.concat_arrays([todo_keys, *rest_keys])
+        if root and len(todo_rows):
+            todo_rows, todo_keys = self._claim(root, todo_rows, todo_keys, pieces, handed)
+        if len(todo_rows):
+            pieces.append((todo_rows, pa.nulls(len(todo_rows), pa.int64()), _blank(len(todo_rows))))
+        for handed_rows in handed:
+            found = [self.matcher.match(store, key) for key in keys.take(handed_rows).to_pylist()]
+            pieces.append((handed_rows, pa.array([m.data_type_id if m else None for m in found], pa.int64()),
+                           pa.array([m.partition if m else "" for m in found], pa.string())))
+        if not pieces:
+            return pa.array([], pa.int64()), pa.array([], pa.string())
+        order = pc.sort_indices(pa.concat_arrays([p[0] for p in pieces]))
+        return (pa.concat_arrays([p[1] for p in pieces]).take(order),
+                pa.concat_arrays([p[2] for p in pieces]).take(order))
+
+    @staticmethod
+    def _claim(alts, rows, keys, pieces, handed):
+        """Give each key to the first alternative matching it; return the keys none matched."""
+        for alt in alts:
+            if not len(rows):
+                break
+            hit = pc.match_substring_regex(keys, alt.regex)
+            if not pc.any(hit).as_py():
+                continue
+            hit_rows, hit_keys = rows.filter(hit), keys.filter(hit)
+            if alt.mode == GAME:
+                stop = -alt.cut_end if alt.cut_end else None
+                game_ids = pc.binary_slice(hit_keys.cast(pa.binary()), alt.cut_start, stop).cast(pa.string())
+                pieces.append((hit_rows, _repeat(alt.data_type_id, len(hit_rows)), game_ids))
+            elif alt.mode == SEASONED:
+                game_ids, ok = _seasoned(alt, hit_keys)
+                pieces.append((hit_rows.filter(ok), _repeat(alt.data_type_id, pc.sum(ok).as_py() or 0),
+                               game_ids.filter(ok)))
+                rejected = pc.invert(ok)
+                if pc.any(rejected).as_py():
+                    handed.append(hit_rows.filter(rejected))
+            else:
+                handed.append(hit_rows)
+            miss = pc.invert(hit)
+            rows, keys = rows.filter(miss), keys.filter(miss)
+        return rows, keys
+
+
+def _seasoned(alt: _Alternative, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(game ids, keys whose season placeholders are valid, agree, and agree with the catalog)."""
+    parts = pc.extract_regex(keys, alt.capture)
+    game_ids = pc.struct_field(parts, "g")
+    season = None
+    for i, name in enumerate(alt.seasons):
+        encoded = pc.struct_field(parts, f"s{i}").dictionary_encode()
+        parsed = pa.array([_season_value(name, text) for text in encoded.dictionary.to_pylist()], pa.string())
+        value = parsed.take(encoded.indices)  # null where the value is not a valid season
+        season = value if season is None else pc.if_else(pc.equal(season, value), season, pa.scalar(None, pa.string()))
+    if alt.catalog is not None:
+        # A dict lookup per key: pc.index_in would hash the whole catalog again for every batch.
+        get = alt.catalog.get
+        known = pa.array([get(game) for game in game_ids.to_pylist()], pa.string())
+        season = pc.if_else(pc.fill_null(pc.not_equal(known, season), False), pa.scalar(None, pa.string()), season)
+    return game_ids, pc.is_valid(season)
+
+
+def _repeat(value, n: int, type_=pa.int64()) -> pa.Array:
+    return pc.fill_null(pa.nulls(n, type_), pa.scalar(value, type_))
+
+
+def _blank(n: int) -> pa.Array:
+    return _repeat("", n, pa.string())
+
+
+def row_numbers(n: int) -> pa.Array:
+    """0 … n-1 as int64, built in C (no list of a million Python ints)."""
+    return pc.subtract(pc.cumulative_sum(_repeat(1, n)), 1) if n else pa.array([], pa.int64())
+
+
