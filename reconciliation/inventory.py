@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import queue
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -88,40 +86,40 @@ def _pg_csv(batch: pa.RecordBatch) -> bytes:
     return buf.getvalue()
 
 
-class _SqliteWriter(threading.Thread):
-    """Runs SQLite's inserts beside the scan: sqlite3 lets go of the GIL while it steps, and so does
-    Arrow's reading and matching, so the two overlap on a 2-core machine. The caller's connection is
-    handed over (Django opens SQLite with check_same_thread=False) and not touched until `close()`."""
+def _constant(column: pa.Array):
+    """(True, value) when every row of the column holds the same value (None included), else (False, None)."""
+    nulls = column.null_count
+    if nulls == len(column):
+        return True, None
+    if nulls:
+        return False, None
+    low, high = pc.min_max(column).values()
+    return (True, low.as_py()) if low == high else (False, None)
 
-    def __init__(self, raw_connection, table: str):
-        super().__init__(name="adce-inventory-writer", daemon=True)
-        self._raw = raw_connection
-        self._sql = f"INSERT INTO {table} ({_COLS}) VALUES ({', '.join('?' * len(STAGING_COLUMNS))})"
-        self._queue: queue.Queue = queue.Queue(maxsize=4)  # bounded: memory stays a few batches
-        self.error: BaseException | None = None
-        self.start()
 
-    def run(self):
-        while (batch := self._queue.get()) is not None:
-            if self.error is not None:
-                continue  # drain after a failure; the caller sees it on its next put or close
-            try:
-                columns = [batch.column(i) for i in range(len(STAGING_COLUMNS))]
-                columns[3] = sqlite_datetimes(columns[3])
-                self._raw.executemany(self._sql, zip(*(c.to_pylist() for c in columns)))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                self.error = exc
+def _sqlite_insert(cur, table: str, batch: pa.RecordBatch) -> None:
+    """executemany, with the columns a scan's batch holds constant (store, scan) written into the
+    statement: fewer values to bind per row is most of what there is to gain in SQLite's insert."""
+    values, columns = [], []
+    for i, name in enumerate(STAGING_COLUMNS):
+        column = batch.column(i)
+        same, value = _constant(column) if name in ("store", "scan_id") else (False, None)
+        if same:
+            values.append(_literal(value))
+        else:
+            values.append("?")
+            columns.append(sqlite_datetimes(column) if name == "last_modified" else column)
+    cur.executemany(f"INSERT INTO {table} ({_COLS}) VALUES ({', '.join(values)})",
+                    zip(*(c.to_pylist() for c in columns)))
 
-    def put(self, batch: pa.RecordBatch) -> None:
-        if self.error is not None:
-            raise self.error
-        self._queue.put(batch)
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
+def _literal(value) -> str:
+    """An SQLite literal for a store name (str), a scan id (int) or None."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def batch_from_rows(rows: Sequence[tuple]) -> pa.RecordBatch:
@@ -165,7 +163,6 @@ class InventoryStaging:
         self._open = False
         self._atomic = None
         self._target = STAGING
-        self._writer: _SqliteWriter | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> InventoryStaging:
@@ -268,20 +265,15 @@ class InventoryStaging:
                 self._copy = self._copy_ctx.__enter__()
             self._copy.write(_pg_csv(batch))
         else:
-            if self._writer is None:
-                connection.ensure_connection()
-                self._writer = _SqliteWriter(connection.connection, self._target)
-            self._writer.put(batch)
+            connection.ensure_connection()
+            cur = connection.connection.cursor()  # sqlite3's own: "?" placeholders, no per-row wrapping
+            try:
+                _sqlite_insert(cur, self._target, batch)
+            finally:
+                cur.close()
 
     def _end_copy(self, *, abort: bool = False):
-        """Finish the streaming (COPY or the SQLite writer); every row is in the database after it."""
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            try:
-                writer.close()
-            except BaseException:
-                if not abort:
-                    raise
+        """Finish the COPY stream; every row is in the database after it."""
         if self._copy_ctx is None:
             return
         ctx, self._copy_ctx, self._copy = self._copy_ctx, None, None

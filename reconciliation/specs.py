@@ -35,11 +35,10 @@ def data_type_specs(*, active_only: bool = True, sources: Iterable[str] | None =
     ]
 
 
-def catalog_specs(sources: Iterable[str] | None = None) -> dict[str, list[GameSpec]]:
-    """Source name → its catalog games, in (game_date, season, game_id) order.
-
-    Read as one row per (source, date, season) with its game ids joined by '/' (import_catalog refuses
-    a game id holding one): a few thousand rows instead of a row tuple per game."""
+def _catalog_days(sources: Iterable[str] | None):
+    """(source name, game_date, season, game ids) per (source, date, season), in that order: the game
+    ids joined by '/' in the database (import_catalog refuses a game id holding one), so that a few
+    thousand rows cross the driver instead of a row tuple per game."""
     table, source_table = CatalogGame._meta.db_table, Source._meta.db_table
     agg = "group_concat(g.game_id, '/')" if connection.vendor == "sqlite" else "string_agg(g.game_id, '/')"
     sql = (f"SELECT s.name, g.game_date, g.season, {agg} FROM {table} g "
@@ -48,16 +47,29 @@ def catalog_specs(sources: Iterable[str] | None = None) -> dict[str, list[GameSp
     if sources is not None:
         sources = list(sources)
         if not sources:
-            return {}
+            return []
         sql += f" WHERE s.name IN ({', '.join(['%s'] * len(sources))})"
         params = sources
     sql += " GROUP BY s.name, g.game_date, g.season ORDER BY s.name, g.game_date, g.season"
-    out: dict[str, list[GameSpec]] = defaultdict(list)
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        for source, day, season, game_ids in cur.fetchall():
-            out[source].extend(map(GameSpec, sorted(game_ids.split("/")), repeat(season), repeat(day)))
+        return [(source, day, season, game_ids.split("/")) for source, day, season, game_ids in cur.fetchall()]
+
+
+def catalog_specs(sources: Iterable[str] | None = None) -> dict[str, list[GameSpec]]:
+    """Source name → its catalog games, in (game_date, season, game_id) order."""
+    out: dict[str, list[GameSpec]] = defaultdict(list)
+    for source, day, season, game_ids in _catalog_days(sources):
+        out[source].extend(map(GameSpec, sorted(game_ids), repeat(season), repeat(day)))
     return dict(out)
+
+
+def catalog_index(source: str) -> dict[str, tuple[str, object]]:
+    """game id → (season, game_date) of one source's catalog, for the matcher."""
+    index: dict = {}
+    for _source, day, season, game_ids in _catalog_days([source]):
+        index.update(dict.fromkeys(game_ids, (season, day)))
+    return index
 
 
 def _needs_catalog(patterns) -> bool:
@@ -76,8 +88,7 @@ def matcher_specs(*, active_only: bool = True) -> list[MatcherSpec]:
     catalog_of: dict[int, dict] = {}
     for d in types:
         if d.source_id not in catalog_of and _needs_catalog(d.path_patterns):
-            games = catalog_specs([d.source.name]).get(d.source.name, ())
-            catalog_of[d.source_id] = {g.game_id: (g.season, g.game_date) for g in games}
+            catalog_of[d.source_id] = catalog_index(d.source.name)
     specs = []
     for d in types:
         loc = parse_location(d.source.location)

@@ -388,13 +388,7 @@ _ARROW_BLOCK = 8 << 20
 
 
 def _use_arrow_csv() -> bool:
-    if not ARROW_CSV:
-        return False
-    try:
-        import pyarrow.csv  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return ARROW_CSV
 
 
 def _csv_batches_arrow(report: InventoryReport, data_file: DataFile):
