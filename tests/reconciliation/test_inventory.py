@@ -195,3 +195,18 @@ def test_unique_constraint_is_droppable():
         (table_sql,) = cur.fetchone()
     assert kind == "index" and sql.startswith("CREATE UNIQUE INDEX")
     assert "UNIQUE" not in table_sql
+
+
+def test_batches_with_mixed_or_quoted_constant_columns_round_trip():
+    """A scan's batch has one store and one scan id (written into SQLite's statement); any other
+    batch binds them per row. Both must store exactly what was given."""
+    from reconciliation.models import ScanRun
+
+    scan = ScanRun.objects.create()
+    quoted = [("s3://o'q", f"k{i}", i, T, "", None, None, "", scan.pk) for i in range(3)]
+    mixed = [("s3://a", "x", 1, T, "", None, None, "", scan.pk), ("s3://b", "x", 2, T, "", None, None, "", None)]
+    inventory_replace([Region("s3://o'q", "")], quoted)
+    inventory_replace([Region("s3://a", ""), Region("s3://b", "")], mixed)
+    got = sorted(StoredObject.objects.values_list("store", "key", "size", "scan_id"))
+    assert got == [("s3://a", "x", 1, scan.pk), ("s3://b", "x", 2, None),
+                   ("s3://o'q", "k0", 0, scan.pk), ("s3://o'q", "k1", 1, scan.pk), ("s3://o'q", "k2", 2, scan.pk)]
