@@ -132,7 +132,7 @@ class ColumnMatcher:
         if root and len(todo_rows):
             todo_rows, todo_keys = self._claim(root, todo_rows, todo_keys, pieces, handed)
         if len(todo_rows):
-            pieces.append((todo_rows, pa.nulls(len(todo_rows), pa.int64()), _blank(len(todo_rows))))
+            pieces.append((todo_rows, pa.nulls(len(todo_rows), pa.int64()), pa.repeat(pa.scalar("", pa.string()), len(todo_rows))))
         for handed_rows in handed:
             found = [self.matcher.match(store, key) for key in keys.take(handed_rows).to_pylist()]
             pieces.append((handed_rows, pa.array([m.data_type_id if m else None for m in found], pa.int64()),
@@ -156,10 +156,10 @@ class ColumnMatcher:
             if alt.mode == GAME:
                 stop = -alt.cut_end if alt.cut_end else None
                 game_ids = pc.binary_slice(hit_keys.cast(pa.binary()), alt.cut_start, stop).cast(pa.string())
-                pieces.append((hit_rows, _repeat(alt.data_type_id, len(hit_rows)), game_ids))
+                pieces.append((hit_rows, pa.repeat(pa.scalar(alt.data_type_id, pa.int64()), len(hit_rows)), game_ids))
             elif alt.mode == SEASONED:
                 game_ids, ok = _seasoned(alt, hit_keys)
-                pieces.append((hit_rows.filter(ok), _repeat(alt.data_type_id, pc.sum(ok).as_py() or 0),
+                pieces.append((hit_rows.filter(ok), pa.repeat(pa.scalar(alt.data_type_id, pa.int64()), pc.sum(ok).as_py() or 0),
                                game_ids.filter(ok)))
                 rejected = pc.invert(ok)
                 if pc.any(rejected).as_py():
@@ -189,16 +189,8 @@ def _seasoned(alt: _Alternative, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
     return game_ids, pc.is_valid(season)
 
 
-def _repeat(value, n: int, type_=pa.int64()) -> pa.Array:
-    return pc.fill_null(pa.nulls(n, type_), pa.scalar(value, type_))
-
-
-def _blank(n: int) -> pa.Array:
-    return _repeat("", n, pa.string())
-
-
 def row_numbers(n: int) -> pa.Array:
     """0 … n-1 as int64, built in C (no list of a million Python ints)."""
-    return pc.subtract(pc.cumulative_sum(_repeat(1, n)), 1) if n else pa.array([], pa.int64())
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1) if n else pa.array([], pa.int64())
 
 

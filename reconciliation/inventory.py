@@ -32,6 +32,7 @@ import pyarrow.csv as pcsv
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from .models import StoredObject
+from .storage.batches import batch_from_tuples
 
 TABLE = StoredObject._meta.db_table
 STAGING = "adce_inventory_staging"
@@ -122,13 +123,6 @@ def _literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def batch_from_rows(rows: Sequence[tuple]) -> pa.RecordBatch:
-    """Tuples in STAGING_COLUMNS order (last_modified an aware datetime) → one STAGING_SCHEMA batch."""
-    columns = list(zip(*rows)) if rows else [[] for _ in STAGING_COLUMNS]
-    return pa.RecordBatch.from_arrays(
-        [pa.array(list(col), field.type) for col, field in zip(columns, STAGING_SCHEMA)], schema=STAGING_SCHEMA)
-
-
 def _inventory_empty(cur) -> bool:
     cur.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
     return cur.fetchone() is None
@@ -166,14 +160,15 @@ class InventoryStaging:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> InventoryStaging:
+        if self.vendor == "sqlite":
+            with connection.cursor() as cur:
+                # A page cache big enough that a million-row swap or index build does not thrash (the
+                # default is 2 MB). Staging stays in SQLite's temp *file*: memory bounded by the cache
+                # whatever the lake's size.
+                cur.execute("PRAGMA cache_size = -131072")
         if self.allow_bulk and self._begin_bulk():
             return self
         with connection.cursor() as cur:
-            if self.vendor == "sqlite":
-                # A page cache big enough that the index inserts of a million-row swap do not thrash
-                # (the default is 2 MB). Staging stays in SQLite's temp *file*: memory bounded by the
-                # cache whatever the lake's size.
-                cur.execute("PRAGMA cache_size = -131072")
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
             cur.execute(
                 f"CREATE TEMP TABLE {STAGING} (store varchar(255) NOT NULL, key text NOT NULL, size bigint NOT NULL,"
@@ -197,7 +192,6 @@ class InventoryStaging:
                     cur.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
                     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
                 else:
-                    cur.execute("PRAGMA cache_size = -131072")
                     cur.execute(f"DELETE FROM {TABLE} WHERE 0")  # takes SQLite's write lock before looking
                 if not _inventory_empty(cur):
                     transaction.set_rollback(True)
@@ -246,7 +240,7 @@ class InventoryStaging:
     def flush(self) -> None:
         batch, self._batch = self._batch, []
         if batch:
-            self.add_batch(batch_from_rows(batch))
+            self.add_batch(batch_from_tuples(batch, STAGING_SCHEMA))
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
         """A STAGING_SCHEMA batch."""

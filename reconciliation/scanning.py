@@ -40,7 +40,7 @@ from .columnar import ColumnMatcher
 from .inventory import STAGING_SCHEMA, InventoryStaging, Region
 from .models import DataType, ScanRun, Source
 from .storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
-from .storage.batches import batches_from_tuples, datetimes_from_micros
+from .storage.batches import batches_from_tuples, tuples_from_batch
 
 UNMATCHED_EXAMPLES = 50
 _PARTITION_MAX = 64  # StoredObject.partition max_length
@@ -244,9 +244,7 @@ def iter_rows(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotal
               progress: Callable[[str], None] = no_progress) -> Iterator[tuple]:
     """iter_batches as tuples in inventory.STAGING_COLUMNS order (last_modified an aware datetime)."""
     for batch in iter_batches(plan, matcher, scan_id=scan_id, totals=totals, progress=progress):
-        columns = [batch.column(i).to_pylist() if i != 3 else None for i in range(batch.num_columns)]
-        columns[3] = datetimes_from_micros(batch.column(3).cast(pa.int64()).to_pylist())
-        yield from zip(*columns)
+        yield from tuples_from_batch(batch)
 
 
 def _tuples(objects) -> Iterator[tuple]:
@@ -306,7 +304,7 @@ def _inventory_batch(part, target: Target, stats: TargetStats, scan_id, columns,
     hits = pc.sum(matched).as_py() or 0
     stats.matched += hits
     stats.unmatched += n - hits
-    owner = pc.fill_null(pa.nulls(n, pa.int64()), pa.scalar(source_ids.get(target.sources[0]), pa.int64()))
+    owner = pa.repeat(pa.scalar(source_ids.get(target.sources[0]), pa.int64()), n)
     if hits < n:
         for loc, _n, sid in owners:
             if loc.store == target.match_store:
@@ -318,8 +316,8 @@ def _inventory_batch(part, target: Target, stats: TargetStats, scan_id, columns,
     etags = part.column(3)
     if pc.any(pc.greater(pc.utf8_length(etags), _ETAG_MAX)).as_py():
         etags = pc.utf8_slice_codeunits(etags, 0, _ETAG_MAX)
-    store = pc.fill_null(pa.nulls(n, pa.string()), target.location.store)
-    scans = pa.nulls(n, pa.int64()) if scan_id is None else pc.fill_null(pa.nulls(n, pa.int64()), scan_id)
+    store = pa.repeat(pa.scalar(target.location.store, pa.string()), n)
+    scans = pa.repeat(pa.scalar(scan_id, pa.int64()), n)
     return pa.RecordBatch.from_arrays(
         [store, keys, part.column(1), part.column(2), etags, sources, data_types, partitions, scans],
         schema=STAGING_SCHEMA)

@@ -22,23 +22,13 @@ BATCH_ROWS = 65_536
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def batch_from_columns(keys, sizes, last_modified, etags) -> pa.RecordBatch:
-    """Arrays (or lists) in ROW_SCHEMA order → one batch; aware datetimes are converted to UTC."""
-    return pa.RecordBatch.from_arrays(
-        [pa.array(keys, pa.string()) if not isinstance(keys, pa.Array) else keys,
-         pa.array(sizes, pa.int64()) if not isinstance(sizes, pa.Array) else sizes,
-         pa.array(last_modified, ROW_SCHEMA.field("last_modified").type)
-         if not isinstance(last_modified, pa.Array) else last_modified,
-         pa.array(etags, pa.string()) if not isinstance(etags, pa.Array) else etags],
-        schema=ROW_SCHEMA)
-
-
-def batch_from_tuples(rows: list[tuple]) -> pa.RecordBatch:
-    """(key, size, last_modified aware datetime, etag) tuples → one batch."""
-    if not rows:
-        return pa.RecordBatch.from_pylist([], schema=ROW_SCHEMA)
-    keys, sizes, lms, etags = zip(*rows)
-    return batch_from_columns(list(keys), list(sizes), list(lms), [e or "" for e in etags])
+def batch_from_tuples(rows, schema: pa.Schema = ROW_SCHEMA) -> pa.RecordBatch:
+    """Tuples in the schema's column order → one batch (aware datetimes are converted to UTC). For
+    ROW_SCHEMA a missing etag (None) becomes ""."""
+    columns = [list(col) for col in zip(*rows)] if rows else [[] for _ in schema]
+    if schema is ROW_SCHEMA:
+        columns[3] = [e or "" for e in columns[3]]
+    return pa.RecordBatch.from_arrays([pa.array(col, f.type) for col, f in zip(columns, schema)], schema=schema)
 
 
 def batches_from_tuples(rows: Iterable[tuple], size: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -67,6 +57,7 @@ def datetimes_from_micros(micros: list[int]) -> list[dt.datetime]:
 
 
 def tuples_from_batch(batch: pa.RecordBatch) -> list[tuple]:
-    micros = batch.column(2).cast(pa.int64()).to_pylist()
-    return list(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), datetimes_from_micros(micros),
-                    batch.column(3).to_pylist()))
+    """Rows of any batch as tuples; timestamp columns as aware UTC datetimes."""
+    columns = [datetimes_from_micros(c.cast(pa.int64()).to_pylist()) if pa.types.is_timestamp(c.type)
+               else c.to_pylist() for c in batch.columns]
+    return list(zip(*columns))

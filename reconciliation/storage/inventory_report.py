@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
-from .batches import batch_from_columns, batch_from_tuples, tuples_from_batch
+from .batches import ROW_SCHEMA, batch_from_tuples, tuples_from_batch
 from .errors import LocationError, StorageError
 from .locations import ObjectInfo
 
@@ -441,8 +441,9 @@ def _csv_batches_arrow(report: InventoryReport, data_file: DataFile):
                 keys = _decoded_keys(batch.column(col[_KEY]))
                 if pc.any(pc.equal(pc.utf8_length(keys), 0)).as_py() or pc.any(pc.match_substring(keys, "\x00")).as_py():
                     raise _Diagnose("Key")
-                etags = batch.column(ei) if ei is not None else _repeat_text("", batch.num_rows)
-                yield batch_from_columns(keys, sizes, _timestamps(batch.column(col[_LM])), etags)
+                etags = batch.column(ei) if ei is not None else pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
+                yield pa.RecordBatch.from_arrays([keys, sizes, _timestamps(batch.column(col[_LM])), etags],
+                                                 schema=ROW_SCHEMA)
             _check_integrity(data_file, raw)
         except StorageError:
             raise
@@ -488,13 +489,6 @@ def _timestamps(stamps):
         when = fromiso(value)
         parsed[value] = when.replace(tzinfo=_UTC) if when.tzinfo is None else when.astimezone(_UTC)
     return pa.array([parsed[v] for v in stamps.to_pylist()], kind)
-
-
-def _repeat_text(value: str, n: int):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.fill_null(pa.nulls(n, pa.string()), value)
 
 
 class _Diagnose(Exception):
