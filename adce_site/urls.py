@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from . import views
 
+admin.autodiscover()  # settings use SimpleAdminConfig: admin modules load here, with the URLs
+
 urlpatterns = [
     # Before admin.site.urls: the home with its dashboard replaces the stock index at the same URL
     # (reverse("admin:index") still points here), and "coverage/" would otherwise be read as an app label.

@@ -39,6 +39,7 @@ from .choices import ScanMode, ScanStatus
 from .columnar import ColumnMatcher
 from .inventory import STAGING_SCHEMA, InventoryStaging, Region
 from .models import DataType, ScanRun, Source
+from .readahead import read_ahead
 from .storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
 from .storage.batches import batches_from_tuples, tuples_from_batch
 
@@ -408,7 +409,7 @@ def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
             else:
                 # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
                 with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
-                    for batch in batches:
+                    for batch in read_ahead(batches):
                         staging.add_batch(batch)
                     progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
                     t0 = time.perf_counter()

@@ -121,7 +121,7 @@ def constraints():
             if name in ("storedobject_unique_key", "storedobject_type_partition")}
 
 
-INDEXES = {"storedobject_unique_key": (True, ("store", "key")),
+INDEXES = {"storedobject_unique_key": (True, ("key", "store")),
            "storedobject_type_partition": (False, ("data_type_id", "partition"))}
 
 
@@ -180,8 +180,8 @@ def test_a_row_the_database_refuses_fails_the_write_and_changes_nothing(bulk):
 
 
 def test_unique_constraint_is_droppable():
-    """Migration 0003: on SQLite the constraint must be a CREATE UNIQUE INDEX, not inline in the table
-    (where it could never be dropped); PostgreSQL keeps the table constraint Django made."""
+    """Migrations 0003/0004: on SQLite the constraint must be a CREATE UNIQUE INDEX, not inline in the
+    table (where it could never be dropped); PostgreSQL keeps it a table constraint."""
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -210,3 +210,45 @@ def test_batches_with_mixed_or_quoted_constant_columns_round_trip():
     got = sorted(StoredObject.objects.values_list("store", "key", "size", "scan_id"))
     assert got == [("s3://a", "x", 1, scan.pk), ("s3://b", "x", 2, None),
                    ("s3://o'q", "k0", 0, scan.pk), ("s3://o'q", "k1", 1, scan.pk), ("s3://o'q", "k2", 2, scan.pk)]
+
+
+@pytest.mark.parametrize("n", [1, 249, 250, 251, 501])
+def test_every_row_of_a_batch_is_written_whatever_its_size_against_the_rows_per_statement(n):
+    """SQLite writes a few hundred rows per INSERT statement and the remainder in one more: no row
+    may be lost or doubled at either boundary, and their order (the later of two rows wins) holds."""
+    rows = [row("s3://b", f"p/{i:04d}", i) for i in range(n)] + [row("s3://b", "p/0000", 99_999)]
+    result = inventory_replace([Region("s3://b", "")], rows)
+    assert result["staged"] == n + 1
+    got = dict(StoredObject.objects.values_list("key", "size"))
+    assert len(got) == n and got["p/0000"] == 99_999
+    assert all(got[f"p/{i:04d}"] == i for i in range(1, n))
+
+
+def test_sqlite_statements_stay_within_the_bound_variable_limit(monkeypatch):
+    """A build of SQLite with a low limit (999 before 3.32) still takes every row."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's limit")
+    connection.ensure_connection()
+    raw = connection.connection
+    import sqlite3
+
+    old = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)  # 2 rows of 7 bound values at most
+    try:
+        result = inventory_replace([Region("s3://b", "")], [row("s3://b", f"k{i}", i) for i in range(5)])
+    finally:
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, old)
+    assert result["written"] == 5
+    assert sorted(StoredObject.objects.values_list("size", flat=True)) == [0, 1, 2, 3, 4]
+
+
+def test_keys_compare_and_order_by_their_bytes():
+    """S3's order (UTF-8 bytes) is the inventory's on both databases: upper case before lower, "Z"
+    before "a", an accented letter after every ASCII one. On PostgreSQL that is COLLATE "C" (migration
+    0004), which also lets starts_with() and the (key, store) index serve a prefix."""
+    names = ["a", "B", "Z", "é", "_", "aa"]
+    inventory_replace([Region("s3://b", "")], [row("s3://b", k) for k in names])
+    assert list(StoredObject.objects.order_by("key").values_list("key", flat=True)) == \
+        sorted(names, key=lambda k: k.encode())
+    assert StoredObject.objects.filter(key__gt="Z").count() == 4  # "_", "a", "aa", "é"
