@@ -25,7 +25,6 @@ import datetime as dt
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,8 +105,10 @@ def _sqlite_insert(cur, table: str, batch: pa.RecordBatch) -> None:
             columns.append(sqlite_datetimes(column) if name == "last_modified" else column)
     row, width = f"({', '.join(values)})", len(columns)
     per_statement = max(1, min(_SQLITE_ROWS, cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-    flat = list(chain.from_iterable(zip(*(c.to_pylist() for c in columns))))
     n = batch.num_rows
+    flat = [None] * (n * width)  # row-major; slice assignment copies each column in C, no row tuples
+    for i, column in enumerate(columns):
+        flat[i::width] = column.to_pylist()
     full, rest = divmod(n, per_statement)
     step = per_statement * width
     if full:

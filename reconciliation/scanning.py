@@ -219,22 +219,24 @@ def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTo
                  progress: Callable[[str], None] = no_progress) -> Iterator[pa.RecordBatch]:
     """The plan's (sampled) objects as inventory batches (inventory.STAGING_SCHEMA), counted into `totals`.
 
-    Raises StorageError as the storage layer does; whatever was yielded before is then void."""
+    Raises StorageError as the storage layer does; whatever was yielded before is then void.
+    Every database query happens before the first batch (the scan reads ahead on another thread)."""
     started = time.perf_counter()
+    context = _MatchContext.load(plan, matcher, scan_id)
     try:
         if plan.manifest_uri:
             progress(f"scan: reading inventory report {plan.manifest_uri}\n")
             report = read_inventory_report(plan.manifest_uri, progress=progress)
             targets = _report_targets(plan, report.source_bucket)
             totals.targets[:] = [TargetStats(t.location.uri) for t in targets]
-            yield from _batches(plan, matcher, scan_id, totals, list(zip(targets, totals.targets)), report.iter_arrow())
+            yield from _batches(context, totals, list(zip(targets, totals.targets)), report.iter_arrow())
         else:
             for target, stats in zip(plan.targets, totals.targets):
                 progress(f"scan: listing {target.location.uri}\n")
                 t0 = time.perf_counter()
                 try:
                     listing = batches_from_tuples(_tuples(list_objects(target.location, progress=progress)))
-                    yield from _batches(plan, matcher, scan_id, totals, [(target, stats)], listing)
+                    yield from _batches(context, totals, [(target, stats)], listing)
                 finally:
                     stats.seconds = time.perf_counter() - t0
     finally:
@@ -253,20 +255,37 @@ def _tuples(objects) -> Iterator[tuple]:
         yield (o.key, o.size, o.last_modified, o.etag)
 
 
-def _batches(plan: ScanPlan, matcher, scan_id, totals: ScanTotals, targets: list, batches) -> Iterator[pa.RecordBatch]:
+@dataclass
+class _MatchContext:
+    """What matching a scan's batches needs from the database, read once."""
+
+    scan_id: int | None
+    sampled: Callable[[str], bool] | None
+    columns: ColumnMatcher
+    type_ids: pa.Array
+    type_sources: pa.Array
+    source_ids: dict
+    owners: list
+
+    @classmethod
+    def load(cls, plan: ScanPlan, matcher, scan_id) -> _MatchContext:
+        types = list(DataType.objects.values_list("id", "source_id"))
+        # Unmatched keys belong to the source whose location holds them, the longest location first
+        # (applied shortest first, so the longest wins; among equal ones, the first listed).
+        owners = sorted(((parse_location(loc), n, sid) for n, (sid, loc) in
+                         enumerate(Source.objects.filter(active=True).values_list("id", "location")) if _parses(loc)),
+                        key=lambda o: (len(o[0].prefix), -o[1]))
+        return cls(scan_id=scan_id, sampled=_sampler(plan.sample_rate, plan.seed), columns=ColumnMatcher(matcher),
+                   type_ids=pa.array([t[0] for t in types], pa.int64()),
+                   type_sources=pa.array([t[1] for t in types], pa.int64()),
+                   source_ids={s.name: s.pk for s in plan.sources}, owners=owners)
+
+
+def _batches(context: _MatchContext, totals: ScanTotals, targets: list, batches) -> Iterator[pa.RecordBatch]:
     """Column by column, per batch of objects: route each key to its target (targets are disjoint),
     sample, match, and build the inventory batch. The same rules as PartitionMatcher.match one key
     at a time (reconciliation.columnar), at C speed: this runs over every object of the lake."""
-    types = list(DataType.objects.values_list("id", "source_id"))
-    type_ids, type_sources = pa.array([t[0] for t in types], pa.int64()), pa.array([t[1] for t in types], pa.int64())
-    source_ids = {s.name: s.pk for s in plan.sources}
-    # Unmatched keys belong to the source whose location holds them, the longest location first
-    # (applied shortest first, so the longest wins; among equal ones, the first listed).
-    owners = sorted(((parse_location(loc), n, sid) for n, (sid, loc) in
-                     enumerate(Source.objects.filter(active=True).values_list("id", "location")) if _parses(loc)),
-                    key=lambda o: (len(o[0].prefix), -o[1]))
-    sampled = _sampler(plan.sample_rate, plan.seed)
-    columns = ColumnMatcher(matcher)
+    sampled = context.sampled
     examples = totals.unmatched_examples
     for batch in batches:
         for target, stats in targets:
@@ -279,15 +298,13 @@ def _batches(plan: ScanPlan, matcher, scan_id, totals: ScanTotals, targets: list
             if sampled is not None and part.num_rows:
                 part = part.filter(pa.array([sampled(k) for k in part.column(0).to_pylist()], pa.bool_()))
             if part.num_rows:
-                yield _inventory_batch(part, target, stats, scan_id, columns, type_ids, type_sources,
-                                       source_ids, owners, examples)
+                yield _inventory_batch(part, target, stats, context, examples)
             if not batch.num_rows:
                 break
         totals.outside += batch.num_rows
 
 
-def _inventory_batch(part, target: Target, stats: TargetStats, scan_id, columns, type_ids, type_sources,
-                     source_ids, owners, examples) -> pa.RecordBatch:
+def _inventory_batch(part, target: Target, stats: TargetStats, context: _MatchContext, examples) -> pa.RecordBatch:
     keys, n = part.column(0), part.num_rows
     stats.objects += n
     stats.bytes += pc.sum(part.column(1)).as_py() or 0
@@ -296,7 +313,7 @@ def _inventory_batch(part, target: Target, stats: TargetStats, scan_id, columns,
         match_keys = pa.array([reroot + k[cut:] for k in keys.to_pylist()], pa.string())
     else:
         match_keys = keys
-    data_types, partitions = columns.match(target.match_store, match_keys)
+    data_types, partitions = context.columns.match(target.match_store, match_keys)
     too_long = pc.greater(pc.utf8_length(partitions), _PARTITION_MAX)
     if pc.any(too_long).as_py():
         data_types = pc.if_else(too_long, pa.scalar(None, pa.int64()), data_types)
@@ -305,20 +322,20 @@ def _inventory_batch(part, target: Target, stats: TargetStats, scan_id, columns,
     hits = pc.sum(matched).as_py() or 0
     stats.matched += hits
     stats.unmatched += n - hits
-    owner = pa.repeat(pa.scalar(source_ids.get(target.sources[0]), pa.int64()), n)
+    owner = pa.repeat(pa.scalar(context.source_ids.get(target.sources[0]), pa.int64()), n)
     if hits < n:
-        for loc, _n, sid in owners:
+        for loc, _n, sid in context.owners:
             if loc.store == target.match_store:
                 owner = pc.if_else(pc.starts_with(match_keys, loc.prefix), pa.scalar(sid, pa.int64()), owner)
         if len(examples) < UNMATCHED_EXAMPLES:
             missed = keys.filter(pc.invert(matched)).slice(0, UNMATCHED_EXAMPLES - len(examples)).to_pylist()
             examples.extend(f"{target.location.store}/{k}" for k in missed)
-    sources = pc.if_else(matched, type_sources.take(pc.index_in(data_types, value_set=type_ids)), owner)
+    sources = pc.if_else(matched, context.type_sources.take(pc.index_in(data_types, value_set=context.type_ids)), owner)
     etags = part.column(3)
     if pc.any(pc.greater(pc.utf8_length(etags), _ETAG_MAX)).as_py():
         etags = pc.utf8_slice_codeunits(etags, 0, _ETAG_MAX)
     store = pa.repeat(pa.scalar(target.location.store, pa.string()), n)
-    scans = pa.repeat(pa.scalar(scan_id, pa.int64()), n)
+    scans = pa.repeat(pa.scalar(context.scan_id, pa.int64()), n)
     return pa.RecordBatch.from_arrays(
         [store, keys, part.column(1), part.column(2), etags, sources, data_types, partitions, scans],
         schema=STAGING_SCHEMA)

@@ -183,6 +183,32 @@ def test_minimal_set_of_locations(tmp_path):
     assert (box.data_type.name, box.source.name, box.partition) == ("box", "nba_api", "2")
 
 
+def test_every_query_of_a_scan_of_several_locations_runs_on_the_calling_thread(tmp_path, monkeypatch):
+    """The scan reads ahead on a worker thread; a query there would open a second connection outside
+    the scan's transaction (Django binds connections to threads). Two disjoint locations, two batches:
+    the second target's listing and matching happen on the worker."""
+    import threading
+
+    from django.db.backends import utils
+
+    make_source("espn", file_uri(tmp_path / "a"), {"pbp": ["pbp/{game_id}.json"]})
+    make_source("nba_api", file_uri(tmp_path / "b"), {"box": ["box/{game_id}.json"]})
+    put_file(tmp_path / "a", "pbp/1.json")
+    put_file(tmp_path / "b", "box/2.json")
+    threads = set()
+    execute = utils.CursorWrapper.execute
+
+    def recording(self, *args, **kwargs):
+        threads.add(threading.current_thread())
+        return execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", recording)
+    run = scan_run()
+    assert len(run.locations) == 2 and run.matched_count == 2
+    assert threads == {threading.current_thread()}
+    assert set(StoredObject.objects.values_list("partition", flat=True)) == {"1", "2"}
+
+
 def test_minimal_locations_function():
     locs = [parse_location(u) for u in ("s3://b/", "s3://b/x/", "s3://c/x/", "s3://c/xy/", "s3://c/x/y/")]
     assert [l.uri for l in minimal_locations(locs)] == ["s3://b/", "s3://c/x/", "s3://c/xy/"]
