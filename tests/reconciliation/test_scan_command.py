@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -79,3 +80,20 @@ def test_unreachable_location_exit_2_inventory_unchanged(lake, tmp_path):
     assert sorted(StoredObject.objects.values_list("key", "size")) == before
     failed = ScanRun.objects.order_by("-pk").first()
     assert failed.status == "failed" and "does not exist" in failed.error  # recorded for the operator
+
+
+def test_scan_starts_without_loading_the_admin_or_its_export_libraries(tmp_path):
+    """Start-up is part of every scheduled scan's time: the data commands skip Django's system checks
+    (which import the URLconf and so every admin module, import_export and openpyxl)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "ADCE_VAR_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-X", "importtime", "manage.py", "scan", "--source", "nope"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0  # an empty database: the command itself got to run and refused
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "reconciliation.scanning" in loaded
+    assert not {"adce_site.urls", "reconciliation.admin", "import_export.admin", "openpyxl"} & loaded

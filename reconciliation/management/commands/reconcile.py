@@ -7,6 +7,9 @@ from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, Rec
 
 
 class Command(BaseCommand):
+    # A data command run daily by schedulers and scrapers: no system checks at every start (they load
+    # the URLconf and with it the admin, ~0.35 s); `manage.py check --deploy` runs at deploy time.
+    requires_system_checks = []
     help = (
         "Scan every active source (unless --use-cache and a complete scan is fresh), compare what is stored "
         "with the expected coverage as of a date, record gaps (open / resolved / ignored) with priorities, "

@@ -6,6 +6,9 @@ from reconciliation.scanning import ScanFailed, ScanInputError, scan_run, scan_s
 
 
 class Command(BaseCommand):
+    # A data command run daily by schedulers and scrapers: no system checks at every start (they load
+    # the URLconf and with it the admin, ~0.35 s); `manage.py check --deploy` runs at deploy time.
+    requires_system_checks = []
     help = (
         "Inventory what is stored for the active sources (all by default): list their locations (or read an "
         "S3 Inventory report), match every key to a data type and partition, and replace the inventory of the "

@@ -8,6 +8,9 @@ from reconciliation.tasks import TaskError, task_claim, task_complete, task_fail
 
 
 class Command(BaseCommand):
+    # A data command run daily by schedulers and scrapers: no system checks at every start (they load
+    # the URLconf and with it the admin, ~0.35 s); `manage.py check --deploy` runs at deploy time.
+    requires_system_checks = []
     help = (
         "Claim, complete, fail and list backfill tasks. `claim --json` prints the claimed task's "
         "document, or null when the scraper has no pending task (exit 0 either way). Unknown ids, "
