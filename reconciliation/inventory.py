@@ -47,6 +47,7 @@ _COLS = ", ".join(f'"{c}"' for c in STAGING_COLUMNS)
 _UTC = dt.timezone.utc
 _BATCH = 20_000
 _SQLITE_ROWS = 250  # rows per INSERT statement on SQLite (bounded by its bound-variable limit)
+_SQLITE_CHUNK = 10_000  # rows turned into Python values at a time
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,21 @@ def _sqlite_insert(cur, table: str, batch: pa.RecordBatch) -> None:
             columns.append(sqlite_datetimes(column) if name == "last_modified" else column)
     row, width = f"({', '.join(values)})", len(columns)
     per_statement = max(1, min(_SQLITE_ROWS, cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-    n = batch.num_rows
-    flat = [None] * (n * width)  # row-major; slice assignment copies each column in C, no row tuples
-    for i, column in enumerate(columns):
-        flat[i::width] = column.to_pylist()
-    full, rest = divmod(n, per_statement)
+    sql = f"INSERT INTO {table} ({_COLS}) VALUES {', '.join([row] * per_statement)}"
     step = per_statement * width
-    if full:
-        sql = f"INSERT INTO {table} ({_COLS}) VALUES {', '.join([row] * per_statement)}"
+    # A slice of the batch at a time becomes Python values: a few MB that the allocator reuses, where
+    # a whole batch's millions of objects would be fresh memory for the OS to fault in every time.
+    chunk = per_statement * max(1, _SQLITE_CHUNK // per_statement)
+    for offset in range(0, batch.num_rows, chunk):
+        n = min(chunk, batch.num_rows - offset)
+        flat = [None] * (n * width)  # row-major; slice assignment copies each column in C, no row tuples
+        for i, column in enumerate(columns):
+            flat[i::width] = column.slice(offset, n).to_pylist()
+        full, rest = divmod(n, per_statement)
         for start in range(0, full * step, step):
             cur.execute(sql, flat[start:start + step])
-    if rest:
-        cur.execute(f"INSERT INTO {table} ({_COLS}) VALUES {', '.join([row] * rest)}", flat[full * step:])
+        if rest:
+            cur.execute(f"INSERT INTO {table} ({_COLS}) VALUES {', '.join([row] * rest)}", flat[full * step:])
 
 
 def _literal(value) -> str:

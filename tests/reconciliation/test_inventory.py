@@ -212,16 +212,17 @@ def test_batches_with_mixed_or_quoted_constant_columns_round_trip():
                    ("s3://o'q", "k0", 0, scan.pk), ("s3://o'q", "k1", 1, scan.pk), ("s3://o'q", "k2", 2, scan.pk)]
 
 
-@pytest.mark.parametrize("n", [1, 249, 250, 251, 501])
+@pytest.mark.parametrize("n", [1, 249, 250, 251, 501, 10_001])
 def test_every_row_of_a_batch_is_written_whatever_its_size_against_the_rows_per_statement(n):
-    """SQLite writes a few hundred rows per INSERT statement and the remainder in one more: no row
-    may be lost or doubled at either boundary, and their order (the later of two rows wins) holds."""
-    rows = [row("s3://b", f"p/{i:04d}", i) for i in range(n)] + [row("s3://b", "p/0000", 99_999)]
+    """SQLite writes a few hundred rows per INSERT statement and the remainder in one more, 10,000
+    rows of a batch at a time: no row may be lost or doubled at any of these boundaries, and their
+    order (the later of two rows wins) holds."""
+    rows = [row("s3://b", f"p/{i:05d}", i) for i in range(n)] + [row("s3://b", "p/00000", 99_999)]
     result = inventory_replace([Region("s3://b", "")], rows)
     assert result["staged"] == n + 1
     got = dict(StoredObject.objects.values_list("key", "size"))
-    assert len(got) == n and got["p/0000"] == 99_999
-    assert all(got[f"p/{i:04d}"] == i for i in range(1, n))
+    assert len(got) == n and got["p/00000"] == 99_999
+    assert all(got[f"p/{i:05d}"] == i for i in range(1, n))
 
 
 def test_sqlite_statements_stay_within_the_bound_variable_limit(monkeypatch):
