@@ -52,7 +52,8 @@ class _Alternative:
     cut_end: int = 0    # … and after it
     capture: str = ""   # SEASONED: the regex with named groups g (game id), s0, s1, … (season values)
     seasons: tuple[str, ...] = ()  # SEASONED: the placeholder of s0, s1, …
-    catalog: dict[str, str] | None = None  # SEASONED + catalog: game id → its season
+    catalog_ids: pa.Array | None = None  # SEASONED + catalog: the catalog's game ids …
+    catalog_seasons: pa.Array | None = None  # … and their seasons, in the same order
 
 
 GAME, SEASONED, HANDED = "game", "seasoned", "handed"
@@ -77,9 +78,12 @@ def _alternative(location: str, alt) -> _Alternative:
         return _Alternative(alt.data_type_id, regex, GAME, len((location + head).encode()), len(tail.encode()))
     others = [n for n in names if n != "game_id"]
     if names.count("game_id") == 1 and len(set(others)) == len(others) and set(others) <= SEASON_PLACEHOLDERS:
-        catalog = {game: known[0] for game, known in alt.catalog.items()} if alt.constrained else None
+        ids = seasons = None
+        if alt.constrained:
+            ids = pa.array(list(alt.catalog), pa.string())
+            seasons = pa.array([known[0] for known in alt.catalog.values()], pa.string())
         return _Alternative(alt.data_type_id, regex, SEASONED, capture="^" + "".join(capture) + r"\z",
-                            seasons=tuple(others), catalog=catalog)
+                            seasons=tuple(others), catalog_ids=ids, catalog_seasons=seasons)
     return _Alternative(alt.data_type_id, regex, HANDED)
 
 
@@ -181,10 +185,10 @@ def _seasoned(alt: _Alternative, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
         parsed = pa.array([_season_value(name, text) for text in encoded.dictionary.to_pylist()], pa.string())
         value = parsed.take(encoded.indices)  # null where the value is not a valid season
         season = value if season is None else pc.if_else(pc.equal(season, value), season, pa.scalar(None, pa.string()))
-    if alt.catalog is not None:
-        # A dict lookup per key: pc.index_in would hash the whole catalog again for every batch.
-        get = alt.catalog.get
-        known = pa.array([get(game) for game in game_ids.to_pylist()], pa.string())
+    if alt.catalog_ids is not None:
+        # Hashing the catalog (thousands of games) per batch costs far less than a dict lookup in
+        # Python per key (hundreds of thousands); a game the catalog does not know gives null.
+        known = alt.catalog_seasons.take(pc.index_in(game_ids, value_set=alt.catalog_ids))
         season = pc.if_else(pc.fill_null(pc.not_equal(known, season), False), pa.scalar(None, pa.string()), season)
     return game_ids, pc.is_valid(season)
 
