@@ -132,6 +132,20 @@ def _literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _staging_columns_sql() -> str:
+    """The staging table's columns exactly as the inventory's own: types, NULL, collation (binary COPY
+    needs the same types; joins on key, store and partition need the same collation)."""
+    fields = {f.attname: f for f in StoredObject._meta.concrete_fields}
+    columns = []
+    for name in STAGING_COLUMNS:
+        field = fields[name]
+        collation = field.db_parameters(connection).get("collation")
+        columns.append(f"{connection.ops.quote_name(name)} {field.db_type(connection)}"
+                       + (f" COLLATE {connection.ops.quote_name(collation)}" if collation else "")
+                       + (" NULL" if field.null else " NOT NULL"))
+    return ", ".join(columns)
+
+
 def _inventory_empty(cur) -> bool:
     cur.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
     return cur.fetchone() is None
@@ -179,16 +193,9 @@ class InventoryStaging:
             return self
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
-            pg = self.vendor == "postgresql"
-            c = ' COLLATE "C"' if pg else ""  # as the inventory's columns (reconciliation.fields): joins compare them
-            cur.execute(
-                f"CREATE TEMP TABLE {STAGING} (store varchar(255){c} NOT NULL, key text{c} NOT NULL, size bigint NOT NULL,"
-                f" last_modified {'timestamptz' if pg else 'datetime'} NOT NULL,"
-                f" etag varchar(80) NOT NULL, source_id bigint NULL, data_type_id bigint NULL,"
-                f" partition varchar(64){c} NOT NULL, scan_id bigint NULL"
-                # insertion order, so that the later of two rows for one key wins (PostgreSQL; SQLite has rowid)
-                f"{', n bigserial' if pg else ''})"
-            )
+            # insertion order, so that the later of two rows for one key wins (PostgreSQL; SQLite has rowid)
+            order = ", n bigserial" if self.vendor == "postgresql" else ""
+            cur.execute(f"CREATE TEMP TABLE {STAGING} ({_staging_columns_sql()}{order})")
         self._open = True
         return self
 
