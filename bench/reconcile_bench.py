@@ -273,6 +273,18 @@ class _ReportWriter:
 # Running manage.py steps
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat; None where there is none. On a VM, steal is
+    the time the host ran something else while this guest wanted the CPU: a step that saw much of it
+    took longer than the same step on a quiet host, whatever the code did."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def run_measured(name: str, args: list[str], env: dict, results: dict, *, parse_json: bool = False):
     """Like run_step, with the child's own rusage: fork/exec by hand and os.wait4 it. Each step starts
     with the previous steps' dirty pages written out (untimed): PostgreSQL's shared buffers by a
@@ -289,6 +301,7 @@ def run_measured(name: str, args: list[str], env: dict, results: dict, *, parse_
         except psycopg.Error as exc:  # not a superuser / pg_checkpoint member: time it as it comes
             print(f"bench: no CHECKPOINT before {name}: {exc}".strip(), file=sys.stderr)
     os.sync()
+    ticks0 = cpu_ticks()
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         pid = os.fork()
@@ -302,6 +315,7 @@ def run_measured(name: str, args: list[str], env: dict, results: dict, *, parse_
                 os._exit(127)
         _, status, rusage = os.wait4(pid, 0)
         wall = time.perf_counter() - t0
+        ticks1 = cpu_ticks()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
@@ -309,7 +323,10 @@ def run_measured(name: str, args: list[str], env: dict, results: dict, *, parse_
     if code != 0:
         sys.stderr.write(stderr[-3000:])
         raise SystemExit(f"{name}: exit {code}")
-    results[name] = {"seconds": round(wall, 2), "peak_rss_mb": round(rusage.ru_maxrss / 1024, 1)}
+    results[name] = {"seconds": round(wall, 2), "peak_rss_mb": round(rusage.ru_maxrss / 1024, 1),
+                     "cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 2)}
+    if ticks0 and ticks1 and ticks1[1] > ticks0[1]:
+        results[name]["steal_pct"] = round(100 * (ticks1[0] - ticks0[0]) / (ticks1[1] - ticks0[1]), 1)
     if parse_json:
         results[name]["json"] = json.loads(stdout)
     return results[name]
@@ -468,7 +485,8 @@ def main(argv=None):
         steps = r["results"]
         print(f"scan: {steps['scan']['seconds']}s ({r['ingest_objects_per_s']:,} objects/s incl. start-up; "
               f"{r['ingest_objects_per_s_in_scan']:,}/s inside the scan), peak {steps['scan']['peak_rss_mb']} MB; "
-              f"timings {r['scan_timings']}", file=sys.stderr)
+              f"timings {r['scan_timings']}; {steps['scan']['cpu_seconds']} CPU-s, "
+              f"steal {steps['scan'].get('steal_pct', '?')} %", file=sys.stderr)
         print(f"reconcile: {steps['reconcile']['seconds']}s, peak {steps['reconcile']['peak_rss_mb']} MB; "
               f"timings {r['reconcile_timings']}", file=sys.stderr)
         print(f"reconcile again: {steps['reconcile_again']['seconds']}s; rescan {steps['rescan']['seconds']}s "
