@@ -6,9 +6,9 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adce_site.settings")
-    from django.core.management import execute_from_command_line
+    from adce_site.process_exit import run_command_line
 
-    execute_from_command_line(sys.argv)
+    run_command_line(sys.argv)
 
 
 if __name__ == "__main__":
