@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciliation.columnar import ColumnMatcher, row_numbers
+from reconciliation.columnar import ColumnMatcher, catalog_lookup, row_numbers
 from reconciliation.patterns import MatcherSpec, PartitionMatcher
 
 S3 = "s3://lake"
@@ -98,3 +98,38 @@ KEYS = st.lists(PIECES, max_size=9).map("".join)
 @given(keys=st.lists(KEYS, max_size=40), store=st.sampled_from([S3, "file://"]))
 def test_any_keys_agree_with_the_reference_matcher(matcher, keys, store):
     assert columnar_answers(matcher, store, keys) == python_answers(matcher, store, keys)
+
+
+def reference_lookup(game_ids, catalog):
+    """The season of each id's first catalog entry (None when unknown or None), one id at a time."""
+    first = {}
+    for game_id, season in catalog:
+        first.setdefault(game_id, season)
+    return [first.get(g) if g is not None else None for g in game_ids]
+
+
+def lookup(game_ids, catalog):
+    ids = pa.array([c[0] for c in catalog], pa.string())
+    seasons = pa.array([c[1] for c in catalog], pa.string())
+    return catalog_lookup(pa.array(game_ids, pa.string()), ids, seasons).to_pylist()
+
+
+CATALOG_ROWS = [("401", "2023-24"), ("402", "2023-24"), ("9", "2022-23"), ("401", "2019-20"), ("77", "2024-25")]
+
+
+@pytest.mark.parametrize("game_ids", [
+    ["401", "402", "999", None, "401", "9"],            # more keys than games: the keys are probed
+    ["77", None],                                       # fewer keys than games: the catalog is probed
+    ["401"], ["nope"], [None], [],
+])
+def test_catalog_lookup_either_way_round(game_ids):
+    # "401" is listed twice: its first entry wins, as pc.index_in answers
+    assert lookup(game_ids, CATALOG_ROWS) == reference_lookup(game_ids, CATALOG_ROWS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(game_ids=st.lists(st.one_of(st.none(), st.sampled_from(["1", "2", "3", "4", "é", ""])), max_size=12),
+       catalog=st.lists(st.tuples(st.sampled_from(["1", "2", "3", "é", ""]), st.sampled_from(["2023-24", "2024-25"])),
+                        max_size=12))
+def test_catalog_lookup_agrees_with_a_dict(game_ids, catalog):
+    assert lookup(game_ids, catalog) == reference_lookup(game_ids, catalog)

@@ -1,6 +1,7 @@
 """Bulk inventory writes: staging, swap per region, discard on error, upserts for events."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -157,6 +158,62 @@ def test_failed_bulk_load_leaves_the_inventory_and_its_indexes_as_they_were():
     assert StoredObject.objects.count() == 0
     assert constraints() == INDEXES
     assert inventory_replace([Region("s3://b", "")], [row("s3://b", "fresh")], bulk=True)["bulk_load"]
+
+
+class RecordingWriteBehind:
+    """Stands in for reconciliation.write_behind.WriteBehind: records what the bulk load asked of it."""
+
+    made: list = []
+
+    def __init__(self, paths):
+        self.paths, self.running = tuple(paths), False
+        RecordingWriteBehind.made.append(self)
+
+    def __enter__(self):
+        self.running = True
+        return self
+
+    def stop(self):
+        self.running = False
+
+
+@pytest.fixture
+def write_behind(monkeypatch, tmp_path):
+    from reconciliation import inventory
+
+    RecordingWriteBehind.made = []
+    files = (str(tmp_path / "db"), str(tmp_path / "db-wal"))
+    monkeypatch.setattr(inventory, "WriteBehind", RecordingWriteBehind)
+    monkeypatch.setattr(inventory, "sqlite_files", lambda name: files)
+    return files
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_sqlite_bulk_load_writes_behind_until_its_commit(write_behind, fails):
+    from django.db import connection
+
+    seen_during = []
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with InventoryStaging(bulk=True) as staging:
+            staging.add(row("s3://b", "k"))
+            staging.flush()
+            seen_during = [(w.paths, w.running) for w in RecordingWriteBehind.made]
+            if fails:
+                raise RuntimeError("listing failed")
+            staging.replace([Region("s3://b", "")])
+    if connection.vendor == "sqlite":  # the database's own files, flushed while the load ran
+        assert seen_during == [(write_behind, True)]
+    else:  # PostgreSQL writes its own WAL on the server: nothing to do here
+        assert seen_during == []
+    assert not any(w.running for w in RecordingWriteBehind.made)  # stopped after the commit or the rollback
+    assert keys() == ([] if fails else ["k"])
+
+
+def test_the_staged_path_does_not_write_behind(write_behind):
+    inventory_replace([Region("s3://other", "")], [row("s3://other", "kept")])
+    RecordingWriteBehind.made = []
+    assert "bulk_load" not in inventory_replace([Region("s3://b", "")], [row("s3://b", "k")], bulk=True)
+    assert RecordingWriteBehind.made == []
 
 
 def test_bulk_load_is_only_for_an_empty_inventory():
