@@ -226,7 +226,7 @@ class InventoryStaging:
         self._atomic, self.bulk, self._target = atomic, True, TABLE
         if self.vendor == "sqlite":
             # ~240 MB of new pages per million rows: let the disk take them while rows still go in.
-            self._write_behind = WriteBehind(sqlite_files(connection.settings_dict["NAME"])).__enter__()
+            self._write_behind = WriteBehind(sqlite_files(connection.settings_dict["NAME"])).start()
         return True
 
     def _stop_write_behind(self) -> None:

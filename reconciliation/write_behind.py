@@ -92,11 +92,15 @@ class WriteBehind:
         while not self._stop.wait(self.interval):
             self.flush_once()
 
-    def __enter__(self) -> WriteBehind:
-        if self.enabled:
+    def start(self) -> WriteBehind:
+        """Start the thread (nothing when disabled); pair with stop()."""
+        if self.enabled and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="adce-write-behind", daemon=True)
             self._thread.start()
         return self
+
+    def __enter__(self) -> WriteBehind:
+        return self.start()
 
     def __exit__(self, *exc) -> bool:
         self.stop()

@@ -169,7 +169,7 @@ class RecordingWriteBehind:
         self.paths, self.running = tuple(paths), False
         RecordingWriteBehind.made.append(self)
 
-    def __enter__(self):
+    def start(self):
         self.running = True
         return self
 
