@@ -1,5 +1,9 @@
-"""`import_legacy`: the original's metrics.yaml values as baselines, its historical/YYYY-MM-DD.yaml
-copies as Snapshots plus Measurement history. Decisions (docs/migration.md):
+"""`import_legacy`: the original's config.yaml as metric definitions (its shell commands translated to
+typed kinds, SPEC §11), its metrics.yaml values as baselines, its historical/YYYY-MM-DD.yaml copies as
+Snapshots plus Measurement history. Decisions (docs/migration.md):
+
+* config.yaml goes through `import_metrics` with `legacy_shell.translate_document`: recognised commands
+  become typed kinds; the others stay `shell`, imported disabled unless ADCE_ALLOW_SHELL_PROBES is on.
 
 * Metrics are matched by dotted `category.name` against definitions already imported with
   `import_metrics`; names with no definition are skipped and reported (`unknown_metrics`).
@@ -21,6 +25,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from django.conf import settings
+
 from adce_site.cli import no_progress
 from adce_site.legacy import (LegacyError, LegacyFile, historical_files, parse_historical,
                               parse_metrics_document, type_value)
@@ -29,7 +35,64 @@ from metrics.models import Measurement, MetricDefinition, Snapshot, Verification
 TRIGGER = "legacy"
 BASELINE_BY_PREFIX = "legacy import"
 NUMERIC = ("integer", "float")
-SIZED_KINDS = ("s3_total_bytes", "dir_size")  # kinds with a `unit` parameter (default bytes)
+SIZED_KINDS = ("s3_total_bytes", "s3_average_bytes", "dir_size")  # kinds with a `unit` parameter (default bytes)
+
+
+@dataclass
+class TranslatedImport:
+    """import_metrics with the original's shell commands translated."""
+    result: object                      # metrics.services.ImportResult
+    translations: list[dict]            # one entry per metric, in file order
+
+    @property
+    def shell(self) -> list[dict]:
+        return [t for t in self.translations if t["status"] == "shell"]
+
+    def as_json(self) -> dict:
+        r = self.result
+        counts = {status: sum(1 for t in self.translations if t["status"] == status)
+                  for status in ("translated", "shell", "typed")}
+        return {"file": r.path, "dry_run": r.dry_run, "created": r.created, "updated": r.updated,
+                "unchanged": r.unchanged, "disabled": r.disabled, "warnings": r.warnings,
+                "translation": counts, "metrics": self.translations}
+
+
+def translated_metric_import(config_file, *, dry_run: bool = False, base_dir=None) -> TranslatedImport:
+    """`import_metrics --translate-shell FILE` (and the config step of import_legacy). Raises
+    metrics.config.ConfigError for a bad file, like import_metrics."""
+    from adce_site.legacy_shell import translate_document
+    from metrics.services import metric_import
+
+    allow_shell = settings.ADCE_ALLOW_SHELL_PROBES
+    report: list[dict] = []
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+
+    def transform(doc):
+        report.clear()
+        return translate_document(doc, base_dir=base, allow_shell=allow_shell, report=report)
+
+    # Untranslated commands are disabled when shell probes are off, so the file is accepted either way.
+    result = metric_import(config_file, dry_run=dry_run, base_dir=base, allow_shell=True, transform=transform)
+    return TranslatedImport(result, report)
+
+
+def write_translations(command, imported: TranslatedImport, prefix: str) -> None:
+    """The text report of a translated config import (import_legacy, import_metrics --translate-shell):
+    counts, then every metric that stays shell by name with the reason."""
+    r = imported.result
+    for warning in r.warnings:
+        command.stderr.write(f"warning: {warning}")
+    translated = sum(1 for t in imported.translations if t["status"] == "translated")
+    commands = sum(1 for t in imported.translations if t["command"] is not None)
+    command.stdout.write(
+        f"{prefix} {r.total} metric(s) from {r.path}: {len(r.created)} new, {len(r.updated)} updated, "
+        f"{len(r.unchanged)} unchanged, {len(r.disabled)} disabled; {translated} of {commands} shell "
+        f"command(s) translated to typed kinds, {len(imported.shell)} kept as shell")
+    for entry in imported.shell:
+        state = "enabled" if entry["enabled"] else "disabled"
+        command.stdout.write(f"  shell ({state}) {entry['metric']}: {entry['reason']}")
+    for name in r.disabled:
+        command.stdout.write(f"  disabled (no longer in the file): {name}")
 
 
 @dataclass
@@ -37,6 +100,7 @@ class LegacyImportResult:
     metrics_file: str | None
     historical_dir: str | None
     dry_run: bool = False
+    config: TranslatedImport | None = None
     baselines_set: list[str] = field(default_factory=list)
     baselines_unchanged: list[str] = field(default_factory=list)
     baselines_kept: list[dict] = field(default_factory=list)   # {"metric", "reason"}
@@ -48,6 +112,7 @@ class LegacyImportResult:
 
     def as_json(self) -> dict:
         return {
+            "config": self.config.as_json() if self.config is not None else None,
             "metrics_file": self.metrics_file, "historical_dir": self.historical_dir, "dry_run": self.dry_run,
             "baselines": {"set": self.baselines_set, "unchanged": self.baselines_unchanged,
                           "kept": self.baselines_kept},
@@ -87,9 +152,12 @@ def _measured_at(parsed: LegacyFile) -> dt.datetime:
 
 
 def legacy_import(*, metrics_file: str | Path | None = None, historical_dir: str | Path | None = None,
-                  dry_run: bool = False, now: dt.datetime | None = None, progress=no_progress) -> LegacyImportResult:
-    if metrics_file is None and historical_dir is None:
-        raise LegacyError("nothing to import: give --metrics-file and/or --historical-dir")
+                  config_file: str | Path | None = None, dry_run: bool = False, now: dt.datetime | None = None,
+                  progress=no_progress) -> LegacyImportResult:
+    if metrics_file is None and historical_dir is None and config_file is None:
+        raise LegacyError("nothing to import: give --config, --metrics-file and/or --historical-dir")
+    if config_file is not None and not Path(config_file).is_file():
+        raise LegacyError(f"{config_file}: no such file")
     now = now or timezone.now()
     today = now.astimezone(dt.timezone.utc).date()
     result = LegacyImportResult(str(metrics_file) if metrics_file else None,
@@ -115,17 +183,22 @@ def legacy_import(*, metrics_file: str | Path | None = None, historical_dir: str
     progress("parsed " + ", ".join(([str(metrics_file)] if current is not None else [])
                                     + ([f"{len(history)} historical file(s)"] if history else [])))
 
-    # 2. Match and type every value before writing anything.
-    metrics = {m.full_name: m for m in MetricDefinition.objects.all()}
-    if not metrics:
-        raise LegacyError("no metric definitions yet: run `import_metrics inventory/config.yaml` first")
-    current_typed = _typed(current, metrics, result) if current is not None else {}
-    history_typed = [(parsed, _typed(parsed, metrics, result)) for parsed in history]
-    for name, files in result.unknown_metrics.items():
-        result.warnings.append(f"{name}: no such metric definition, skipped (in {', '.join(files)})")
-
-    # 3. Write, all in one transaction.
+    # 2. Write, all in one transaction: the definitions first (a bad config.yaml raises before any
+    # write of its own), then every value is matched and typed before the first baseline is written.
     with transaction.atomic():
+        if config_file is not None:
+            result.config = _config_import(config_file)
+            progress(f"{config_file}: {len(result.config.result.created) + len(result.config.result.updated)} "
+                     f"definition(s) written, {len(result.config.shell)} kept as shell")
+        metrics = {m.full_name: m for m in MetricDefinition.objects.all()}
+        if not metrics:
+            raise LegacyError("no metric definitions yet: give --config inventory/config.yaml "
+                              "(or run `import_metrics` first)")
+        current_typed = _typed(current, metrics, result) if current is not None else {}
+        history_typed = [(parsed, _typed(parsed, metrics, result)) for parsed in history]
+        for name, files in result.unknown_metrics.items():
+            result.warnings.append(f"{name}: no such metric definition, skipped (in {', '.join(files)})")
+
         if current is not None:
             _baselines_apply(current, current_typed, metrics, result, now)
         for parsed, typed in history_typed:
@@ -134,6 +207,15 @@ def legacy_import(*, metrics_file: str | Path | None = None, historical_dir: str
         if dry_run:
             transaction.set_rollback(True)
     return result
+
+
+def _config_import(config_file) -> TranslatedImport:
+    from metrics.config import ConfigError
+
+    try:
+        return translated_metric_import(config_file)
+    except ConfigError as exc:
+        raise LegacyError(str(exc)) from None
 
 
 def _baselines_apply(parsed: LegacyFile, typed: dict, metrics: dict, result: LegacyImportResult, now) -> None:

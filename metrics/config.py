@@ -92,17 +92,21 @@ class _Errors:
             raise ConfigError(self.items[0] + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""))
 
 
-def load_config(path: str | Path, *, base_dir: str | Path | None = None, allow_shell: bool = False) -> MetricsConfig:
-    """Read and validate FILE. Relative paths of the metrics resolve against `base_dir` (default: CWD)."""
+def load_config(path: str | Path, *, base_dir: str | Path | None = None, allow_shell: bool = False,
+                transform=None) -> MetricsConfig:
+    """Read and validate FILE. Relative paths of the metrics resolve against `base_dir` (default: CWD).
+    `transform(doc) -> doc` rewrites the loaded document before validation (import_legacy's translation
+    of the original's shell commands)."""
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_config(text, path=path, base_dir=base_dir, allow_shell=allow_shell)
+    return parse_config(text, path=path, base_dir=base_dir, allow_shell=allow_shell, transform=transform)
 
 
-def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shell: bool = False) -> MetricsConfig:
+def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shell: bool = False,
+                 transform=None) -> MetricsConfig:
     base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)
@@ -119,6 +123,8 @@ def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shel
         raise ConfigError(f"{path}: {bad[0]!s:.200}: {bad[1]}")
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: the document must be a mapping (with a `metrics:` section)")
+    if transform is not None:
+        doc = transform(doc)
     cfg = MetricsConfig(path=path)
     for key in doc:
         if key not in TOP_LEVEL:

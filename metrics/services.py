@@ -33,7 +33,7 @@ log = logging.getLogger("adce.metrics")
 
 DRIFTED = ("minor", "moderate", "major", "critical", "changed")
 STATUSES = ("ok", "minor", "moderate", "major", "critical", "new", "changed", "error")
-LOCATION_PARAMS = ("location", "left", "right")
+LOCATION_PARAMS = ("location", "denominator_location", "left", "right")
 
 
 class MetricSelectionError(ValueError):
@@ -61,7 +61,8 @@ _DEFINITION_FIELDS = ("kind", "params", "parse_type", "precision", "volatility",
                       "description", "enabled")
 
 
-def metric_import(path, *, dry_run: bool = False, base_dir=None, allow_shell: bool | None = None) -> ImportResult:
+def metric_import(path, *, dry_run: bool = False, base_dir=None, allow_shell: bool | None = None,
+                  transform=None) -> ImportResult:
     """Load FILE (all-or-nothing). Raises metrics.config.ConfigError with "FILE: key.path: problem".
 
     Re-importing updates definitions and keeps baselines and history; a metric no longer in the file
@@ -70,7 +71,7 @@ def metric_import(path, *, dry_run: bool = False, base_dir=None, allow_shell: bo
     if allow_shell is None:
         allow_shell = django_settings.ADCE_ALLOW_SHELL_PROBES
     source = str(Path(path).resolve())
-    cfg = load_config(path, base_dir=base_dir, allow_shell=allow_shell)
+    cfg = load_config(path, base_dir=base_dir, allow_shell=allow_shell, transform=transform)
     result = ImportResult(path=str(path), dry_run=dry_run, warnings=list(cfg.warnings))
     with transaction.atomic():
         _settings_apply(cfg, source)

@@ -6,6 +6,7 @@ followed (no loops, no double counting); a missing or unreadable folder is an er
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 
 from .base import UNITS, ParamError, ProbeError, check_keys, glob_regex, register, resolve_path, want_glob, want_unit
@@ -24,12 +25,44 @@ def _want_excludes(params: dict) -> None:
     params["exclude"] = values
 
 
+PATH_FILTERS = ("path_match", "path_not_match")
+
+
+def _want_path_filters(params: dict) -> None:
+    """`path_match` / `path_not_match`: find's `-path` / `-not -path` patterns (a string or a list).
+    They are matched as find matches them when run in the folder itself: against `./` + the relative
+    path, with `*` crossing `/` (so `*/test*` is any file below a folder whose name starts with test)."""
+    for key in PATH_FILTERS:
+        if key not in params:
+            continue
+        value = params[key]
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ParamError(key, "must be a find -path pattern or a non-empty list of them")
+        params[key] = values
+
+
+def _path_filter(params: dict):
+    """A predicate on a relative path for the find -path filters (None: no filter)."""
+    wanted, unwanted = params.get("path_match") or [], params.get("path_not_match") or []
+    if not wanted and not unwanted:
+        return None
+
+    def keep(rel: str) -> bool:
+        shown = "./" + rel
+        return (all(fnmatch.fnmatchcase(shown, p) for p in wanted)
+                and not any(fnmatch.fnmatchcase(shown, p) for p in unwanted))
+
+    return keep
+
+
 def validate_file_count(params, *, base_dir):
-    check_keys(params, required=("path",), optional=("glob", "exclude"))
+    check_keys(params, required=("path",), optional=("glob", "exclude", *PATH_FILTERS))
     out = dict(params, path=resolve_path(params, "path", base_dir))
     if "glob" in params:
         want_glob(params)
     _want_excludes(out)
+    _want_path_filters(out)
     return out
 
 
@@ -42,10 +75,11 @@ def validate_line_count(params, *, base_dir):
         return {"files": [resolve_path({"files": f}, "files", base_dir) for f in files]}
     if "path" not in params:
         raise ParamError("path", "required parameter is missing (give `path` + `glob`, or `files`)")
-    check_keys(params, required=("path", "glob"), optional=("exclude",))
+    check_keys(params, required=("path", "glob"), optional=("exclude", *PATH_FILTERS))
     want_glob(params)
     out = dict(params, path=resolve_path(params, "path", base_dir))
     _want_excludes(out)
+    _want_path_filters(out)
     return out
 
 
@@ -59,9 +93,10 @@ def validate_dir_size(params, *, base_dir):
     return out
 
 
-def _walk(root: str, pattern: str | None, exclude: list[str] | None = None):
+def _walk(root: str, pattern: str | None, exclude: list[str] | None = None, keep=None):
     """Yield (absolute path, relative path) of the regular files under `root` matching `pattern`
-    and none of the `exclude` globs (an excluded folder, e.g. `.venv`, is pruned, not walked)."""
+    and none of the `exclude` globs (an excluded folder, e.g. `.venv`, is pruned, not walked), and
+    passing `keep(relative path)` when given (the find -path filters)."""
     if not os.path.isdir(root):
         raise ProbeError(f"{root}: no such folder" if not os.path.exists(root) else f"{root}: not a folder")
     rx = glob_regex(pattern) if pattern else None
@@ -79,6 +114,8 @@ def _walk(root: str, pattern: str | None, exclude: list[str] | None = None):
                 continue
             if excluded and any(x.match(rel) for x in excluded):
                 continue
+            if keep is not None and not keep(rel):
+                continue
             if os.path.islink(full) and not os.path.isfile(full):
                 continue  # dangling link: not a file
             yield full, rel
@@ -89,7 +126,7 @@ def _walk(root: str, pattern: str | None, exclude: list[str] | None = None):
 
 @register("file_count", validate=validate_file_count, parse_type="integer")
 def file_count(params, ctx):
-    return sum(1 for _ in _walk(params["path"], params.get("glob", "**/*"), params.get("exclude")))
+    return sum(1 for _ in _walk(params["path"], params.get("glob", "**/*"), params.get("exclude"), _path_filter(params)))
 
 
 def _lines(path: str) -> int:
@@ -112,7 +149,8 @@ def line_count(params, ctx):
             if not os.path.isfile(path):
                 raise ProbeError(f"{path}: no such file")
         return sum(_lines(path) for path in params["files"])
-    return sum(_lines(full) for full, _ in _walk(params["path"], params["glob"], params.get("exclude")))
+    return sum(_lines(full) for full, _ in _walk(params["path"], params["glob"], params.get("exclude"),
+                                                 _path_filter(params)))
 
 
 @register("dir_size", validate=validate_dir_size, parse_type="float")

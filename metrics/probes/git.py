@@ -10,7 +10,7 @@ from .base import ParamError, ProbeError, check_keys, register, resolve_path, wa
 
 
 def validate(params, *, base_dir):
-    check_keys(params, required=("repo",), optional=("since", "grep", "all_branches", "ref"))
+    check_keys(params, required=("repo",), optional=("since", "grep", "ignore_case", "all_branches", "ref"))
     out = dict(params, repo=resolve_path(params, "repo", base_dir))
     if "since" in params:
         since = params["since"]
@@ -23,8 +23,9 @@ def validate(params, *, base_dir):
                 raise ParamError("since", f"invalid date {since!r} (expected YYYY-MM-DD)") from None
     if "grep" in params:
         want_str(params, "grep")
-    if "all_branches" in params:
-        want_bool(params, "all_branches")
+    for key in ("ignore_case", "all_branches"):
+        if key in params:
+            want_bool(params, key)
     if "ref" in params:
         ref = want_str(params, "ref")
         if ref.startswith("-"):
@@ -39,6 +40,8 @@ def git_commit_count(params, ctx):
         cmd.append(f"--since={params['since']}")
     if params.get("grep"):
         cmd.append(f"--grep={params['grep']}")
+        if params.get("ignore_case"):
+            cmd.append("--regexp-ignore-case")  # grep -i
     if params.get("all_branches"):
         cmd.append("--all")
     else:

@@ -49,6 +49,23 @@ def validate_bytes(params, *, base_dir):
     return out
 
 
+def validate_ratio(params, *, base_dir):
+    """The numerator is `location` (+ `suffix`/`glob`), the denominator `denominator_location`
+    (+ `denominator_suffix`/`denominator_glob`); `scale` multiplies the quotient (100 = a percentage)."""
+    ours = {k: v for k, v in params.items() if not k.startswith("denominator_") and k != "scale"}
+    out = _validate_location(ours, base_dir=base_dir)
+    theirs = {k[len("denominator_"):]: v for k, v in params.items() if k.startswith("denominator_")}
+    try:
+        denominator = _validate_location(theirs, base_dir=base_dir)
+    except ParamError as exc:
+        raise ParamError(f"denominator_{exc.key}", exc.problem) from None
+    out.update({f"denominator_{k}": v for k, v in denominator.items()})
+    if "scale" in params:
+        want_number(params, "scale")
+        out["scale"] = params["scale"]
+    return out
+
+
 def validate_small(params, *, base_dir):
     out = _validate_location(params, base_dir=base_dir, extra_required=("below_bytes",))
     want_number(params, "below_bytes", minimum=1, integer=True)
@@ -93,15 +110,46 @@ def s3_small_object_count(params, ctx):
     return sum(1 for obj in selected(params, ctx) if obj.size < below)
 
 
-@register("s3_newest_age_hours", validate=validate_plain, parse_type="float")
-def s3_newest_age_hours(params, ctx):
+@register("s3_average_bytes", validate=validate_bytes, parse_type="float")
+def s3_average_bytes(params, ctx):
+    objects = selected(params, ctx)
+    if not objects:
+        # The mean of nothing is undefined: an error, never 0.
+        raise ProbeError(f"{params['location']}: no objects to average")
+    average = sum(obj.size for obj in objects) / len(objects)
+    return average / UNITS[params.get("unit", "bytes")]
+
+
+@register("s3_object_ratio", validate=validate_ratio, parse_type="float")
+def s3_object_ratio(params, ctx):
+    numerator = len(selected(params, ctx))
+    denominator = len(selected(_denominator(params), ctx))
+    if denominator == 0:
+        raise ProbeError(f"{params['denominator_location']}: no objects to divide by")
+    return numerator / denominator * params.get("scale", 1)
+
+
+def _denominator(params: dict) -> dict:
+    return {k[len("denominator_"):]: v for k, v in params.items() if k.startswith("denominator_")}
+
+
+def _newest_age_seconds(params, ctx) -> float:
     objects = selected(params, ctx)
     if not objects:
         # No object means no age: an error, not 0 hours (which would look perfectly fresh).
         raise ProbeError(f"{params['location']}: no objects to take the newest age from")
     newest = max(obj.last_modified for obj in objects)  # by LastModified, never by key order
-    now = ctx_now(ctx)
-    return max(0.0, (now - newest).total_seconds() / 3600.0)
+    return max(0.0, (ctx_now(ctx) - newest).total_seconds())
+
+
+@register("s3_newest_age_hours", validate=validate_plain, parse_type="float")
+def s3_newest_age_hours(params, ctx):
+    return _newest_age_seconds(params, ctx) / 3600.0
+
+
+@register("s3_newest_age_days", validate=validate_plain, parse_type="float")
+def s3_newest_age_days(params, ctx):
+    return _newest_age_seconds(params, ctx) / 86400.0
 
 
 def ctx_now(ctx) -> dt.datetime:
