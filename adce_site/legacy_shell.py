@@ -406,11 +406,11 @@ def _mentions(node, word: str) -> bool:
         isinstance(n, ast.Attribute) and n.attr == word for n in ast.walk(node))
 
 
-def _numbers(node) -> list:
-    """The numbers of the value, leaving out those of call keywords (`MaxKeys=1000`)."""
+def _numbers(node, skip: set = frozenset()) -> list:
+    """The numbers of the value, leaving out those of call keywords (`MaxKeys=1000`) and `skip`."""
     keyworded = {id(c) for k in ast.walk(node) if isinstance(k, ast.keyword) for c in ast.walk(k.value)}
     return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant)
-            and type(n.value) in (int, float) and id(n) not in keyworded]
+            and type(n.value) in (int, float) and id(n) not in keyworded and id(n) not in skip]
 
 
 def _constants_other_than(node, allowed: set) -> bool:
@@ -420,7 +420,11 @@ def _constants_other_than(node, allowed: set) -> bool:
                   for c in ast.walk(n) if isinstance(c, ast.Constant)}
     rounding = {a.value for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
                 and n.func.id == "round" for a in n.args[1:] if isinstance(a, ast.Constant)}
-    for value in _numbers(node):
+    # The parts of a constant power of 1024 (`1024 ** 3`, `1024 * 1024`) are that divisor.
+    in_divisor = {id(c) for n in ast.walk(node) if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Pow, ast.Mult))
+                  and isinstance(_const_value(n), int) and _is_power_of_1024(_const_value(n))
+                  for c in ast.walk(n)}
+    for value in _numbers(node, skip=in_divisor):
         if value in allowed or value in thresholds or value in rounding:
             continue
         if isinstance(value, int) and value > 1 and _is_power_of_1024(value):

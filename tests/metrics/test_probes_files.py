@@ -81,3 +81,31 @@ def test_validation(kind, params, key, tmp_path):
     with pytest.raises(ParamError) as exc:
         REGISTRY[kind].validate(params, base_dir=tmp_path)
     assert exc.value.key == key
+
+
+def test_find_path_filters(tmp_path):
+    """`path_match` / `path_not_match` behave as find's -path / -not -path run inside the folder."""
+    for rel in ("tests/test_a.py", "tests/unit/test_b.py", "src/testing_c.py", "src/d.py", ".venv/lib/e.py",
+                "f.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("1\n2\n")
+    assert run("file_count", tmp_path, path=".", glob="**/*.py", path_match="*/test*") == 3
+    assert run("file_count", tmp_path, path=".", glob="**/*.py", path_not_match=["./.venv/*"]) == 5
+    assert run("file_count", tmp_path, path=".", glob="**/*.py", path_match="./src/*",
+               path_not_match="*/testing*") == 1
+    assert run("line_count", tmp_path, path=".", glob="**/*.py", path_match="*/test*") == 6
+    # find itself agrees
+    import subprocess
+
+    out = subprocess.run("find . -path '*/test*' -name '*.py' -type f | wc -l", shell=True, cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout
+    assert int(out) == 3
+
+
+def test_find_path_filters_are_checked(tmp_path):
+    with pytest.raises(ParamError) as info:
+        REGISTRY["file_count"].validate({"path": ".", "path_match": []}, base_dir=tmp_path)
+    assert info.value.key == "path_match"
+    with pytest.raises(ParamError) as info:
+        REGISTRY["line_count"].validate({"path": ".", "glob": "*", "path_not_match": [3]}, base_dir=tmp_path)
+    assert info.value.key == "path_not_match"

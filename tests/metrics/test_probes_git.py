@@ -51,3 +51,20 @@ def test_not_a_repository_is_an_error(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(ProbeError, match="git rev-list failed"):
         run(tmp_path, repo="plain")
+
+
+def test_ignore_case_is_grep_i(repo):
+    git(repo, "commit", "--allow-empty", "-q", "-m", "REC_ shouting", date="2025-10-08T12:00:00Z")
+    assert run(repo, repo=".", grep="rec_") == 2
+    assert run(repo, repo=".", grep="rec_", ignore_case=True) == 3
+    out = subprocess.run("git log --oneline | grep -i 'rec_' | wc -l", shell=True, cwd=repo, capture_output=True,
+                         text=True, check=True).stdout
+    assert int(out) == 3
+
+
+def test_ignore_case_must_be_a_boolean(repo):
+    from metrics.probes.base import ParamError
+
+    with pytest.raises(ParamError) as info:
+        REGISTRY["git_commit_count"].validate({"repo": ".", "grep": "x", "ignore_case": "yes"}, base_dir=repo)
+    assert info.value.key == "ignore_case"

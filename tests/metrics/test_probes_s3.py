@@ -170,3 +170,65 @@ def test_over_threaded_moto_server(aws_env, monkeypatch):
         assert ctx.listings_made == 1 and ctx.list_calls >= 2
     finally:
         server.stop()
+
+
+# --- kinds added for the original's translated one-liners (SPEC §11) ---------------------------
+
+def test_average_ratio_and_age_in_days(tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    (tmp_path / "pbp").mkdir()
+    (tmp_path / "box").mkdir()
+    for name, size, days_ago in (("pbp/z.json", 1024, 5), ("pbp/a.json", 3072, 2), ("pbp/b.csv", 2048, 9),
+                                 ("box/1.json", 10, 1), ("box/2.json", 10, 1), ("box/3.json", 10, 1),
+                                 ("box/4.json", 10, 1)):
+        path = tmp_path / name
+        path.write_bytes(b"x" * size)
+        ts = (now - dt.timedelta(days=days_ago)).timestamp()
+        os.utime(path, (ts, ts))
+    ctx = ProbeContext()
+    ctx.now = now
+    pbp, box = f"file://{tmp_path}/pbp/", f"file://{tmp_path}/box/"
+    assert run("s3_average_bytes", ctx, location=pbp) == 2048
+    assert run("s3_average_bytes", ctx, location=pbp, unit="KB") == 2.0
+    assert run("s3_average_bytes", ctx, location=pbp, suffix=".json", unit="KB") == 2.0
+    assert run("s3_object_ratio", ctx, location=pbp, denominator_location=box) == 0.75
+    assert run("s3_object_ratio", ctx, location=pbp, suffix=".json", denominator_location=pbp, scale=100) \
+        == pytest.approx(200 / 3)
+    assert run("s3_object_ratio", ctx, location=box, denominator_location=pbp, denominator_suffix=".csv") == 4
+    # The newest by mtime (a.json, 2 days), not the key-sorted last one (z.json, 5 days).
+    assert run("s3_newest_age_days", ctx, location=pbp, suffix=".json") == pytest.approx(2, abs=1e-6)
+    assert run("s3_newest_age_hours", ctx, location=pbp, suffix=".json") == pytest.approx(48, abs=1e-4)
+
+
+def test_average_ratio_age_of_nothing_are_errors_never_zero(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "f").write_text("x")
+    empty, one = f"file://{tmp_path}/empty/", f"file://{tmp_path}/one/"
+    ctx = ProbeContext()
+    with pytest.raises(ProbeError, match="no objects to average"):
+        run("s3_average_bytes", ctx, location=empty)
+    with pytest.raises(ProbeError, match="no objects to divide by"):
+        run("s3_object_ratio", ctx, location=one, denominator_location=empty)
+    with pytest.raises(ProbeError, match="no objects to take the newest age"):
+        run("s3_newest_age_days", ctx, location=empty)
+    with pytest.raises(ProbeError, match="no such|does not exist|not"):
+        run("s3_object_ratio", ctx, location=f"file://{tmp_path}/missing/", denominator_location=one)
+
+
+@pytest.mark.parametrize("params, key", [
+    ({"location": "s3://lake/a/"}, "denominator_location"),
+    ({"location": "s3://lake/a/", "denominator_location": "ftp://x/"}, "denominator_location"),
+    ({"location": "s3://lake/a/", "denominator_location": "s3://lake/b/", "scale": "100"}, "scale"),
+    ({"location": "s3://lake/a/", "denominator_location": "s3://lake/b/", "denominator_colour": 1}, "denominator_colour"),
+])
+def test_ratio_parameters_are_checked(params, key):
+    with pytest.raises(ParamError) as info:
+        REGISTRY["s3_object_ratio"].validate(params, base_dir="/")
+    assert info.value.key == key
+
+
+def test_average_unit_is_checked():
+    with pytest.raises(ParamError) as info:
+        REGISTRY["s3_average_bytes"].validate({"location": "s3://lake/", "unit": "GiB"}, base_dir="/")
+    assert info.value.key == "unit"
