@@ -204,3 +204,34 @@ def test_fixture_translates_in_the_proportion_the_spec_asks():
         "data_gaps.missing_games_count", "data_gaps.games_without_pbp", "sync_status.local_s3_sync_status",
         "sync_status.sync_check"}
     assert (len(commands) - len(shell)) / len(commands) >= 45 / 68
+
+
+def test_translate_document_keeps_the_metric_and_reports_every_one():
+    from adce_site.legacy_shell import translate_document
+
+    body = {"command": "du -sm docs 2>/dev/null | awk '{print $1}'", "parse_type": "integer", "precision": 0,
+            "category": "volatile", "description": "docs size", "critical": True, "enabled": False}
+    doc = {"version": "1.0.0", "metrics": {
+        "documentation": {"total_size_mb": body},
+        "aws": {"bad_bucket": {"command": "aws s3 ls s3://Bad_Bucket!/ --recursive | wc -l"},
+                "psql": {"command": "psql -c 'SELECT 1'", "enabled": False}},
+        "native": {"files": {"kind": "file_count", "path": "."}}}}
+    report = []
+    out = translate_document(doc, base_dir="/srv/project", allow_shell=False, report=report)
+    assert out["version"] == "1.0.0" and doc["metrics"]["documentation"]["total_size_mb"] is body  # input untouched
+    assert out["metrics"]["documentation"]["total_size_mb"] == {
+        "kind": "dir_size", "path": "docs", "unit": "MB", "parse_type": "integer", "precision": 0,
+        "category": "volatile", "description": "docs size", "critical": True, "enabled": False}
+    rows = {row["metric"]: row for row in report}
+    assert list(rows) == ["documentation.total_size_mb", "aws.bad_bucket", "aws.psql", "native.files"]
+    assert rows["documentation.total_size_mb"]["params"] == {"path": "/srv/project/docs", "unit": "MB"}
+    # A translation its kind refuses stays shell, with the reason; shell is imported disabled.
+    assert out["metrics"]["aws"]["bad_bucket"]["enabled"] is False
+    assert rows["aws.bad_bucket"]["status"] == "shell"
+    assert rows["aws.bad_bucket"]["reason"].startswith("translated to s3_object_count, but location:")
+    assert rows["aws.psql"]["enabled"] is False and rows["native.files"]["status"] == "typed"
+
+    report = []
+    out = translate_document(doc, base_dir="/srv/project", allow_shell=True, report=report)
+    assert "enabled" not in out["metrics"]["aws"]["bad_bucket"]
+    assert [row["enabled"] for row in report] == [False, True, False, True]

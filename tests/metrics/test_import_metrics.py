@@ -183,3 +183,26 @@ def test_fixture_metrics_import_and_verify(monkeypatch):
     kinds = set(MetricDefinition.objects.values_list("kind", flat=True))
     assert {"file_count", "line_count", "dir_size", "git_commit_count", "sql_scalar", "s3_object_count",
             "s3_total_bytes", "s3_small_object_count", "s3_newest_age_hours", "sync_diff", "expression"} <= kinds
+
+
+def test_json_document(tmp_path):
+    import json
+
+    out = io.StringIO()
+    call_command("import_metrics", str(write(tmp_path, GOOD)), "--dry-run", "--json", stdout=out, stderr=io.StringIO())
+    doc = json.loads(out.getvalue())
+    assert doc["dry_run"] is True and sorted(doc["created"]) == ["db.users", "files.count", "files.size"]
+    assert not MetricDefinition.objects.exists()
+
+
+def test_translate_shell_imports_the_legacy_example_without_shell_probes(tmp_path, monkeypatch):
+    """The reference legacy example is refused as shell, and imports with --translate-shell."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CommandError):
+        call_command("import_metrics", LEGACY, stdout=io.StringIO(), stderr=io.StringIO())
+    out = io.StringIO()
+    call_command("import_metrics", LEGACY, "--translate-shell", stdout=out, stderr=io.StringIO())
+    assert "1 of 1 shell command(s) translated to typed kinds, 0 kept as shell" in out.getvalue()
+    metric = MetricDefinition.objects.get()
+    assert (metric.kind, metric.params, metric.volatility) == (
+        "file_count", {"path": str(tmp_path / "docs"), "glob": "**/*.md"}, "volatile")
