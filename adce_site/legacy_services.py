@@ -188,8 +188,8 @@ def legacy_import(*, metrics_file: str | Path | None = None, historical_dir: str
     with transaction.atomic():
         if config_file is not None:
             result.config = _config_import(config_file)
-            progress(f"{config_file}: {len(result.config.result.created) + len(result.config.result.updated)} "
-                     f"definition(s) written, {len(result.config.shell)} kept as shell")
+            progress(f"{config_file}: {result.config.result.total} definition(s), "
+                     f"{len(result.config.shell)} kept as shell")
         metrics = {m.full_name: m for m in MetricDefinition.objects.all()}
         if not metrics:
             raise LegacyError("no metric definitions yet: give --config inventory/config.yaml "
