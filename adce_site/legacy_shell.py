@@ -48,9 +48,8 @@ class NotThis(Exception):
 
 @dataclass
 class Pipeline:
-    raw: str
-    stages: list[list[str]]
-    notes: list[str]
+    stages: list[list[str]]   # argv of each stage, noise removed
+    notes: list[str]          # what the cleaning changed
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -122,7 +121,7 @@ def parse_pipeline(command: str) -> Pipeline:
             if token in (";", "&", ">", ">>", "<", "(", ")", "&&", "||") and not _find_exec_end(stage, token) \
                     and not (token == "<" and stage[:2] == ["wc", "-l"]):
                 raise NotThis(f"uses the shell operator {token!r}")
-    return Pipeline(command, stages, notes)
+    return Pipeline(stages, notes)
 
 
 def _drop_stderr_redirects(tokens: list[str]) -> list[str]:
@@ -569,20 +568,27 @@ def _is_average(node) -> bool:
 
 # --------------------------------------------------------------------------- local files
 
-def _find_args(stage: list[str]) -> tuple[str, dict]:
-    """`find DIR [-maxdepth 1] [-type f] -name GLOB [-path P] [-not -path P]` → (DIR, params)."""
+@dataclass
+class FindCommand:
+    params: dict          # path, glob, path_match, path_not_match
+    type_f: bool          # `-type f` was given
+    action: list[str]     # what follows the tests (`-exec cat {} ;`), empty for a plain listing
+
+
+def _find_args(stage: list[str]) -> FindCommand:
+    """`find DIR [-maxdepth 1] [-type f] -name GLOB [-path P] [-not -path P] [-exec …]`."""
     if len(stage) < 2 or stage[1].startswith("-"):
         raise NotThis("find without a folder")
     folder, args = stage[1], stage[2:]
     _no_variables(folder)
     params: dict = {"path": folder}
-    name, depth, i = None, None, 0
+    name, depth, type_f, i = None, None, False, 0
     wanted, unwanted = [], []
     while i < len(args):
         arg = args[i]
         nxt = args[i + 1] if i + 1 < len(args) else None
         if arg == "-type" and nxt == "f":
-            params["_type_f"] = True
+            type_f = True
             i += 2
         elif arg == "-name" and nxt is not None and name is None:
             name = nxt
@@ -600,13 +606,12 @@ def _find_args(stage: list[str]) -> tuple[str, dict]:
             break
         else:
             raise NotThis(f"find option {arg!r} is not translated")
-    params["_rest"] = args[i:]
     glob_name = name or "*"
     params["glob"] = glob_name if depth == 1 else "**/" + glob_name
     for patterns, key in ((wanted, "path_match"), (unwanted, "path_not_match")):
         if patterns:
             params[key] = [_relative_find_path(p, folder) for p in patterns]
-    return folder, params
+    return FindCommand(params, type_f, args[i:])
 
 
 def _relative_find_path(pattern: str, folder: str) -> str:
@@ -623,26 +628,24 @@ def _find_count(p: Pipeline):
     """`find DIR -name GLOB -type f | wc -l` (any order, with `-path`/`-not -path` filters)."""
     if p.stages[0][0] != "find" or "-exec" in p.stages[0]:
         return None
-    _, params = _find_args(p.stages[0])
+    find = _find_args(p.stages[0])
     if not (len(p.stages) == 2 and _count_stage(p.stages[1])):
         raise NotThis("find piped into something other than `wc -l`")
-    if not params.pop("_type_f", False):
+    if not find.type_f:
         raise NotThis("find without `-type f` counts folders too")
-    params.pop("_rest")
-    return "file_count", params, []
+    return "file_count", find.params, []
 
 
 def _find_cat(p: Pipeline):
     """`find DIR -name GLOB -exec cat {} \\; | wc -l` (and `-exec cat {} +`)."""
     if p.stages[0][0] != "find" or "-exec" not in p.stages[0]:
         return None
-    _, params = _find_args(p.stages[0])
-    params.pop("_type_f", None)
-    if params.pop("_rest") not in (["-exec", "cat", "{}", ";"], ["-exec", "cat", "{}", "+"]):
+    find = _find_args(p.stages[0])
+    if find.action not in (["-exec", "cat", "{}", ";"], ["-exec", "cat", "{}", "+"]):
         raise NotThis("find -exec with something other than `cat {} \\;`")
     if not (len(p.stages) == 2 and _count_stage(p.stages[1])):
         raise NotThis("find -exec cat piped into something other than `wc -l`")
-    return "line_count", params, ["a last line without a newline counts (wc -l missed it)"]
+    return "line_count", find.params, ["a last line without a newline counts (wc -l missed it)"]
 
 
 def _wc_files(p: Pipeline):
