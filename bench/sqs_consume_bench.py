@@ -11,6 +11,10 @@ The consumer runs as its own `manage.py` process on a fresh database (SQLite fil
 database --pg-url, dropped and recreated), with the django-q2 ORM broker: every recorded event also
 enqueues its processing task, as in production. Checks: every message is recorded as exactly one
 event, the queue ends empty.
+
+Note: moto 5's SQS walks the whole queue on every receive and every deleted message, so its cost grows
+with the queue's length; on a shared 2-core box 10,000 messages did not drain in 25 minutes even for
+the bare peer (docs/benchmarks.md §4). Use a few hundred messages there.
 """
 from __future__ import annotations
 
