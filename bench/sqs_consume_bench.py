@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,23 +85,10 @@ def bare_drain(client, url: str) -> tuple[int, float]:
 
 
 def fresh_db(kind: str, workdir: Path, pg_url: str) -> dict:
-    env = dict(os.environ)
-    env["ADCE_VAR_DIR"] = str(workdir / "var")
-    env.pop("ADCE_REQUIRE_POSTGRES", None)
-    if kind == "sqlite":
-        db = workdir / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        env["DATABASE_URL"] = f"sqlite:///{db}"
-    else:
-        import psycopg
+    """The environment of a fresh, migrated database (reconcile_bench's SQLite file or PostgreSQL db)."""
+    from bench.reconcile_bench import prepare_db
 
-        parsed = urllib.parse.urlparse(pg_url)
-        name = parsed.path.lstrip("/")
-        with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = pg_url
+    env = prepare_db(kind, workdir, pg_url)
     subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], env=env, check=True,
                    cwd=ROOT)
     return env
