@@ -128,6 +128,9 @@ ADCE_SCAN_CACHE_HOURS = env.float("ADCE_SCAN_CACHE_HOURS", default=24.0)
 ADCE_RECONCILE_USE_CACHE = env.bool("ADCE_RECONCILE_USE_CACHE", default=False)
 # Where event-driven reconciles (scraper_complete, S3 uploads) write the task queue file; empty: nowhere.
 ADCE_QUEUE_FILE = env.str("ADCE_QUEUE_FILE", default="")
+# S3 event notifications from SQS (SPEC §12): when set, `setup_schedules` adds `adce:s3-events-queue`, a
+# django-q2 schedule that drains this queue every minute (`manage.py consume_s3_events --once` as a job).
+ADCE_S3_EVENTS_QUEUE_URL = env.str("ADCE_S3_EVENTS_QUEUE_URL", default="")
 # Admin CSV/XLSX exports refuse more rows than this (narrow the filter instead).
 ADCE_EXPORT_MAX_ROWS = env.int("ADCE_EXPORT_MAX_ROWS", default=100_000)
 # ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.

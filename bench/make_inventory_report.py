@@ -4,6 +4,14 @@
 JSON of the expected gaps (counts by kind, priority and cell) computed by the SPEC §5–§6 rules.
 
     python bench/make_inventory_report.py OUT_DIR [--objects 1000000] [--seed 42] [--as-of 2025-01-15] [--verify]
+                                          [--format csv|csv-versioned|parquet|orc]
+
+--format csv-versioned writes a versioned bucket's report (VersionId, IsLatest, IsDeleteMarker, every field
+quoted as AWS does) with the same objects plus rows that are not objects: a delete marker (latest, empty
+Size) for every 9th object's `deleted/` twin and for every missing game's key (with its older, non-current
+version), and a non-current older version of every 20th object — about 10 % of the rows are delete
+markers. A reader that took any of them for an object would change the expected unmatched count or gaps.
+parquet / orc write the same rows as csv-versioned in those formats (keys not URL-encoded).
 
 OUT_DIR gets:
     dest/inventory/nba-sim-raw-data-lake/daily/<as-of>T00-00Z/manifest.json   (+ dest/.../data/*.csv.gz)
@@ -25,7 +33,9 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reconciliation.storage.inventory_report import write_csv_inventory_report  # noqa: E402
+from reconciliation.storage.inventory_report import (  # noqa: E402
+    write_columnar_inventory_report, write_csv_inventory_report,
+)
 
 UTC = dt.timezone.utc
 BUCKET = "nba-sim-raw-data-lake"
@@ -64,7 +74,24 @@ def render(pattern: str, *, game_id=None, date=None, season_end=None) -> str:
                           season_start=season_end - 1 if season_end else None, season_end=season_end)
 
 
-def build(out: str, n_objects: int, seed: int, as_of: dt.date) -> dict:
+def versioned(rows, deleted_keys):
+    """The rows of a versioned bucket's report (see the module docstring): (key, size, lm, etag, is_latest,
+    is_delete_marker, version_id). `deleted_keys` collects keys whose objects were deleted meanwhile."""
+    for i, (key, size, when, etag) in enumerate(rows):
+        while deleted_keys:  # a missing game: its delete marker, then the version it hides
+            gone = deleted_keys.pop()
+            yield (gone, 0, when, "", True, True, "dm")
+            yield (gone, 1234, when - dt.timedelta(days=3), "old", False, False, "v0")
+        if i % 20 == 0:
+            yield (key, size, when, etag, True, False, "v2")
+            yield (key, max(0, size - 7), when - dt.timedelta(days=1), "prev", False, False, "v1")
+        else:
+            yield (key, size, when, etag, True, False, "v1")
+        if i % 9 == 0:
+            yield ("deleted/" + key, 0, when, "", True, True, "dm")
+
+
+def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv") -> dict:
     rng = random.Random(seed)
     current_end = as_of.year + 1 if as_of.month >= 7 else as_of.year
     # Games after as_of store nothing: size the seasons so that ~n_objects are actually stored.
@@ -93,6 +120,8 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date) -> dict:
         nonlocal object_count
         object_count += 1
         return (key, size, when, f"{zlib.crc32(key.encode()):08x}{size:08x}")
+
+    deleted_keys: list[str] = []
 
     def rows():
         nonlocal unmatched
@@ -142,6 +171,7 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date) -> dict:
                     recent = as_of - dt.timedelta(days=CRITICAL_DAYS) < d
                     if r < p_missing or (recent and r < 0.05):
                         cell["gaps"].append(("missing", d))
+                        deleted_keys.append(new_key)  # versioned formats: a delete marker hides it
                         continue
                     r2 = rng.random()
                     if r2 < 0.002:  # empty (below min_size_bytes)
@@ -170,8 +200,18 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date) -> dict:
                         yield obj("tmp/" + new_key.rsplit("/", 1)[-1] + ".part", size, when)
 
     dest = os.path.join(out, "dest")
-    manifest_uri = write_csv_inventory_report(dest, source_bucket=BUCKET, rows=rows(),
-                                              stamp=f"{as_of.isoformat()}T00-00Z", rows_per_file=250_000)
+    stamp = f"{as_of.isoformat()}T00-00Z"
+    if fmt == "csv":
+        manifest_uri = write_csv_inventory_report(dest, source_bucket=BUCKET, rows=rows(), stamp=stamp,
+                                                  rows_per_file=250_000)
+    elif fmt == "csv-versioned":
+        manifest_uri = write_csv_inventory_report(dest, source_bucket=BUCKET, rows=versioned(rows(), deleted_keys),
+                                                  stamp=stamp, rows_per_file=250_000, with_version_columns=True,
+                                                  quote_all=True)
+    else:
+        manifest_uri = write_columnar_inventory_report(dest, source_bucket=BUCKET, rows=versioned(rows(), deleted_keys),
+                                                       fmt={"parquet": "Parquet", "orc": "ORC"}[fmt], stamp=stamp,
+                                                       rows_per_file=250_000, with_version_columns=True)
 
     # --- expected gaps (SPEC §5-§6)
     by_kind, by_priority, by_cell = Counter(), Counter(), []
@@ -364,12 +404,14 @@ def main(argv=None) -> int:
     ap.add_argument("--objects", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--as-of", default="2025-01-15", type=dt.date.fromisoformat)
+    ap.add_argument("--format", default="csv", choices=["csv", "csv-versioned", "parquet", "orc"],
+                    help="report format (csv-versioned/parquet/orc: a versioned bucket's report, ~10%% delete markers)")
     ap.add_argument("--verify", action="store_true",
                     help="then re-read the report and recompute the gaps independently (exit 1 on mismatch)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    exp = build(args.out, args.objects, args.seed, args.as_of)
+    exp = build(args.out, args.objects, args.seed, args.as_of, args.format)
     print(json.dumps({k: exp[k] for k in ("manifest_uri", "objects", "unmatched", "gaps")}, indent=1))
     print(f"generated in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     if args.verify:

@@ -354,14 +354,14 @@ def prepare_db(kind: str, workdir: Path, pg_url: str) -> dict:
     return env
 
 
-def storage_generator(workdir: Path, target_objects: int) -> dict:
+def storage_generator(workdir: Path, target_objects: int, report_format: str = "csv") -> dict:
     """The STORAGE helper's generator (bench/make_inventory_report.py): the reference layout (espn at the
     bucket root, the other sources nested below it, old and new key layouts), as_of 2025-01-15."""
     subprocess.run([PYTHON, str(ROOT / "bench" / "make_inventory_report.py"), str(workdir), "--objects",
-                    str(target_objects)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    str(target_objects), "--format", report_format], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     exp = json.loads((workdir / "expected.json").read_text())
     return {
-        "generator": "bench/make_inventory_report.py",
+        "generator": f"bench/make_inventory_report.py --format {report_format}",
         "manifest": exp["manifest_uri"], "coverage": exp["coverage"], "catalogs": exp["catalogs"], "as_of": exp["as_of"],
         "objects_in_report": exp["objects"],
         "checks": {
@@ -457,6 +457,9 @@ def main(argv=None):
     ap.add_argument("--generator", choices=["storage", "own"], default="storage",
                     help="storage: bench/make_inventory_report.py (reference layout, nested locations); "
                          "own: this script's (4 disjoint source prefixes)")
+    ap.add_argument("--report-format", default="csv", choices=["csv", "csv-versioned", "parquet", "orc"],
+                    help="with --generator storage: the report's format (csv-versioned/parquet/orc: a versioned "
+                         "bucket's report with ~10%% delete markers and non-current versions)")
     ap.add_argument("--keep", action="store_true", help="reuse an existing generated report of the same size")
     ap.add_argument("--out", help="write the results JSON here")
     args = ap.parse_args(argv)
@@ -465,13 +468,14 @@ def main(argv=None):
     marker = workdir / "bench-generated.json"
     t0 = time.perf_counter()
     if (args.keep and marker.exists()
-            and json.loads(marker.read_text()).get("target") == [args.generator, args.objects]):
+            and json.loads(marker.read_text()).get("target") == [args.generator, args.objects, args.report_format]):
         gen = json.loads(marker.read_text())
     else:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        gen = (storage_generator if args.generator == "storage" else own_generator)(workdir, args.objects)
-        gen["target"] = [args.generator, args.objects]
+        gen = (storage_generator(workdir, args.objects, args.report_format) if args.generator == "storage"
+               else own_generator(workdir, args.objects))
+        gen["target"] = [args.generator, args.objects, args.report_format]
         marker.write_text(json.dumps(gen, indent=2))
     print(f"{gen['generator']}: {gen['objects_in_report']:,} report rows in {time.perf_counter() - t0:.1f}s "
           f"({gen['gaps_total']} known gaps)", file=sys.stderr)

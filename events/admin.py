@@ -10,7 +10,13 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("status", "type")
     search_fields = ("type", "source", "dedupe_key", "error")
     date_hierarchy = "received_at"
-    readonly_fields = [f.name for f in Event._meta.fields]
+    readonly_fields = [f.name for f in Event._meta.fields] + ["sns_token"]
+
+    @admin.display(description="SNS token")
+    def sns_token(self, obj):
+        """An SNS SubscriptionConfirmation's Token: what `aws sns confirm-subscription --token` needs
+        (ADCE never fetches the SubscribeURL itself)."""
+        return (obj.payload or {}).get("Token") or "-"
 
     def has_add_permission(self, request):
         return False

@@ -74,3 +74,24 @@ class SignatureSeen(models.Model):
 
     def __str__(self):
         return f"signature {self.digest[:12]}… on {self.path} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class S3KeySequence(models.Model):
+    """The newest S3 change applied to one object key (SPEC §12): its `sequencer`, so that a late,
+    older notification of the same key never undoes a newer one, even when the newer one removed the
+    object (this row outlives the inventory row).
+
+    `sequencer` is S3's hex sequencer upper-cased and right-padded with zeros to 128 digits, as AWS
+    documents ("right pad the shorter value with zeros, then compare lexicographically"), so that the
+    database compares two of them correctly as plain strings. `digest` = sha256(bucket + "\\n" + key)
+    (keys may be 1 KiB, too long for a unique index everywhere)."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    bucket = models.CharField(max_length=255)
+    key = models.TextField()
+    sequencer = models.CharField(max_length=128)
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"s3://{self.bucket}/{self.key} @ {self.sequencer.rstrip('0') or '0'}"

@@ -7,7 +7,8 @@ Fixed schedules (UTC):
     adce:retention        daily 03:30          events.tasks.history_cleanup
     adce:task-leases      every 10 minutes     events.tasks.expire_task_leases
     adce:events-requeue   every 10 minutes     events.tasks.requeue_stale_events
-plus one `adce:hook:<name>` per `cron:<expr>` hook of the metrics YAML (events.tasks.fire_hook).
+plus one `adce:hook:<name>` per `cron:<expr>` hook of the metrics YAML (events.tasks.fire_hook), and,
+when ADCE_S3_EVENTS_QUEUE_URL is set, `adce:s3-events-queue` every minute (events.tasks.consume_s3_queue).
 
 All are CRON schedules, so the time of day is explicit and a re-run of `setup_schedules` does not
 move next_run unless the expression changed.
@@ -18,6 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from croniter import croniter
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -53,6 +55,8 @@ def desired_schedules(config=None) -> list[ScheduleSpec]:
     for hook in config.cron_hooks():
         specs.append(ScheduleSpec(f"{PREFIX}hook:{hook.name}"[:100], "events.tasks.fire_hook", hook.cron,
                                   args=repr(hook.name), intended_date_kwarg="intended_date"))
+    if getattr(settings, "ADCE_S3_EVENTS_QUEUE_URL", ""):
+        specs.append(ScheduleSpec(f"{PREFIX}s3-events-queue", "events.tasks.consume_s3_queue", "* * * * *"))
     return specs
 
 

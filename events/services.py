@@ -120,6 +120,29 @@ def event_record(type, *, source="", payload=None, dedupe_key=None, status=Event
     return event, True
 
 
+def s3_records_record(records: list[dict]) -> tuple[list[Event], int]:
+    """Record parsed S3 records (events.s3) as `s3_event` events, each once per dedupe key. Returns
+    (events, how many were new). Call it in a transaction: one bad record then records nothing."""
+    events, created_count = [], 0
+    for record in records:
+        payload = dict(record)
+        key = payload.pop("dedupe_key")
+        event, created = event_record(EventType.S3_EVENT, source=payload["bucket"], payload=payload, dedupe_key=key)
+        events.append(event)
+        created_count += created
+    return events, created_count
+
+
+def sns_subscription_record(subscription: dict) -> Event:
+    """An SNS (Un)SubscriptionConfirmation, kept as an `ignored` event with its Token (shown in the
+    admin, for `aws sns confirm-subscription --token`); ADCE never fetches the SubscribeURL."""
+    message_id = subscription.get("MessageId")
+    event, _ = event_record(EventType.SNS_SUBSCRIPTION, source=subscription.get("TopicArn") or "",
+                            payload=subscription, status=EventStatus.IGNORED,
+                            dedupe_key=f"sns:{message_id}" if message_id else None)
+    return event
+
+
 def _enqueue_now(event_id: int) -> None:
     from django_q.tasks import async_task
 
@@ -201,28 +224,46 @@ def _run_trigger(event: Event) -> str:
 
 # --- S3 closed loop --------------------------------------------------------------------------------
 
-def _sequencer_key(sequencer: str) -> str:
-    return (sequencer or "").upper()
+SEQUENCER_WIDTH = 128
 
 
-def _superseded(event: Event) -> bool:
-    """True when an already-applied notification for the same object is newer (S3 may deliver
-    out of order; compare sequencers right-padded with zeros, as AWS documents)."""
+def sequencer_sort_key(sequencer: str) -> str:
+    """S3 sequencers compare as AWS documents: upper-case hex, the shorter right-padded with zeros,
+    then lexicographically. Padding every one to the same width makes that a plain string order."""
+    return (sequencer or "").upper().ljust(SEQUENCER_WIDTH, "0")
+
+
+def _key_digest(bucket: str, key: str) -> str:
+    return hashlib.sha256(f"{bucket}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def s3_key_claim(event: Event) -> str | None:
+    """Inside a transaction: lock the key's sequence row and say whether this event may change the key.
+    Returns None when it may (the row then records this event's sequencer), or "superseded" /
+    "duplicate" when an event as new or newer was already applied to the key. Events without a
+    sequencer cannot be ordered and always apply."""
+    from .models import S3KeySequence
+
     p = event.payload
-    mine = _sequencer_key(p.get("sequencer", ""))
-    if not mine:
-        return False
-    others = (
-        Event.objects.filter(type=EventType.S3_EVENT, payload__bucket=p.get("bucket"), payload__key=p.get("key"),
-                             status__in=[EventStatus.DONE, EventStatus.SKIPPED_COOLDOWN])
-        .exclude(pk=event.pk).values_list("payload", flat=True)
-    )
-    for other in others:
-        theirs = _sequencer_key((other or {}).get("sequencer", ""))
-        width = max(len(mine), len(theirs))
-        if theirs and theirs.ljust(width, "0") > mine.ljust(width, "0"):
-            return True
-    return False
+    if not p.get("sequencer"):
+        return None
+    bucket, key = p.get("bucket", ""), p.get("key", "")
+    mine = sequencer_sort_key(p["sequencer"])
+    digest = _key_digest(bucket, key)
+    # Insert-if-absent, then lock: two workers on one key serialise here (PostgreSQL row lock; SQLite
+    # holds one writer at a time anyway).
+    S3KeySequence.objects.bulk_create([S3KeySequence(digest=digest, bucket=bucket, key=key, sequencer="")],
+                                      ignore_conflicts=True)
+    row = S3KeySequence.objects.select_for_update().get(pk=digest)
+    if row.sequencer and row.sequencer >= mine:
+        return "duplicate" if row.sequencer == mine else "superseded"
+    S3KeySequence.objects.filter(pk=digest).update(sequencer=mine, event=event, applied_at=timezone.now())
+    return None
+
+
+def removes_object(event_name: str) -> bool:
+    """ObjectRemoved:* (a delete or a delete marker) and LifecycleExpiration:* (S3 expired it)."""
+    return event_name.startswith(("ObjectRemoved", "LifecycleExpiration"))
 
 
 def _parse_event_time(value) -> dt.datetime:
@@ -276,27 +317,33 @@ def _reconciliation(name: str):
 
 
 def s3_event_apply(event: Event) -> dict:
-    """Apply one S3 notification record to the inventory and re-judge the affected gaps."""
+    """Apply one S3 notification record to the inventory (its own key only, in sequencer order) and
+    re-judge the affected gaps."""
     from reconciliation.storage import ObjectInfo
 
     p = event.payload
     bucket, key, name = p.get("bucket", ""), p.get("key", ""), p.get("event_name", "")
     store = f"s3://{bucket}"
-    if _superseded(event):
-        return {"action": "superseded", "store": store, "key": key}
-    if name.startswith("ObjectCreated"):
-        info = ObjectInfo(key=key, size=int(p["size"]), last_modified=_parse_event_time(p.get("event_time")),
-                          etag=(p.get("etag") or "").strip('"'))
-        upserted = _reconciliation("objects_upsert")(store, [info])
+    creates, removes = name.startswith("ObjectCreated"), removes_object(name)
+    if not (creates or removes):
+        return {"action": "ignored", "reason": f"event name {name!r} does not change the inventory"}
+    with transaction.atomic():
+        refused = s3_key_claim(event)
+        if refused:
+            return {"action": refused, "store": store, "key": key, "sequencer": p.get("sequencer", "")}
+        if creates:
+            info = ObjectInfo(key=key, size=int(p["size"]), last_modified=_parse_event_time(p.get("event_time")),
+                              etag=(p.get("etag") or "").strip('"'))
+            upserted = _reconciliation("objects_upsert")(store, [info])
+        else:
+            touched = _reconciliation("objects_delete")(store, [key])
+    if creates:
         partitions = _partitions_of(store, [key], upserted)
         rejudged = _reconciliation("gaps_rejudge")(partitions) if partitions else None
         return {"action": "upsert", "store": store, "key": key, "partitions": _jsonable(sorted(partitions)),
                 "rejudged": _jsonable(rejudged)}
-    if name.startswith("ObjectRemoved"):
-        touched = _reconciliation("objects_delete")(store, [key])
-        # Removal alone opens no gap (an event is not a complete scan): the next reconcile does.
-        return {"action": "remove", "store": store, "key": key, "partitions": _jsonable(sorted(touched or []))}
-    return {"action": "ignored", "reason": f"event name {name!r} does not change the inventory"}
+    # Removal alone opens no gap (an event is not a complete scan): the next reconcile does.
+    return {"action": "remove", "store": store, "key": key, "partitions": _jsonable(sorted(touched or []))}
 
 
 # --- scraper_complete ------------------------------------------------------------------------------

@@ -67,6 +67,21 @@ def expire_task_leases() -> int:
     return tasks_expire_leases()
 
 
+def consume_s3_queue(queue_url: str | None = None, *, wait_seconds: int = 1, max_receives: int = 500) -> dict:
+    """The scheduled form of `consume_s3_events --once` (every minute when ADCE_S3_EVENTS_QUEUE_URL is
+    set): drain the queue, short polls, at most `max_receives` batches so that one run ends well before
+    the next. Malformed messages stay on the queue (its redrive policy) and are counted in the result."""
+    from .sqs import s3_queue_consume
+
+    url = queue_url or settings.ADCE_S3_EVENTS_QUEUE_URL
+    if not url:
+        return {"skipped": "ADCE_S3_EVENTS_QUEUE_URL is not set"}
+    stats = s3_queue_consume(url, once=True, wait_seconds=wait_seconds, max_receives=max_receives)
+    if stats.left_on_queue:
+        logger.warning("S3 events queue: %d message(s) left on the queue", stats.left_on_queue)
+    return stats.as_dict()
+
+
 def requeue_stale_events() -> int:
     from .services import events_requeue_stale
 

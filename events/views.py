@@ -13,9 +13,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .auth import SignatureReplayed, authenticate, replay_refused, signature_remember
-from .choices import EventStatus, EventType
+from .choices import EventType
 from .s3 import S3NotificationError, parse_notification
-from .services import EventError, check_storable, event_record
+from .services import EventError, check_storable, event_record, s3_records_record, sns_subscription_record
 from .strict_json import parse_json
 
 
@@ -84,11 +84,12 @@ def event_receive(request):
 @csrf_exempt
 @require_POST
 def s3_receive(request):
-    """POST /api/events/s3/: an S3 notification or its SNS envelope → 202 {"id", "ids"}.
+    """POST /api/events/s3/: an S3 notification, its SNS envelope or an EventBridge S3 event (an API
+    destination) → 202 {"id", "ids"}.
 
     One event per record. An SNS (Un)SubscriptionConfirmation is recorded as an `ignored` event
-    for the operator (its SubscribeURL is never fetched); an `s3:TestEvent` is acknowledged (200)
-    and not recorded."""
+    for the operator, with its Token (its SubscribeURL is never fetched); an `s3:TestEvent` is
+    acknowledged (200) and not recorded."""
     document, refused = _authenticated_json(request, object_required=False)
     if refused:
         return refused
@@ -99,13 +100,10 @@ def s3_receive(request):
     if parsed.kind == "test":
         return JsonResponse({"ids": [], "detail": "s3:TestEvent acknowledged, nothing recorded"}, status=200)
     if parsed.kind == "subscription":
-        sub = parsed.subscription
         try:
             with transaction.atomic():
                 signature_remember(request)
-                event, _ = event_record(EventType.SNS_SUBSCRIPTION, source=sub.get("TopicArn") or "",
-                                    payload=sub, status=EventStatus.IGNORED,
-                                        dedupe_key=f"sns:{sub['MessageId']}" if sub.get("MessageId") else None)
+                event = sns_subscription_record(parsed.subscription)
         except SignatureReplayed:
             return replay_refused()
         except EventError as exc:
@@ -113,20 +111,15 @@ def s3_receive(request):
         return JsonResponse({"id": event.pk, "ids": [event.pk], "detail":
                              "SNS subscription message recorded, not confirmed: confirm it by hand "
                              "(aws sns confirm-subscription) — ADCE never fetches URLs"}, status=202)
-    ids, created_count = [], 0
     try:
         with transaction.atomic():
             signature_remember(request)
-            for record in parsed.records:
-                key = record.pop("dedupe_key")
-                event, created = event_record(EventType.S3_EVENT, source=record["bucket"], payload=record,
-                                              dedupe_key=key)
-                ids.append(event.pk)
-                created_count += created
+            events, created_count = s3_records_record(parsed.records)
     except SignatureReplayed:
         return replay_refused()
     except EventError as exc:  # one bad record refuses the whole request: nothing recorded
         return _bad(str(exc))
+    ids = [event.pk for event in events]
     return JsonResponse({"id": ids[0], "ids": ids, "created": created_count}, status=202)
 
 

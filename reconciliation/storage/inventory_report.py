@@ -1,47 +1,49 @@
-"""S3 Inventory reports (manifest.json + data files) read from s3:// or file:// (SPEC §7 `scan`).
+"""S3 Inventory reports (manifest.json + data files) read from s3:// or file:// (SPEC §7 `scan`, §12).
 
 Formats (AWS S3 Inventory):
-* manifest.json: sourceBucket, destinationBucket ("arn:aws:s3:::name"), fileFormat (CSV | Parquet),
-  fileSchema (CSV: "Bucket, Key, Size, LastModifiedDate, ETag, ..."), files[{key, size, MD5checksum}].
-* CSV data files: gzipped, no header, columns in fileSchema order, object keys URL-encoded with a space
-  written as "+" (so decoded with `unquote_plus`; a literal "+" arrives as "%2B").
-* Parquet data files: snake_case columns (bucket, key, size, last_modified_date, e_tag, …); keys are
-  NOT URL-encoded there.
-Rows of non-current versions (IsLatest=false) and delete markers (IsDeleteMarker=true) are skipped.
+* manifest.json: sourceBucket, destinationBucket ("arn:aws:s3:::name"), fileFormat (CSV | Parquet | ORC),
+  fileSchema (CSV: "Bucket, Key, Size, LastModifiedDate, ETag, ..."; Parquet/ORC: their own schema
+  text, not needed), files[{key, size, MD5checksum}].
+* manifest.checksum, beside it: the MD5 (hex) of manifest.json. Checked when present; a mismatch is an
+  error (a manifest replaced or cut short).
+* Data files, one reader per format behind one interface (`InventoryReport.iter_arrow`):
+  inventory_csv (gzipped CSV, URL-encoded keys) and inventory_columnar (Parquet, ORC).
+* Versioned buckets: only the latest version of a key, when it is not a delete marker, is an object.
 
-Everything wrong is a StorageError naming the manifest or data file (and the line for CSV); a report
+A manifest URI may instead name the report's configuration folder
+(`s3://DEST/PREFIX/SOURCE-BUCKET/CONFIG-ID/`, or a file:// folder): the newest complete report is taken
+(the newest `YYYY-MM-DDTHH-MMZ/` folder holding both manifest.json and manifest.checksum; AWS writes the
+checksum last, so a folder without it is still being written and is skipped).
+
+Everything wrong is a StorageError naming the manifest or data file (and the line / row); a report
 is read completely or not at all (the caller must discard what it got before the error).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import gzip
-import hashlib
-import io
 import itertools
 import json
 import os
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import unquote_plus
 
-from .batches import ROW_SCHEMA, batch_from_tuples, tuples_from_batch
-from .errors import LocationError, StorageError
+from . import inventory_columns as cols
+from .batches import tuples_from_batch
+from .errors import StorageError
+from .inventory_columnar import columnar_batches
+from .inventory_csv import csv_batches
+from .inventory_io import md5_hex, read_small_object, s3_client, s3_fail, split_object_uri
 from .locations import ObjectInfo
 
 _UTC = dt.timezone.utc
-_TS_CACHE_MAX = 200_000
 
-# fileSchema names (CSV) and Parquet column names, normalised: lower-case, no "_" / spaces.
-_KEY, _SIZE, _LM, _ETAG, _BUCKET = "key", "size", "lastmodifieddate", "etag", "bucket"
-_DELETE_MARKER = ("isdeletemarker", "deletemarker")
-_IS_LATEST = "islatest"
+# CSV through pyarrow's C++ reader (~5x the csv module); the csv-module path is the reference (precise
+# line numbers), used to diagnose any row pyarrow rejects (and by tests, with ARROW_CSV off).
+ARROW_CSV = True
 
-
-def _norm(name: str) -> str:
-    return name.strip().lower().replace("_", "").replace(" ", "")
+FORMATS = {"csv": "CSV", "parquet": "Parquet", "orc": "ORC"}
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,13 @@ class InventoryReport:
     manifest_uri: str
     source_bucket: str
     destination_bucket: str
-    file_format: str            # "CSV" | "Parquet"
-    file_schema: list[str]      # CSV column names (empty for Parquet)
+    file_format: str            # "CSV" | "Parquet" | "ORC"
+    file_schema: list[str]      # CSV column names (empty for Parquet and ORC)
     files: list[DataFile]
     creation_timestamp: dt.datetime | None = None
     progress: Callable[[str], None] | None = field(default=None, repr=False)
     _client: object = field(default=None, repr=False)
+    checksum_verified: bool = False   # manifest.checksum was present and matched
 
     @property
     def store(self) -> str:
@@ -87,10 +90,9 @@ class InventoryReport:
         total = 0
         for n, data_file in enumerate(self.files, 1):
             if self.file_format == "CSV":
-                batches = (_csv_batches_arrow(self, data_file) if _use_arrow_csv()
-                           else (batch_from_tuples(rows) for rows in _csv_batches(self, data_file)))
+                batches = csv_batches(self, data_file, arrow=ARROW_CSV)
             else:
-                batches = (batch_from_tuples(rows) for rows in _parquet_rows(self, data_file))
+                batches = columnar_batches(self, data_file)
             for batch in batches:
                 total += batch.num_rows
                 yield batch
@@ -98,401 +100,79 @@ class InventoryReport:
                 self.progress(f"{self.manifest_uri}: file {n}/{len(self.files)} read, {total} objects\n")
 
 
-# ---------------------------------------------------------------------------------------------- I/O
+# ---------------------------------------------------------------------------------------------- discovery
 
-def _split_object_uri(uri: str) -> tuple[str, str, str]:
-    """s3://bucket/key → ("s3", bucket, key); file:///abs/file → ("file", "", "/abs/file")."""
-    if not isinstance(uri, str) or "://" not in uri:
-        raise LocationError(f"{uri!r}: not a storage URI (expected s3://BUCKET/key or file:///path)")
-    scheme, _, rest = uri.partition("://")
-    scheme = scheme.lower()
-    if scheme == "s3":
-        bucket, _, key = rest.partition("/")
-        if not bucket:
-            raise LocationError(f"{uri}: missing bucket name")
-        if not key or key.endswith("/"):
-            raise LocationError(f"{uri}: expected the URI of a manifest file, not a folder")
-        return "s3", bucket, key
+_REPORT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z$")
+
+
+def _is_folder_uri(scheme: str, key: str) -> bool:
     if scheme == "file":
-        if not rest.startswith("/"):
-            raise LocationError(f"{uri}: file location must be an absolute path (file:///absolute/path)")
-        if rest.endswith("/"):
-            raise LocationError(f"{uri}: expected the URI of a manifest file, not a folder")
-        return "file", "", posixpath.normpath(rest)
-    raise LocationError(f"{uri}: unsupported scheme {scheme!r} (expected s3:// or file://)")
+        return key.endswith("/") or os.path.isdir(key)
+    return key == "" or key.endswith("/") or not posixpath.basename(key).lower().endswith(".json")
 
 
-def _s3_client(report_or_none=None):
-    from .s3 import make_s3_client
-
-    if report_or_none is not None and report_or_none._client is not None:
-        return report_or_none._client
-    return make_s3_client()
-
-
-def _s3_fail(uri: str, exc: Exception, what: str) -> StorageError:
-    from .s3 import _error_code
-
-    code, msg, status = _error_code(exc)
-    if code == "NoSuchBucket":
-        return StorageError(f"{uri}: bucket does not exist")
-    if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-        return StorageError(f"{uri}: {what} does not exist")
-    if code in ("AccessDenied", "403") or status == 403:
-        return StorageError(f"{uri}: access denied ({code or status})")
-    return StorageError(f"{uri}: cannot read {what}: {code or type(exc).__name__}: {msg or exc}")
+def _local_children(folder: str) -> list[str]:
+    try:
+        return [e.name for e in os.scandir(folder) if e.is_dir()]
+    except FileNotFoundError:
+        raise StorageError(f"file://{folder}: folder does not exist") from None
+    except OSError as exc:
+        raise StorageError(f"file://{folder}: cannot list: {exc.strerror or exc}") from None
 
 
-def _read_manifest_bytes(uri: str, scheme: str, bucket: str, key: str, client) -> bytes:
+def _s3_children(bucket: str, prefix: str, client) -> list[str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    names = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for cp in page.get("CommonPrefixes") or []:
+                names.append(cp["Prefix"][len(prefix):].rstrip("/"))
+    except (ClientError, BotoCoreError) as exc:
+        raise s3_fail(f"s3://{bucket}/{prefix}", exc, "folder") from exc
+    return names
+
+
+def _exists(scheme: str, bucket: str, key: str, client) -> bool:
     if scheme == "file":
-        try:
-            with open(key, "rb") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            raise StorageError(f"{uri}: manifest does not exist") from None
-        except IsADirectoryError:
-            raise StorageError(f"{uri}: is a folder, not a manifest file") from None
-        except OSError as exc:
-            raise StorageError(f"{uri}: cannot read manifest: {exc.strerror or exc}") from None
+        return os.path.isfile(key)
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except (ClientError, BotoCoreError) as exc:
-        raise _s3_fail(uri, exc, "manifest") from exc
-
-
-class _HashingReader(io.RawIOBase):
-    """Counts and MD5-hashes the compressed bytes as gzip pulls them, so the manifest's size and
-    MD5checksum are checked without a second pass."""
-
-    def __init__(self, raw):
-        self._raw = raw
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.size = 0
-
-    def readable(self):
+        client.head_object(Bucket=bucket, Key=key)
         return True
-
-    def readinto(self, buffer):
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.md5.update(data)
-        self.size += n
-        return n
-
-    def drain(self):
-        while True:
-            chunk = self._raw.read(1 << 20)
-            if not chunk:
-                return
-            self.md5.update(chunk)
-            self.size += len(chunk)
-
-    def close(self):
-        try:
-            self._raw.close()
-        finally:
-            super().close()
-
-
-def _open_data_file(report: InventoryReport, data_file: DataFile):
-    scheme, bucket, key = _split_object_uri(data_file.uri)
-    if scheme == "file":
-        try:
-            return open(key, "rb")
-        except OSError as exc:
-            raise StorageError(f"{data_file.uri}: cannot read data file: {exc.strerror or exc}") from None
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return _s3_client(report).get_object(Bucket=bucket, Key=key)["Body"]
     except (ClientError, BotoCoreError) as exc:
-        raise _s3_fail(data_file.uri, exc, "data file") from exc
+        failure = s3_fail(f"s3://{bucket}/{key}", exc, "object")
+        if str(failure).endswith("object does not exist"):
+            return False
+        raise failure from exc
 
 
-def _check_integrity(data_file: DataFile, reader: _HashingReader) -> None:
-    reader.drain()
-    if data_file.size is not None and reader.size != data_file.size:
-        raise StorageError(f"{data_file.uri}: size {reader.size} differs from the manifest's {data_file.size} "
-                           "(truncated or replaced data file)")
-    if data_file.md5 and reader.md5.hexdigest() != data_file.md5.lower():
-        raise StorageError(f"{data_file.uri}: MD5 differs from the manifest's MD5checksum (corrupt data file)")
+def newest_complete_report(folder_uri: str, *, client=None,
+                           progress: Callable[[str], None] | None = None) -> str:
+    """The manifest.json URI of the newest complete report under a configuration folder (or the
+    folder's own manifest.json when it is a dated report folder itself)."""
+    scheme, bucket, key = split_object_uri(folder_uri)
+    folder = key if (key.endswith("/") or key == "") else key + "/"
+    if scheme == "s3" and client is None:
+        client = s3_client()
 
+    def uri_of(k: str) -> str:
+        return f"file://{k}" if scheme == "file" else f"s3://{bucket}/{k}"
 
-# ---------------------------------------------------------------------------------------------- rows
-
-def _ts_parser():
-    cache: dict[str, dt.datetime] = {}
-    fromiso = dt.datetime.fromisoformat
-
-    def parse(value: str) -> dt.datetime:
-        got = cache.get(value)
-        if got is not None:
-            return got
-        parsed = fromiso(value)  # 3.11+: accepts "…T21:32:00.000Z"
-        parsed = parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC)
-        if len(cache) >= _TS_CACHE_MAX:
-            cache.clear()
-        cache[value] = parsed
-        return parsed
-
-    return parse
-
-
-_PY_BATCH = 20_000
-
-
-def _csv_batches(report: InventoryReport, data_file: DataFile):
-    rows = _csv_rows(report, data_file)
-    while True:
-        batch = list(itertools.islice(rows, _PY_BATCH))
-        if not batch:
-            return
-        yield batch
-
-
-def _csv_rows(report: InventoryReport, data_file: DataFile):
-    names = [_norm(c) for c in report.file_schema]
-    ki, si, li = names.index(_KEY), names.index(_SIZE), names.index(_LM)
-    ei = names.index(_ETAG) if _ETAG in names else None
-    bi = names.index(_BUCKET) if _BUCKET in names else None
-    dmi = next((names.index(n) for n in _DELETE_MARKER if n in names), None)
-    lti = names.index(_IS_LATEST) if _IS_LATEST in names else None
-    ncols = len(names)
-    source = report.source_bucket
-    parse_ts = _ts_parser()
-    uri = data_file.uri
-    raw = _HashingReader(_open_data_file(report, data_file))
-    line = 0
-    try:
-        with gzip.GzipFile(fileobj=raw, mode="rb") as gz, \
-                io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
-            for line, row in enumerate(csv.reader(text, strict=True), 1):
-                if len(row) != ncols:
-                    if not row:
-                        raise StorageError(f"{uri}: line {line}: empty line")
-                    raise StorageError(f"{uri}: line {line}: {len(row)} columns, fileSchema has {ncols}")
-                if dmi is not None and row[dmi].lower() == "true":
-                    continue
-                if lti is not None and row[lti].lower() == "false":
-                    continue
-                if bi is not None and row[bi] != source:
-                    raise StorageError(f"{uri}: line {line}: bucket {row[bi]!r} is not the report's "
-                                       f"sourceBucket {source!r}")
-                key = row[ki]
-                if "%" in key or "+" in key:
-                    try:
-                        key = unquote_plus(key, errors="strict")
-                    except UnicodeDecodeError:
-                        raise StorageError(f"{uri}: line {line}: key {row[ki]!r} is not URL-encoded UTF-8") from None
-                if not key:
-                    raise StorageError(f"{uri}: line {line}: empty key")
-                if "\x00" in key:  # "%00": no database can store it, and S3 listings never return it
-                    raise StorageError(f"{uri}: line {line}: key {row[ki]!r} contains a NUL character")
-                try:
-                    size = int(row[si])
-                    lm = parse_ts(row[li])
-                except ValueError:
-                    bad = "Size" if not row[si].lstrip("-").isdigit() else "LastModifiedDate"
-                    value = row[si] if bad == "Size" else row[li]
-                    raise StorageError(f"{uri}: line {line}: invalid {bad} {value!r}") from None
-                if size < 0:
-                    raise StorageError(f"{uri}: line {line}: invalid Size {row[si]!r}")
-                yield key, size, lm, (row[ei] if ei is not None else "")
-        _check_integrity(data_file, raw)
-    except StorageError:
-        raise
-    except UnicodeDecodeError as exc:
-        raise StorageError(f"{uri}: line {line + 1}: not UTF-8 ({exc.reason})") from None
-    except csv.Error as exc:
-        raise StorageError(f"{uri}: line {line + 1}: malformed CSV ({exc})") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise StorageError(f"{uri}: not a readable gzip file after line {line} ({exc})") from None
-    except Exception as exc:  # botocore streaming errors and the like: never a partial report
-        raise StorageError(f"{uri}: read failed after line {line}: {type(exc).__name__}: {exc}") from None
-    finally:
-        raw.close()
-
-
-def _parquet_rows(report: InventoryReport, data_file: DataFile):
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise StorageError(f"{report.manifest_uri}: Parquet reports need pyarrow "
-                           "(pip install 'adce[parquet]')") from None
-    uri = data_file.uri
-    raw = _HashingReader(_open_data_file(report, data_file))
-    try:
-        # Parquet needs random access: take the (compressed, columnar) file into memory.
-        buf = io.BytesIO()
-        while True:
-            chunk = raw.read(1 << 20)
-            if not chunk:
-                break
-            buf.write(chunk)
-        _check_integrity(data_file, raw)
-        buf.seek(0)
-        try:
-            pf = pq.ParquetFile(buf)
-        except Exception as exc:
-            raise StorageError(f"{uri}: not a readable Parquet file ({exc})") from None
-        by_norm = {_norm(name): name for name in pf.schema_arrow.names}
-        for needed, label in ((_KEY, "key"), (_SIZE, "size"), (_LM, "last_modified_date")):
-            if needed not in by_norm:
-                raise StorageError(f"{uri}: Parquet file has no {label} column")
-        cols = {n: by_norm[n] for n in (_KEY, _SIZE, _LM, _ETAG, _BUCKET, _IS_LATEST, *_DELETE_MARKER) if n in by_norm}
-        dm = next((cols[n] for n in _DELETE_MARKER if n in cols), None)
-        source = report.source_bucket
-        row_base = 0
-        for batch in pf.iter_batches(columns=list(dict.fromkeys(cols.values())), batch_size=65536):
-            data = batch.to_pydict()
-            keys, sizes, lms = data[cols[_KEY]], data[cols[_SIZE]], data[cols[_LM]]
-            etags = data[cols[_ETAG]] if _ETAG in cols else None
-            buckets = data[cols[_BUCKET]] if _BUCKET in cols else None
-            latest = data[cols[_IS_LATEST]] if _IS_LATEST in cols else None
-            markers = data[dm] if dm else None
-            out = []
-            for i, key in enumerate(keys):
-                if markers is not None and markers[i]:
-                    continue
-                if latest is not None and latest[i] is False:
-                    continue
-                row_no = row_base + i + 1
-                if buckets is not None and buckets[i] != source:
-                    raise StorageError(f"{uri}: row {row_no}: bucket {buckets[i]!r} is not the report's "
-                                       f"sourceBucket {source!r}")
-                size, lm = sizes[i], lms[i]
-                if not key or size is None or size < 0 or lm is None:
-                    raise StorageError(f"{uri}: row {row_no}: missing or invalid key/size/last_modified_date")
-                if not isinstance(lm, dt.datetime):
-                    raise StorageError(f"{uri}: row {row_no}: last_modified_date is not a timestamp")
-                lm = lm.replace(tzinfo=_UTC) if lm.tzinfo is None else lm.astimezone(_UTC)
-                out.append((key, int(size), lm, (etags[i] or "") if etags is not None else ""))
-            row_base += len(keys)
-            if out:
-                yield out
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise StorageError(f"{uri}: read failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        raw.close()
-
-
-# CSV through pyarrow's C++ reader (~5x the csv module); the csv-module path is the reference (precise
-# line numbers), used to diagnose any row pyarrow rejects (and by tests, with ARROW_CSV off).
-ARROW_CSV = True
-_ARROW_BLOCK = 8 << 20
-
-
-def _use_arrow_csv() -> bool:
-    return ARROW_CSV
-
-
-def _csv_batches_arrow(report: InventoryReport, data_file: DataFile):
-    """ROW_SCHEMA batches of a CSV data file, validated column-wise in C++; anything the fast checks
-    reject is handed to the reference reader, which names the line."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    names = [_norm(c) for c in report.file_schema]
-    col = {n: str(i) for i, n in enumerate(names)}  # positional column names: schema names may clash
-    wanted = [col[_KEY], col[_SIZE], col[_LM]]
-    ei, bi = col.get(_ETAG), col.get(_BUCKET)
-    dmi = next((col[n] for n in _DELETE_MARKER if n in col), None)
-    lti = col.get(_IS_LATEST)
-    extra = [c for c in (ei, bi, dmi, lti) if c is not None]
-    column_names = [str(i) for i in range(len(names))]
-    types = {c: pa.string() for c in column_names}
-    types[col[_SIZE]] = pa.int64()
-    uri = data_file.uri
-    raw = _HashingReader(_open_data_file(report, data_file))
-    source = report.source_bucket
-    failed = None
-    try:
-        try:
-            stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
-            reader = pcsv.open_csv(
-                stream,
-                read_options=pcsv.ReadOptions(column_names=column_names, block_size=_ARROW_BLOCK),
-                parse_options=pcsv.ParseOptions(newlines_in_values=False),
-                convert_options=pcsv.ConvertOptions(column_types=types, include_columns=wanted + extra,
-                                                    strings_can_be_null=False, quoted_strings_can_be_null=False),
-            )
-            for batch in reader:
-                if dmi is not None or lti is not None:
-                    keep = None
-                    if dmi is not None:
-                        keep = pc.invert(pc.equal(pc.utf8_lower(batch.column(dmi)), "true"))
-                    if lti is not None:
-                        latest = pc.not_equal(pc.utf8_lower(batch.column(lti)), "false")
-                        keep = latest if keep is None else pc.and_(keep, latest)
-                    batch = batch.filter(keep)
-                if not batch.num_rows:
-                    continue
-                sizes = batch.column(col[_SIZE])
-                if sizes.null_count or pc.min(sizes).as_py() < 0:
-                    raise _Diagnose("Size")
-                if bi is not None and not pc.all(pc.equal(batch.column(bi), source)).as_py():
-                    raise _Diagnose("Bucket")
-                keys = _decoded_keys(batch.column(col[_KEY]))
-                if pc.any(pc.equal(pc.utf8_length(keys), 0)).as_py() or pc.any(pc.match_substring(keys, "\x00")).as_py():
-                    raise _Diagnose("Key")
-                etags = batch.column(ei) if ei is not None else pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
-                yield pa.RecordBatch.from_arrays([keys, sizes, _timestamps(batch.column(col[_LM])), etags],
-                                                 schema=ROW_SCHEMA)
-            _check_integrity(data_file, raw)
-        except StorageError:
-            raise
-        except (_Diagnose, pa.ArrowInvalid, ValueError) as exc:  # ValueError: dates, URL-decoding
-            failed = exc
-        except Exception as exc:
-            raise StorageError(f"{uri}: read failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        raw.close()
-    if failed is not None:
-        # Let the reference reader find the line and say what is wrong with it.
-        for _row in _csv_rows(report, data_file):
-            pass
-        raise StorageError(f"{uri}: malformed inventory data ({failed})")
-
-
-def _decoded_keys(raw_keys):
-    """URL-decoded keys (unquote_plus, strict UTF-8); only the keys with "%" or "+" go through Python."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    encoded = pc.match_substring_regex(raw_keys, r"[%+]")
-    if not pc.any(encoded).as_py():
-        return raw_keys
-    return pa.array([unquote_plus(k, errors="strict") if ("%" in k or "+" in k) else k for k in raw_keys.to_pylist()],
-                    pa.string())
-
-
-# "2024-01-01T21:32:00Z" with up to 6 decimals: what AWS writes; Arrow parses it exactly as
-# datetime.fromisoformat does. Anything else goes through fromisoformat itself (naive = UTC).
-_PLAIN_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z\z"
-
-
-def _timestamps(stamps):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    kind = pa.timestamp("us", tz="UTC")
-    if pc.all(pc.match_substring_regex(stamps, _PLAIN_UTC)).as_py():
-        return pc.cast(stamps, kind)  # raises ArrowInvalid for an impossible date: then diagnosed
-    fromiso, parsed = dt.datetime.fromisoformat, {}
-    for value in set(stamps.to_pylist()):
-        when = fromiso(value)
-        parsed[value] = when.replace(tzinfo=_UTC) if when.tzinfo is None else when.astimezone(_UTC)
-    return pa.array([parsed[v] for v in stamps.to_pylist()], kind)
-
-
-class _Diagnose(Exception):
-    pass
+    if _exists(scheme, bucket, folder + "manifest.json", client):
+        return uri_of(folder + "manifest.json")
+    children = _local_children(folder) if scheme == "file" else _s3_children(bucket, folder, client)
+    dated = sorted((c for c in children if _REPORT_FOLDER.match(c)), reverse=True)
+    for name in dated:
+        manifest = f"{folder}{name}/manifest.json"
+        if _exists(scheme, bucket, manifest, client) and _exists(scheme, bucket, f"{folder}{name}/manifest.checksum", client):
+            return uri_of(manifest)
+        if progress is not None:
+            progress(f"{uri_of(folder + name + '/')}: incomplete report (manifest.json or manifest.checksum "
+                     "missing), skipped\n")
+    raise StorageError(f"{folder_uri}: no complete inventory report in this folder (expected dated "
+                       "YYYY-MM-DDTHH-MMZ/ folders holding manifest.json and manifest.checksum)")
 
 
 # ---------------------------------------------------------------------------------------------- manifest
@@ -511,15 +191,24 @@ def _resolve_local(manifest_path: str, key: str) -> str | None:
 
 def read_inventory_report(manifest_uri: str, *, progress: Callable[[str], None] | None = None,
                           client=None) -> InventoryReport:
-    """Read and validate `manifest.json`; check every data file exists. Rows stream from `.objects`
-    or `.iter_rows()`. Raises StorageError (LocationError for a malformed URI)."""
-    scheme, bucket, key = _split_object_uri(manifest_uri)
+    """Read and validate `manifest.json` (and manifest.checksum when present); check every data file
+    exists. `manifest_uri` may name a configuration folder: its newest complete report is read. Rows
+    stream from `.objects`, `.iter_rows()` or `.iter_arrow()`. Raises StorageError (LocationError for a
+    malformed URI)."""
+    scheme, bucket, key = split_object_uri(manifest_uri)
     if scheme == "s3" and client is None:
         try:
-            client = _s3_client()
+            client = s3_client()
         except Exception as exc:
             raise StorageError(f"{manifest_uri}: cannot create S3 client: {exc}") from exc
-    raw = _read_manifest_bytes(manifest_uri, scheme, bucket, key, client)
+    if _is_folder_uri(scheme, key):
+        folder_uri = manifest_uri
+        manifest_uri = newest_complete_report(folder_uri, client=client, progress=progress)
+        if progress is not None:
+            progress(f"{folder_uri}: newest complete report is {manifest_uri}\n")
+        scheme, bucket, key = split_object_uri(manifest_uri)
+    raw = read_small_object(manifest_uri, scheme, bucket, key, client)
+    checksum_verified = _verify_checksum(manifest_uri, scheme, bucket, key, client, raw)
     try:
         manifest = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -535,14 +224,14 @@ def read_inventory_report(manifest_uri: str, *, progress: Callable[[str], None] 
 
     source_bucket = need_str("sourceBucket")
     file_format = need_str("fileFormat")
-    fmt = {"csv": "CSV", "parquet": "Parquet"}.get(file_format.lower())
+    fmt = FORMATS.get(file_format.lower())
     if fmt is None:
-        raise StorageError(f"{manifest_uri}: unsupported fileFormat {file_format!r} (CSV or Parquet)")
+        raise StorageError(f"{manifest_uri}: unsupported fileFormat {file_format!r} (CSV, Parquet or ORC)")
     schema: list[str] = []
     if fmt == "CSV":
         schema = [c.strip() for c in need_str("fileSchema").split(",")]
-        names = [_norm(c) for c in schema]
-        for needed, label in ((_KEY, "Key"), (_SIZE, "Size"), (_LM, "LastModifiedDate")):
+        names = [cols.norm(c) for c in schema]
+        for needed, label in ((cols.KEY, "Key"), (cols.SIZE, "Size"), (cols.LAST_MODIFIED, "LastModifiedDate")):
             if needed not in names:
                 raise StorageError(f"{manifest_uri}: fileSchema lacks {label} (needed to judge objects)")
         if len(set(names)) != len(names):
@@ -586,7 +275,7 @@ def read_inventory_report(manifest_uri: str, *, progress: Callable[[str], None] 
             try:
                 client.head_object(Bucket=dest_bucket, Key=fkey)
             except (ClientError, BotoCoreError) as exc:
-                raise _s3_fail(data_uri, exc, "data file") from exc
+                raise s3_fail(data_uri, exc, "data file") from exc
             files.append(DataFile(fkey, data_uri, size, md5))
 
     created = None
@@ -597,82 +286,33 @@ def read_inventory_report(manifest_uri: str, *, progress: Callable[[str], None] 
         except (TypeError, ValueError, OverflowError):
             raise StorageError(f"{manifest_uri}: creationTimestamp {ts!r} is not epoch milliseconds") from None
     return InventoryReport(manifest_uri, source_bucket, dest_bucket, fmt, schema, files, created,
-                           progress, client)
+                           progress, client, checksum_verified)
+
+
+def _verify_checksum(manifest_uri: str, scheme: str, bucket: str, key: str, client, raw: bytes) -> bool:
+    """manifest.checksum (the MD5 of manifest.json, hex) beside the manifest: True when it matches,
+    False when there is none; a mismatch is an error naming the checksum file."""
+    checksum_key = posixpath.join(posixpath.dirname(key), "manifest.checksum")
+    checksum_uri = f"file://{checksum_key}" if scheme == "file" else f"s3://{bucket}/{checksum_key}"
+    data = read_small_object(checksum_uri, scheme, bucket, checksum_key, client, "manifest.checksum",
+                             missing_ok=True)
+    if data is None:
+        return False
+    try:
+        expected = data.decode("ascii").strip().lower()
+    except UnicodeDecodeError:
+        raise StorageError(f"{checksum_uri}: not an MD5 checksum (not ASCII)") from None
+    if not re.fullmatch(r"[0-9a-f]{32}", expected):
+        raise StorageError(f"{checksum_uri}: not an MD5 checksum ({expected[:40]!r})")
+    actual = md5_hex(raw)
+    if actual != expected:
+        raise StorageError(f"{checksum_uri}: MD5 {expected} does not match manifest.json (MD5 {actual}): "
+                           "the manifest was replaced or cut short")
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def write_csv_inventory_report(folder: str, *, source_bucket: str, rows, destination_bucket: str = "inventory-dest",
-                               prefix: str = "inventory", config_id: str = "daily",
-                               stamp: str = "2024-01-01T00-00Z", rows_per_file: int = 250_000,
-                               with_version_columns: bool = False) -> str:
-    """Write an AWS-shaped CSV inventory report under `folder` (which plays the destination bucket):
-    `{prefix}/{source}/{config}/{stamp}/manifest.json` + `{prefix}/{source}/{config}/data/*.csv.gz`.
-    `rows` yields (key, size, last_modified datetime, etag) or, with `with_version_columns`,
-    (key, size, last_modified, etag, is_latest, is_delete_marker). Returns the manifest's file:// URI.
-    Used by tests and bench/make_inventory_report.py."""
-    from urllib.parse import quote_plus
-
-    base = posixpath.join(prefix, source_bucket, config_id) if prefix else posixpath.join(source_bucket, config_id)
-    data_dir = os.path.join(folder, base, "data")
-    os.makedirs(data_dir, exist_ok=True)
-    schema = "Bucket, Key, " + ("VersionId, IsLatest, IsDeleteMarker, " if with_version_columns else "") + \
-        "Size, LastModifiedDate, ETag, StorageClass"
-    files = []
-    part = 0
-    it = iter(rows)
-    done = False
-    ts_cache: dict = {}
-    while not done:
-        name = f"{source_bucket}-{part:05d}.csv.gz"
-        path = os.path.join(data_dir, name)
-        count = 0
-        with open(path, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz, \
-                    io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
-                writer = csv.writer(text, lineterminator="\n")
-                out = []
-                for row in it:
-                    key, size, lm, etag = row[:4]
-                    ts = ts_cache.get(lm)
-                    if ts is None:
-                        ts = lm.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{lm.microsecond // 1000:03d}Z"
-                        ts_cache[lm] = ts
-                    enc = quote_plus(key, safe="/")
-                    if with_version_columns:
-                        latest, marker = row[4], row[5]
-                        out.append((source_bucket, enc, "v1", "true" if latest else "false",
-                                    "true" if marker else "false", "" if marker else size, ts, etag, "STANDARD"))
-                    else:
-                        out.append((source_bucket, enc, size, ts, etag, "STANDARD"))
-                    count += 1
-                    if len(out) >= 10_000:
-                        writer.writerows(out)
-                        out.clear()
-                    if count >= rows_per_file:
-                        break
-                else:
-                    done = True
-                writer.writerows(out)
-        if count == 0 and part > 0:
-            os.remove(path)
-            break
-        with open(path, "rb") as fh:
-            md5 = hashlib.md5(fh.read(), usedforsecurity=False).hexdigest()
-        files.append({"key": posixpath.join(base, "data", name), "size": os.path.getsize(path), "MD5checksum": md5})
-        part += 1
-    manifest = {
-        "sourceBucket": source_bucket,
-        "destinationBucket": f"arn:aws:s3:::{destination_bucket}",
-        "version": "2016-11-30",
-        "creationTimestamp": "1704067200000",
-        "fileFormat": "CSV",
-        "fileSchema": schema,
-        "files": files,
-    }
-    manifest_dir = os.path.join(folder, base, stamp)
-    os.makedirs(manifest_dir, exist_ok=True)
-    manifest_path = os.path.join(manifest_dir, "manifest.json")
-    with open(manifest_path, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2)
-    return "file://" + os.path.abspath(manifest_path)
+from .inventory_writer import (  # noqa: E402  (re-exported: tests and bench write reports with them)
+    write_columnar_inventory_report, write_csv_inventory_report,
+)

@@ -134,3 +134,92 @@ def test_scraper_complete_runs_its_hooks_and_completes_the_claimed_task(lake, se
     assert event.verification_run.measurements.get().value == 0  # measured after the reconcile
     assert Gap.objects.get(partition="402").status == "resolved"
     assert Task.objects.get(pk=task.pk).status == "done"
+
+
+# --- SPEC §12: every way S3 says an object is gone, in sequencer order, one key at a time -----------------
+
+def _apply(body) -> dict:
+    event_id = post_s3(body)
+    process_event(event_id)
+    event = Event.objects.get(pk=event_id)
+    assert event.status == EventStatus.DONE, event.error
+    return event.result["inventory"]
+
+
+def _present(lake, key) -> bool:
+    from reconciliation.models import StoredObject
+
+    return StoredObject.objects.filter(store=f"s3://{lake.name}", key=key).exists()
+
+
+@pytest.mark.parametrize("name", ["LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated",
+                                  "ObjectRemoved:DeleteMarkerCreated"])
+def test_lifecycle_expiration_and_delete_markers_remove_the_object(lake, name):
+    from reconciliation.models import StoredObject
+
+    key = "espn_play_by_play/401.json"
+    others = StoredObject.objects.exclude(key=key).count()
+    assert _apply(s3_notification(lake.name, key, None, name=name))["action"] == "remove"
+    assert not _present(lake, key)
+    assert StoredObject.objects.exclude(key=key).count() == others  # an event changes only its own key
+
+
+@pytest.mark.parametrize("reason, deletion_type", [("DeleteObject", "Permanently Deleted"),
+                                                   ("DeleteObject", "Delete Marker Created"),
+                                                   ("Lifecycle Expiration", "Delete Marker Created")])
+def test_eventbridge_object_deleted_removes_the_object(lake, reason, deletion_type):
+    from .aws_shapes import eventbridge
+
+    key = "espn_play_by_play/401.json"
+    body = eventbridge(key, bucket=lake.name, detail_type="Object Deleted", reason=reason,
+                       deletion_type=deletion_type, size=None, sequencer="0C00")
+    assert _apply(body)["action"] == "remove" and not _present(lake, key)
+
+
+def test_eventbridge_object_created_resolves_the_gap(lake):
+    from reconciliation.models import Gap
+
+    from .aws_shapes import eventbridge
+
+    lake.put("espn_play_by_play/402.json", BIG)
+    result = _apply(eventbridge("espn_play_by_play/402.json", bucket=lake.name, size=len(BIG)))
+    assert result["action"] == "upsert" and result["rejudged"] == 1
+    assert Gap.objects.get(partition="402").status == "resolved"
+
+
+def test_a_late_older_delete_never_undoes_a_newer_upload(lake):
+    from reconciliation.models import StoredObject
+
+    key = "espn_play_by_play/402.json"
+    assert _apply(s3_notification(lake.name, key, len(BIG), sequencer="0B"))["action"] == "upsert"
+    late = _apply(s3_notification(lake.name, key, None, name="ObjectRemoved:Delete", sequencer="0A"))
+    assert late["action"] == "superseded" and _present(lake, key)
+    # the same change delivered again, even in another body (another configuration), is the same event
+    first = Event.objects.get(payload__sequencer="0B").pk
+    again = s3_notification(lake.name, key, 5, sequencer="0b")
+    again["Records"][0]["eventTime"] = "2026-11-22T10:00:00.000Z"
+    assert post_s3(again) == first
+    assert StoredObject.objects.get(key=key).size == len(BIG)
+
+
+def test_sequencers_compare_right_padded_as_aws_documents(lake):
+    """"0A2" is newer than "0A10": padded to the same width, "0A20" > "0A10" (as numbers it would not be)."""
+    key = "espn_play_by_play/402.json"
+    assert _apply(s3_notification(lake.name, key, None, name="ObjectRemoved:Delete", sequencer="0A2"))["action"] == "remove"
+    assert _apply(s3_notification(lake.name, key, len(BIG), sequencer="0A10"))["action"] == "superseded"
+    assert not _present(lake, key)
+    assert _apply(s3_notification(lake.name, key, len(BIG), sequencer="0a21"))["action"] == "upsert"
+    assert _present(lake, key)
+
+
+def test_ordering_is_per_key(lake):
+    a, b = "espn_play_by_play/402.json", "espn_play_by_play/403.json"
+    assert _apply(s3_notification(lake.name, a, len(BIG), sequencer="FF"))["action"] == "upsert"
+    assert _apply(s3_notification(lake.name, b, len(BIG), sequencer="01"))["action"] == "upsert"  # other key
+    assert _present(lake, a) and _present(lake, b)
+
+
+def test_duplicate_delivery_is_one_event(lake):
+    body = s3_notification(lake.name, "espn_play_by_play/402.json", len(BIG), sequencer="0D")
+    first, second = post_s3(body), post_s3(body)
+    assert first == second and Event.objects.filter(type="s3_event").count() == 1

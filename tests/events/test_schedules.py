@@ -112,3 +112,13 @@ def test_fire_hook_task_records_and_processes_once_per_intended_time(fake_runs):
     assert (event.type, event.source) == ("daily_sync_check", "schedule")
     assert fake_runs.verifications == [{"trigger": "schedule", "patterns": ["s3_storage.*"], "update": False,
                                         "use_cache": False}]
+
+
+def test_s3_events_queue_schedule_only_when_a_queue_is_configured(db, settings):
+    from events.schedules import desired_schedules
+
+    settings.ADCE_S3_EVENTS_QUEUE_URL = ""
+    assert "adce:s3-events-queue" not in {s.name for s in desired_schedules()}
+    settings.ADCE_S3_EVENTS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/s3-events"
+    spec = {s.name: s for s in desired_schedules()}["adce:s3-events-queue"]
+    assert spec.func == "events.tasks.consume_s3_queue" and spec.cron == "* * * * *"

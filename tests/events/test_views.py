@@ -206,3 +206,41 @@ def test_bad_s3_body_400_records_nothing(body, message, enqueued):
 def test_s3_auth_is_checked_before_the_body():
     r = post("/api/events/s3/", b"{not json", raw=True, bearer="wrong")
     assert r.status_code == 403 and Event.objects.count() == 0
+
+
+# --- EventBridge (API destination) and the SNS token (SPEC §12) -----------------------------------------
+
+def test_eventbridge_object_created_and_deleted_are_accepted(enqueued, django_capture_on_commit_callbacks):
+    from .aws_shapes import eventbridge
+
+    with django_capture_on_commit_callbacks(execute=True):
+        created = post("/api/events/s3/", eventbridge("espn/red flower.json", size=5))
+        deleted = post("/api/events/s3/", eventbridge("espn/red flower.json", detail_type="Object Deleted",
+                                                      reason="Lifecycle Expiration", deletion_type="Permanently Deleted",
+                                                      size=None, sequencer="617f08299329d18a", event_id="e-2"))
+    assert created.status_code == 202 and deleted.status_code == 202
+    events = {e.payload["event_name"]: e for e in Event.objects.all()}
+    assert set(events) == {"ObjectCreated:Put", "LifecycleExpiration:Delete"}
+    assert all(e.payload["key"] == "espn/red flower.json" and e.source == "nba-sim-raw-data-lake" for e in events.values())
+    assert len(enqueued) == 2
+    again = post("/api/events/s3/", eventbridge("espn/red flower.json", size=5))  # EventBridge retries
+    assert again.status_code == 202 and again.json()["created"] == 0 and Event.objects.count() == 2
+
+
+def test_eventbridge_event_of_another_service_is_400():
+    from .aws_shapes import eventbridge
+
+    r = post("/api/events/s3/", {**eventbridge("k"), "source": "aws.ec2"})
+    assert r.status_code == 400 and "source" in r.json()["error"] and Event.objects.count() == 0
+
+
+def test_sns_subscription_token_is_kept_and_shown_in_the_admin(admin_client):
+    from .aws_shapes import SUBSCRIPTION_CONFIRMATION
+
+    r = post("/api/events/s3/", SUBSCRIPTION_CONFIRMATION)
+    assert r.status_code == 202
+    event = Event.objects.get(pk=r.json()["id"])
+    assert event.payload["Token"] == SUBSCRIPTION_CONFIRMATION["Token"]
+    page = admin_client.get(f"/admin/events/event/{event.pk}/change/")
+    assert page.status_code == 200
+    assert "SNS token" in page.content.decode() and SUBSCRIPTION_CONFIRMATION["Token"] in page.content.decode()

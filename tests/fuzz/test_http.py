@@ -87,8 +87,19 @@ RECORD = st.fixed_dictionaries({}, optional={
             "versionId": JSONISH})),
     })),
 })
+EVENTBRIDGE = st.fixed_dictionaries({"detail-type": st.one_of(st.sampled_from(
+    ["Object Created", "Object Deleted", "Object Restore Completed"]), JSONISH),
+    "detail": st.one_of(JSONISH, st.fixed_dictionaries({
+        "bucket": st.one_of(JSONISH, st.fixed_dictionaries({"name": st.one_of(TEXT, st.just("lake"))})),
+        "object": st.one_of(JSONISH, st.fixed_dictionaries({"key": st.one_of(TEXT, st.just("a%2Fb+c%ZZ"))}, optional={
+            "size": st.one_of(st.integers(-1, 10**15), JSONISH), "sequencer": st.one_of(TEXT, JSONISH),
+            "etag": JSONISH})),
+    }, optional={"reason": st.one_of(st.sampled_from(["PutObject", "Lifecycle Expiration"]), JSONISH),
+                 "deletion-type": JSONISH}))},
+    optional={"source": st.one_of(st.just("aws.s3"), JSONISH), "id": JSONISH, "time": JSONISH})
 S3_DOC = st.one_of(
     st.fixed_dictionaries({"Records": st.one_of(st.lists(RECORD, max_size=3), JSONISH)}),
+    EVENTBRIDGE,
     st.builds(lambda records, t: {"Type": t, "MessageId": "m1", "TopicArn": "arn:aws:sns:x",
                                   "Message": json.dumps({"Records": records}, allow_nan=True)},
               st.lists(RECORD, max_size=2), st.sampled_from(["Notification", "SubscriptionConfirmation", "Other"])),

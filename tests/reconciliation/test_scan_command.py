@@ -97,3 +97,42 @@ def test_scan_starts_without_loading_the_admin_or_its_export_libraries(tmp_path)
     loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "reconciliation.scanning" in loaded
     assert not {"adce_site.urls", "reconciliation.admin", "import_export.admin", "openpyxl"} & loaded
+
+
+# --- SPEC §12: a versioned ORC report found from its configuration folder; a bad manifest.checksum ------
+
+def _versioned_orc_lake(tmp_path):
+    import datetime as dt
+
+    from reconciliation.storage import write_columnar_inventory_report
+
+    make_source("espn", "s3://nba-lake/", {"pbp": ["pbp/{game_id}.json"]})
+    when = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
+    rows = [("pbp/1.json", 10, when, "e1", True, False, "v2"), ("pbp/1.json", 9, when, "e0", False, False, "v1"),
+            ("pbp/2.json", 0, when, "", True, True, "v5"), ("pbp/2.json", 8, when, "e", False, False, "v4")]
+    for stamp in ("2024-11-01T00-00Z", "2024-11-02T00-00Z"):
+        write_columnar_inventory_report(str(tmp_path), source_bucket="nba-lake", rows=rows, fmt="ORC", stamp=stamp,
+                                        with_version_columns=True, config_id="cfg")
+    # a newer report still being written: no manifest.checksum yet
+    write_columnar_inventory_report(str(tmp_path), source_bucket="nba-lake", rows=rows[:1], fmt="ORC",
+                                    stamp="2024-11-03T00-00Z", checksum=False, config_id="cfg")
+    return tmp_path / "inventory/nba-lake/cfg"
+
+
+def test_scan_of_a_versioned_orc_report_from_its_configuration_folder(tmp_path):
+    folder = _versioned_orc_lake(tmp_path)
+    doc = run_json("--inventory-manifest", f"file://{folder}/")
+    assert doc["status"] == "completed" and doc["mode"] == "inventory-report"
+    assert doc["objects"] == 1  # pbp/1.json's latest version; pbp/2.json is deleted (a delete marker)
+    assert sorted(StoredObject.objects.values_list("key", "size")) == [("pbp/1.json", 10)]
+
+
+def test_scan_with_a_bad_manifest_checksum_exits_2_naming_the_file(tmp_path):
+    folder = _versioned_orc_lake(tmp_path)
+    checksum = folder / "2024-11-02T00-00Z" / "manifest.checksum"
+    checksum.write_text("f" * 32)
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", "--inventory-manifest", f"file://{folder}/", stdout=io.StringIO(), stderr=io.StringIO())
+    assert exc.value.returncode == 2 and "\n" not in str(exc.value)
+    assert f"file://{checksum}: MD5 {'f' * 32} does not match manifest.json" in str(exc.value)
+    assert StoredObject.objects.count() == 0

@@ -107,7 +107,7 @@ def test_data_file_resolves_against_nearest_ancestor_holding_it(tmp_path, engine
     (lambda d: {k: v for k, v in d.items() if k != "fileSchema"}, "lacks fileSchema"),
     (lambda d: {**d, "fileSchema": "Bucket, Key, LastModifiedDate"}, "fileSchema lacks Size"),
     (lambda d: {**d, "fileSchema": "Bucket, Key, Size, Size, LastModifiedDate"}, "repeats a column"),
-    (lambda d: {**d, "fileFormat": "ORC"}, "unsupported fileFormat 'ORC'"),
+    (lambda d: {**d, "fileFormat": "XLSX"}, "unsupported fileFormat 'XLSX'"),
     (lambda d: {**d, "files": "x"}, "lacks the files list"),
     (lambda d: {**d, "files": [{"size": 3}]}, r"files\[0\] has no key"),
     (lambda d: {**d, "files": [{"key": "inv/nope.csv.gz"}]}, "data file inv/nope.csv.gz not found"),
@@ -124,9 +124,13 @@ def test_malformed_manifest(tmp_path, mutate, reason):
 def test_missing_manifest_and_bad_uris(tmp_path):
     with pytest.raises(StorageError, match="manifest does not exist"):
         read_inventory_report(f"file://{tmp_path}/manifest.json")
-    with pytest.raises(StorageError, match="is a folder"):
-        read_inventory_report(f"file://{tmp_path}")
-    for bad in ("manifest.json", "http://x/manifest.json", "file://rel/manifest.json", f"file://{tmp_path}/"):
+    # a folder is a configuration folder: it must hold a complete dated report
+    for folder in (f"file://{tmp_path}", f"file://{tmp_path}/"):
+        with pytest.raises(StorageError, match="no complete inventory report in this folder"):
+            read_inventory_report(folder)
+    with pytest.raises(StorageError, match="folder does not exist"):
+        read_inventory_report(f"file://{tmp_path}/nope/")
+    for bad in ("manifest.json", "http://x/manifest.json", "file://rel/manifest.json"):
         with pytest.raises(LocationError):
             read_inventory_report(bad)
 
@@ -268,3 +272,177 @@ def test_timestamps_with_offsets_or_naive_become_utc(tmp_path, engine):
     objs = list(read_inventory_report(_write_report(tmp_path, {"p.csv.gz": data})).objects)
     assert [o.last_modified for o in objs] == [dt.datetime(2024, 3, 1, 12, tzinfo=UTC)] * 2
     assert all(o.last_modified.tzinfo is UTC for o in objs)
+
+
+# --- versioned reports, the three formats, manifest.checksum, newest-report discovery (SPEC §12) ---------
+
+from reconciliation.storage import newest_complete_report, write_columnar_inventory_report  # noqa: E402
+
+T1 = dt.datetime(2024, 3, 1, 10, 0, 0, 250000, tzinfo=UTC)
+T2 = dt.datetime(2024, 3, 2, 11, 30, tzinfo=UTC)
+# (key, size, last_modified, etag, is_latest, is_delete_marker, version_id), as a versioned bucket's
+# report lists them: every version of every key, newest first.
+VERSIONED_ROWS = [
+    ("espn/a b.json", 10, T2, "e-new", True, False, "v2"),
+    ("espn/a b.json", 9, T1, "e-old", False, False, "v1"),          # a non-current version
+    ("espn/gone+1.json", 0, T2, "", True, True, "v9"),              # deleted: the latest is a marker
+    ("espn/gone+1.json", 5, T1, "e5", False, False, "v8"),
+    ("espn/a%2Fb.json", 7, T1, "e7", True, False, "v1"),            # a literal "%2F" in the key
+    ("espn/café ✓.json", 3, T2, "e3", True, False, "v1"),
+    ("espn/old-marker.json", 0, T1, "", False, True, "v3"),         # a non-current delete marker
+    ("espn/old-marker.json", 4, T2, "e4", True, False, "v4"),       # ...re-created after it
+]
+EXPECTED_VERSIONED = [
+    ("espn/a b.json", 10, T2, "e-new"),
+    ("espn/a%2Fb.json", 7, T1, "e7"),
+    ("espn/café ✓.json", 3, T2, "e3"),
+    ("espn/old-marker.json", 4, T2, "e4"),
+]
+
+
+def _versioned_report(folder, fmt, **kw):
+    if fmt == "CSV":
+        return write_csv_inventory_report(str(folder), source_bucket="nba-lake", rows=VERSIONED_ROWS,
+                                          with_version_columns=True, quote_all=True, rows_per_file=3, **kw)
+    return write_columnar_inventory_report(str(folder), source_bucket="nba-lake", rows=VERSIONED_ROWS, fmt=fmt,
+                                           with_version_columns=True, rows_per_file=3, **kw)
+
+
+def test_versioned_csv_report_as_aws_writes_it(tmp_path, engine):
+    uri = _versioned_report(tmp_path, "CSV")
+    raw = "".join(gzip.decompress(p.read_bytes()).decode() for p in sorted(tmp_path.rglob("*.csv.gz")))
+    # AWS quotes every field and leaves a delete marker's Size empty: the row pyarrow used to refuse
+    assert '"nba-lake","espn/gone%2B1.json","v9","true","true","",' in raw
+    assert '"espn/a+b.json"' in raw and '"espn/a%252Fb.json"' in raw
+    report = read_inventory_report(uri)
+    assert report.checksum_verified
+    assert list(report.iter_rows()) == EXPECTED_VERSIONED
+
+
+@pytest.mark.parametrize("fmt", ["Parquet", "ORC"])
+def test_versioned_columnar_reports_give_the_csv_inventory(tmp_path, fmt):
+    csv_rows = list(read_inventory_report(_versioned_report(tmp_path / "csv", "CSV")).iter_rows())
+    report = read_inventory_report(_versioned_report(tmp_path / fmt, fmt))
+    assert report.file_format == fmt and len(report.files) == 3
+    assert list(report.iter_rows()) == csv_rows == EXPECTED_VERSIONED
+    assert all(lm.tzinfo is UTC for _, _, lm, _ in report.iter_rows())
+
+
+def test_unversioned_orc_report(tmp_path):
+    rows = [(k, s, lm, e) for k, s, lm, e, *_ in VERSIONED_ROWS[:2]]
+    uri = write_columnar_inventory_report(str(tmp_path), source_bucket="nba-lake", rows=rows, fmt="ORC")
+    assert [(k, s) for k, s, _, _ in read_inventory_report(uri).iter_rows()] == [("espn/a b.json", 10),
+                                                                                 ("espn/a b.json", 9)]
+
+
+def _orc_bytes(columns):
+    import pyarrow as pa
+    import pyarrow.orc as orc
+
+    buf = io.BytesIO()
+    orc.write_table(pa.table(columns), buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"size": [1, None, 3]}, "row 2: missing or invalid size None"),
+    ({"size": [1, 2, -3]}, "row 3: missing or invalid size -3"),
+    ({"bucket": ["nba-lake", "nba-lake", "other"]}, "row 3: bucket 'other' is not the report's"),
+    ({"key": ["a", "", "c"]}, "row 2: missing or empty key"),
+    ({"size": ["1", "2", "3"]}, "size column is string, not an integer"),
+])
+def test_orc_bad_rows_name_file_and_row(tmp_path, change, reason):
+    import pyarrow as pa
+
+    columns = {"bucket": ["nba-lake"] * 3, "key": ["a", "b", "c"], "size": [1, 2, 3],
+               "last_modified_date": pa.array([dt.datetime(2024, 1, 1)] * 3, pa.timestamp("ns")),
+               "e_tag": ["x", None, "z"]}
+    columns.update(change)
+    uri = _write_report(tmp_path, {"p.orc": _orc_bytes(columns)}, fmt="ORC", schema="struct<...>")
+    report = read_inventory_report(uri)
+    with pytest.raises(StorageError, match=reason) as info:
+        list(report.iter_rows())
+    assert str(info.value).startswith(report.files[0].uri + ": ")
+
+
+def test_orc_delete_marker_with_null_size_is_not_an_error(tmp_path):
+    import pyarrow as pa
+
+    columns = {"bucket": ["nba-lake"] * 2, "key": ["a", "b"], "is_latest": [True, True],
+               "is_delete_marker": [True, False], "size": [None, 2],
+               "last_modified_date": pa.array([dt.datetime(2024, 1, 1)] * 2, pa.timestamp("ns")),
+               "e_tag": [None, "e"]}
+    uri = _write_report(tmp_path, {"p.orc": _orc_bytes(columns)}, fmt="ORC", schema="struct<...>")
+    assert [(k, s, e) for k, s, _, e in read_inventory_report(uri).iter_rows()] == [("b", 2, "e")]
+    uri = _write_report(tmp_path, {"p.orc": b"ORC but not really"}, fmt="ORC", schema="x")
+    with pytest.raises(StorageError, match="not a readable ORC file"):
+        list(read_inventory_report(uri).iter_rows())
+
+
+def test_versioned_csv_row_without_size_names_the_line(tmp_path, engine):
+    data = _gz('"nba-lake","a.json","v1","true","false","","2024-01-01T00:00:00.000Z","e"\n')
+    uri = _write_report(tmp_path, {"p.csv.gz": data}, schema=VSCHEMA)
+    with pytest.raises(StorageError, match=r"p\.csv\.gz: line 1: invalid Size ''"):
+        list(read_inventory_report(uri).iter_rows())
+
+
+def test_manifest_checksum_mismatch_is_an_error_naming_the_file(tmp_path):
+    uri = _versioned_report(tmp_path, "CSV")
+    checksum = tmp_path / "inventory/nba-lake/daily/2024-01-01T00-00Z/manifest.checksum"
+    good = checksum.read_text()
+    assert good == hashlib.md5((tmp_path / uri[len("file://") + len(str(tmp_path)) + 1:]).read_bytes()).hexdigest()
+    checksum.write_text("0" * 32 + "\n")
+    with pytest.raises(StorageError, match=r"manifest\.checksum: MD5 0{32} does not match manifest\.json") as info:
+        read_inventory_report(uri)
+    assert str(info.value).startswith(f"file://{checksum}: ")
+    checksum.write_text("not a checksum")
+    with pytest.raises(StorageError, match="not an MD5 checksum"):
+        read_inventory_report(uri)
+    checksum.write_text(good.upper() + "\n")  # case and a trailing newline do not matter
+    assert read_inventory_report(uri).checksum_verified
+    checksum.unlink()  # absent: nothing to check
+    assert not read_inventory_report(uri).checksum_verified
+
+
+def _three_reports(dest):
+    """2024-01-01 and 2024-01-02 complete; 2024-01-03 still being written (no manifest.checksum)."""
+    for day, size in (("01", 1), ("02", 2), ("03", 3)):
+        rows = [(f"day{day}.json", size, T1, "e")]
+        write_csv_inventory_report(str(dest), source_bucket="nba-lake", rows=rows, stamp=f"2024-01-{day}T00-00Z",
+                                   checksum=day != "03", config_id="daily")
+    (dest / "inventory/nba-lake/daily/hive/dt=2024-01-03-00-00").mkdir(parents=True)  # AWS's Hive folder
+
+
+def test_configuration_folder_gives_the_newest_complete_report(tmp_path):
+    _three_reports(tmp_path)
+    folder = f"file://{tmp_path}/inventory/nba-lake/daily/"
+    progress = []
+    report = read_inventory_report(folder, progress=progress.append)
+    assert report.manifest_uri == f"file://{tmp_path}/inventory/nba-lake/daily/2024-01-02T00-00Z/manifest.json"
+    assert [k for k, *_ in report.iter_rows()] == ["day02.json"]
+    assert any("2024-01-03T00-00Z/: incomplete report" in line for line in progress)
+    assert read_inventory_report(folder.rstrip("/")).manifest_uri == report.manifest_uri
+    # a dated folder itself names its own report
+    assert newest_complete_report(f"file://{tmp_path}/inventory/nba-lake/daily/2024-01-01T00-00Z/").endswith(
+        "2024-01-01T00-00Z/manifest.json")
+
+
+def test_configuration_folder_on_s3(moto_bucket, tmp_path):
+    _three_reports(tmp_path)
+    client = moto_bucket.client
+    client.create_bucket(Bucket="inventory-dest")
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            client.put_object(Bucket="inventory-dest", Key=str(path.relative_to(tmp_path)), Body=path.read_bytes())
+    report = read_inventory_report("s3://inventory-dest/inventory/nba-lake/daily/")
+    assert report.manifest_uri == "s3://inventory-dest/inventory/nba-lake/daily/2024-01-02T00-00Z/manifest.json"
+    assert report.checksum_verified
+    assert [k for k, *_ in report.iter_rows()] == ["day02.json"]
+    # a checksum that does not match is an error naming it, on S3 as well
+    client.put_object(Bucket="inventory-dest", Key="inventory/nba-lake/daily/2024-01-02T00-00Z/manifest.checksum",
+                      Body=b"0" * 32)
+    with pytest.raises(StorageError, match=r"^s3://inventory-dest/inventory/nba-lake/daily/2024-01-02T00-00Z/"
+                                           r"manifest\.checksum: MD5"):
+        read_inventory_report("s3://inventory-dest/inventory/nba-lake/daily/")
+    with pytest.raises(StorageError, match="no complete inventory report in this folder"):
+        read_inventory_report("s3://inventory-dest/inventory/nba-lake/other-config/")
