@@ -160,12 +160,11 @@ def _rate_wake(starts: list[dt.datetime], count: int, window: int) -> dt.datetim
 class _Budget:
     """The limits as they stand inside one locked dispatch decision."""
 
-    def __init__(self, now: dt.datetime, limits: OrchestrationLimits, scrapers: dict[int, Scraper]):
+    def __init__(self, running: Counter, now: dt.datetime, limits: OrchestrationLimits, scrapers: dict[int, Scraper]):
         self.now = now
         self.limits = limits
-        active = ScraperRun.objects.filter(status__in=ACTIVE_RUN_STATUSES)
-        self.running = Counter(active.values_list("scraper_id", flat=True))
-        self.running_total = sum(self.running.values())
+        self.running = running
+        self.running_total = sum(running.values())
         self.global_starts: list[dt.datetime] = []
         if limits.rate_limit:
             self.global_starts = list(ScraperRun.objects.filter(started_at__gt=window_start(now, limits.rate_limit))
@@ -233,6 +232,9 @@ def dispatch_claim(*, now: dt.datetime | None = None) -> DispatchPass:
     with transaction.atomic():
         # The lock: dispatchers on every host queue here, one decision at a time.
         OrchestrationLimits.objects.filter(pk=1).update(locked_at=timezone.now())
+        # Runs that end do not take the lock: count them first, then read the clock, so a start is
+        # always stamped later than the end (finished_at) of every run it saw finished.
+        running = Counter(ScraperRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list("scraper_id", flat=True))
         now = now or db_now()
         limits = OrchestrationLimits.objects.get(pk=1)
         declared = {s.name: s for s in Scraper.objects.filter(declared=True)}
@@ -244,7 +246,7 @@ def dispatch_claim(*, now: dt.datetime | None = None) -> DispatchPass:
                     result.blocked["disabled" if not s.enabled else "paused"] += n
         if not usable:
             return result
-        budget = _Budget(now, limits, {s.pk: s for s in usable.values()})
+        budget = _Budget(running, now, limits, {s.pk: s for s in usable.values()})
         saturated: set[str] = set()
         for page in _pending_pages(sorted(usable)):
             for pk, name, attempts, last_finished, _rank, _created, last_error in page:
