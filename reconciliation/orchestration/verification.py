@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..choices import GapStatus
 from ..models import Gap, Task
+from ..patterns import Match
 from ..storage import parse_location
 from ..storage.errors import StorageError
 from ..storage.locations import Location, ObjectInfo
@@ -102,6 +103,16 @@ def probe_keys(location_uri: str, rels: list[str]) -> dict[str, ObjectInfo | Non
     return {rel: _stat_file(location, rel) for rel in rels}
 
 
+class _KnownKeys:
+    """A matcher for keys whose data type and partition are already known (the expected keys)."""
+
+    def __init__(self, matches: dict[str, Match]):
+        self.matches = matches
+
+    def match(self, store: str, key: str) -> Match | None:
+        return self.matches.get(key)
+
+
 def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> Verification:
     """Probe the expected keys, refresh the inventory with what is there and resolve the gaps now
     present by §6. Returns counts; `error` is set (and nothing judged) when a probe failed."""
@@ -121,7 +132,10 @@ def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> 
     location = parse_location(task.source.location)
     objects = [o for o in found.values() if o is not None]
     result.found_keys = len(objects)
-    touched = objects_upsert(location.store, objects) if objects else set()
+    # Each expected key is its partition's key by construction: no need to build the whole matcher.
+    known = _KnownKeys({location.prefix + e.key: Match(task.data_type_id, e.partition, task.season)
+                        for e in keyed})
+    touched = objects_upsert(location.store, objects, matcher=known) if objects else set()
     gone = [location.prefix + rel for rel, o in found.items() if o is None]
     if gone:
         objects_delete(location.store, gone)
