@@ -128,6 +128,8 @@ ADCE_SCAN_CACHE_HOURS = env.float("ADCE_SCAN_CACHE_HOURS", default=24.0)
 ADCE_RECONCILE_USE_CACHE = env.bool("ADCE_RECONCILE_USE_CACHE", default=False)
 # Where event-driven reconciles (scraper_complete, S3 uploads) write the task queue file; empty: nowhere.
 ADCE_QUEUE_FILE = env.str("ADCE_QUEUE_FILE", default="")
+# Where dispatch writes task documents for command scrapers (SPEC §13); empty = the system temp folder.
+ADCE_TASK_FILE_DIR = env.str("ADCE_TASK_FILE_DIR", default="") or None
 # Admin CSV/XLSX exports refuse more rows than this (narrow the filter instead).
 ADCE_EXPORT_MAX_ROWS = env.int("ADCE_EXPORT_MAX_ROWS", default=100_000)
 # ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.

@@ -224,3 +224,22 @@ def test_a_lost_worker_frees_its_slot(lake, tmp_path):
     result = dispatch_claim()
     assert result.reaped == 1 and len(result.started) == 1
     assert ScraperRun.objects.get(pk=first.started[0]).status == ScraperRunStatus.LOST
+
+
+def test_dispatch_without_once_hands_each_run_to_a_worker(lake, tmp_path):
+    from django_q.models import OrmQ
+
+    declare(tmp_path, demo_command() + "    max_concurrency: 2\n")
+    out = io.StringIO()
+    call_command("dispatch", "--json", stdout=out)
+    doc = json.loads(out.getvalue())
+    assert doc["started"] == 2 and doc["runs"] == []  # nothing waited for here
+    queued = [q.task["func"] for q in OrmQ.objects.all()]
+    assert queued == ["reconciliation.orchestration.jobs.execute_run"] * 2
+    assert ScraperRun.objects.filter(status=ScraperRunStatus.RUNNING, executing_at=None).count() == 2
+    # a worker runs one: the run is executed once, even if its job were delivered twice
+    from reconciliation.orchestration.jobs import execute_run
+
+    run_id = doc["started_runs"][0]
+    assert execute_run(run_id)["status"] == ScraperRunStatus.SUCCEEDED
+    assert execute_run(run_id)["status"] == "already executed"
