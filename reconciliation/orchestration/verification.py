@@ -90,7 +90,14 @@ def _head_many(location: Location, rels: list[str]) -> dict[str, ObjectInfo | No
                                str(r.get("ETag", "")).strip('"'))
 
     with ThreadPoolExecutor(max_workers=min(HEAD_WORKERS, max(1, len(rels)))) as pool:
-        return dict(pool.map(head, rels))
+        found = dict(pool.map(head, rels))
+    if any(o is None for o in found.values()):
+        # HEAD answers a bare 404 for a missing bucket too: "not there" only once the bucket is.
+        try:
+            client.head_bucket(Bucket=location.bucket)
+        except Exception as exc:
+            raise StorageError(f"HEAD s3://{location.bucket}/: {_describe(location, exc)}") from None
+    return found
 
 
 def probe_keys(location_uri: str, rels: list[str]) -> dict[str, ObjectInfo | None]:
