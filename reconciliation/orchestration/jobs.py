@@ -1,7 +1,7 @@
 """django-q2 task functions of the orchestrator. Each takes ids (tasks are pickled and may run in
 another process, on another host) and calls services.
 
-The loop: the `adce:dispatch` schedule (every minute) and the end of every run call `dispatch`; a
+The loop: the `adce:dispatch` schedule (every minute) and the end of every run dispatch; a
 dispatch that found work held back only by a rate limit or a backoff ending within
 WAKE_MAX_SECONDS enqueues one `dispatch_at` for that moment (deduplicated in the database), so a
 freed slot is used in seconds rather than at the next minute.
@@ -9,11 +9,13 @@ freed slot is used in seconds rather than at the next minute.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 
 from django.db.models import Q
 
 WAKE_MAX_SECONDS = 10
+logger = logging.getLogger("adce.orchestration")
 
 
 def _enqueue(func: str, *args) -> None:
@@ -60,7 +62,12 @@ def execute_run(run_id: int) -> dict:
     from .services import run_execute
 
     run = run_execute(run_id)
-    _enqueue("reconciliation.orchestration.jobs.dispatch")
+    # Dispatch right here rather than as one more job: a broker round trip per task saved. If it
+    # fails, the every-minute schedule dispatches; the run itself is recorded either way.
+    try:
+        dispatch_and_enqueue()
+    except Exception:
+        logger.exception("dispatch after run %s failed; the adce:dispatch schedule will retry", run_id)
     if run is None:
         return {"run": run_id, "status": "already executed"}
     return {"run": run.pk, "status": run.status, "reason": run.reason}
