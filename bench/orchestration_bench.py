@@ -5,6 +5,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/adce_bench_orch \\
         .venv/bin/python bench/orchestration_bench.py overhead [--tasks 1000] [--workers 2]
     DATABASE_URL=… .venv/bin/python bench/orchestration_bench.py heal-demo [--seasons 2] [--workers 2]
+    DATABASE_URL=… .venv/bin/python bench/orchestration_bench.py queries [--tasks 100]
 
 overhead: N tasks of one partition each whose file is already in the lake, a no-op scraper
 (`true`), global and scraper concurrency = workers. A real `qcluster` with that many workers runs
@@ -18,6 +19,9 @@ heal-demo: `manage.py demo --no-serve` (synthetic lake with planted losses, the 
 a real `qcluster` runs the loop until every task is done or failed for good. Reported: time until the
 last healable gap was healed, until the queue settled (the on-purpose failures need their backoff),
 gaps healed / left open, runs, and the loop's median time-to-heal.
+
+queries: the database statements per task of the same queue through `dispatch --once` — the figure
+the machine's load does not change.
 
 The loop is kicked with one `dispatch` job at t0 (the `adce:dispatch` schedule would fire within
 the minute; the wait for the next minute is not the orchestrator's cost).
@@ -180,6 +184,22 @@ def overhead(args, tmp: Path) -> dict:
     return out
 
 
+def queries(args, tmp: Path) -> dict:
+    """Database statements per task through `dispatch --once` (independent of the machine's load)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reconciliation.orchestration.services import dispatch_once
+
+    plant_queue(tmp / "lake", args.tasks, args.workers)
+    passes = 0
+    with CaptureQueriesContext(connection) as ctx:
+        while dispatch_once()[0].started:
+            passes += 1
+    return {"tasks": args.tasks, "workers": args.workers, "passes": passes, "statements": len(ctx.captured_queries),
+            "statements_per_task": round(len(ctx.captured_queries) / args.tasks, 1)}
+
+
 def heal_demo(args, tmp: Path) -> dict:
     from django.core.management import call_command
     from django.db.models import Max
@@ -215,7 +235,7 @@ def heal_demo(args, tmp: Path) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", choices=("overhead", "heal-demo"))
+    parser.add_argument("bench", choices=("overhead", "heal-demo", "queries"))
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seasons", type=int, default=2)
@@ -224,7 +244,7 @@ def main():
         setup(os.path.join(tmp, "var"))
         from django.db import connection
 
-        result = overhead(args, Path(tmp)) if args.bench == "overhead" else heal_demo(args, Path(tmp))
+        result = {"overhead": overhead, "heal-demo": heal_demo, "queries": queries}[args.bench](args, Path(tmp))
         result = {"bench": args.bench, "database": connection.vendor, "cpus": os.cpu_count(),
                   "load_avg_1m": round(os.getloadavg()[0], 2), **result}
     print(json.dumps(result, indent=2, default=str))
