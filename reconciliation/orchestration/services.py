@@ -435,9 +435,12 @@ def runs_reap(now: dt.datetime | None = None) -> tuple[int, int]:
         if task.status == TaskStatus.CLAIMED and task.claimed_by == run.claim:
             continue
         if run.status == ScraperRunStatus.RUNNING:
-            lost += ScraperRun.objects.filter(pk=run.pk, status=ScraperRunStatus.RUNNING).update(
+            changed = ScraperRun.objects.filter(pk=run.pk, status=ScraperRunStatus.RUNNING).update(
                 status=ScraperRunStatus.LOST, finished_at=now or db_now(),
                 reason=f"lost: the task is {task.status} ({task.last_error or 'claim released'})")
+            lost += changed
+            if changed and task.status == TaskStatus.FAILED:  # its last attempt's lease ran out
+                notify_task_failed(str(task.pk))
         else:
             settled += _settle_http(run)
     return lost, settled

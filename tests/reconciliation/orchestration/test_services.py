@@ -226,6 +226,19 @@ def test_a_lost_worker_frees_its_slot(lake, tmp_path):
     assert ScraperRun.objects.get(pk=first.started[0]).status == ScraperRunStatus.LOST
 
 
+def test_a_lost_last_attempt_fails_the_task_for_good_with_a_notification(lake, tmp_path, settings):
+    from reconciliation.tasks import tasks_expire_leases
+
+    settings.ADCE_NOTIFY_EMAILS = ["ops@example.org"]
+    declare(tmp_path, demo_command() + "    max_concurrency: 1\n    max_attempts: 1\n")
+    first = dispatch_claim()
+    tasks_expire_leases(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2))
+    dispatch_claim()
+    run = ScraperRun.objects.get(pk=first.started[0])
+    assert run.status == ScraperRunStatus.LOST and run.task.status == TaskStatus.FAILED
+    assert len(mail.outbox) == 1 and "failed for good" in mail.outbox[0].subject
+
+
 def test_dispatch_without_once_hands_each_run_to_a_worker(lake, tmp_path):
     from django_q.models import OrmQ
 
