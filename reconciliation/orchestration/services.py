@@ -368,31 +368,37 @@ def run_finish(started: _Started, outcome: Outcome) -> ScraperRun:
     reason = "" if done else run_reason(exit_status=outcome.exit_status, error=outcome.error or verification.error,
                                         stderr_tail=outcome.stderr_tail, missing=verification.missing,
                                         total=verification.expected)
-    _task_settle(run, done=done, reason=reason)
     run.status = ScraperRunStatus.SUCCEEDED if done else ScraperRunStatus.FAILED
     run.reason = reason
-    run.finished_at = db_now()
-    run.duration_ms = int((time.monotonic() - started.t0) * 1000)
-    run.save()
+    # The run ends and the task is released in one commit: a dispatcher that sees the task pending
+    # again also sees this run finished (its slot free, its finished_at for the backoff), so a retry
+    # can never overlap the attempt before it.
+    with transaction.atomic():
+        run.finished_at = db_now()
+        run.duration_ms = int((time.monotonic() - started.t0) * 1000)
+        run.save()
+        failed_for_good = _task_settle(run, done=done, reason=reason)
+    if failed_for_good:
+        notify_task_failed(str(run.task_id))
     _breaker_record(run.scraper, failure=breaker_counts_failure(task_done=done, partitions_resolved=verification.resolved),
                     reason=reason)
     return run
 
 
-def _task_settle(run: ScraperRun, *, done: bool, reason: str) -> None:
-    """Finish the task under this run's claim. gaps_rejudge may already have marked it done."""
+def _task_settle(run: ScraperRun, *, done: bool, reason: str) -> bool:
+    """Finish the task under this run's claim (gaps_rejudge may already have marked it done).
+    True when the task is now failed for good."""
     task = Task.objects.get(pk=run.task_id)
     if task.status != TaskStatus.CLAIMED or task.claimed_by != run.claim:
-        return
+        return False
     try:
         if done:
             task_complete(task.pk, worker=run.claim)
-        else:
-            task = task_fail(task.pk, error=reason, worker=run.claim)
-            if task.status == TaskStatus.FAILED:
-                notify_task_failed(str(task.pk))
+            return False
+        return task_fail(task.pk, error=reason, worker=run.claim).status == TaskStatus.FAILED
     except TaskError as exc:  # its lease ran out and someone else took it meanwhile
         logger.warning("run %s: could not settle task %s: %s", run.pk, task.pk, exc)
+        return False
 
 
 def _breaker_record(scraper: Scraper, *, failure: bool, reason: str) -> None:
@@ -454,25 +460,27 @@ def _settle_http(run: ScraperRun) -> int:
     verification = task_verify(task)
     done = not verification.error and verification.missing == 0
     reason = task.last_error if task.status != TaskStatus.DONE else ""
-    if not done and task.status == TaskStatus.DONE:
-        # it said "done" but the partitions are not there: the task is not done
-        reason = run_reason(exit_status=None, error=verification.error, stderr_tail="",
-                            missing=verification.missing, total=verification.expected)
-        status = TaskStatus.PENDING if task.attempts < task.max_attempts else TaskStatus.FAILED
-        Task.objects.filter(pk=task.pk, status=TaskStatus.DONE).update(
-            status=status, last_error=reason, claimed_by="", claimed_at=None,
-            finished_at=timezone.now() if status == TaskStatus.FAILED else None, updated_at=timezone.now())
-        if status == TaskStatus.FAILED:
-            notify_task_failed(str(task.pk))
     run.partitions_expected = verification.expected
     run.partitions_verified = verification.present
     run.partitions_missing = verification.missing
     run.partitions_resolved = verification.resolved
     run.status = ScraperRunStatus.SUCCEEDED if done else ScraperRunStatus.FAILED
-    run.reason = "" if done else reason
-    run.finished_at = db_now()
-    run.duration_ms = int((run.finished_at - run.started_at).total_seconds() * 1000)
-    run.save()
+    reopened = None
+    with transaction.atomic():  # the run ends with the task's reopening, in one commit
+        if not done and task.status == TaskStatus.DONE:
+            # it said "done" but the partitions are not there: the task is not done
+            reason = run_reason(exit_status=None, error=verification.error, stderr_tail="",
+                                missing=verification.missing, total=verification.expected)
+            reopened = TaskStatus.PENDING if task.attempts < task.max_attempts else TaskStatus.FAILED
+            Task.objects.filter(pk=task.pk, status=TaskStatus.DONE).update(
+                status=reopened, last_error=reason, claimed_by="", claimed_at=None,
+                finished_at=timezone.now() if reopened == TaskStatus.FAILED else None, updated_at=timezone.now())
+        run.reason = "" if done else reason
+        run.finished_at = db_now()
+        run.duration_ms = int((run.finished_at - run.started_at).total_seconds() * 1000)
+        run.save()
+    if reopened == TaskStatus.FAILED:
+        notify_task_failed(str(task.pk))
     _breaker_record(run.scraper, failure=breaker_counts_failure(task_done=done, partitions_resolved=verification.resolved),
                     reason=run.reason)
     return 1
