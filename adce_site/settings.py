@@ -131,6 +131,8 @@ ADCE_QUEUE_FILE = env.str("ADCE_QUEUE_FILE", default="")
 # S3 event notifications from SQS (SPEC §12): when set, `setup_schedules` adds `adce:s3-events-queue`, a
 # django-q2 schedule that drains this queue every minute (`manage.py consume_s3_events --once` as a job).
 ADCE_S3_EVENTS_QUEUE_URL = env.str("ADCE_S3_EVENTS_QUEUE_URL", default="")
+# Where dispatch writes task documents for command scrapers (SPEC §13); empty = the system temp folder.
+ADCE_TASK_FILE_DIR = env.str("ADCE_TASK_FILE_DIR", default="") or None
 # Admin CSV/XLSX exports refuse more rows than this (narrow the filter instead).
 ADCE_EXPORT_MAX_ROWS = env.int("ADCE_EXPORT_MAX_ROWS", default=100_000)
 # ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.

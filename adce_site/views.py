@@ -8,7 +8,9 @@ from .dashboard import dashboard_build
 
 def admin_home(request):
     """The stock admin index (app list, recent actions) with the dashboard's context added."""
-    return admin.site.index(request, extra_context={"dashboard": dashboard_build()})
+    from reconciliation.orchestration.selectors import loop_health
+
+    return admin.site.index(request, extra_context={"dashboard": dashboard_build(), "loop_health": loop_health()})
 
 
 def coverage(request):

@@ -7,6 +7,7 @@ Fixed schedules (UTC):
     adce:retention        daily 03:30          events.tasks.history_cleanup
     adce:task-leases      every 10 minutes     events.tasks.expire_task_leases
     adce:events-requeue   every 10 minutes     events.tasks.requeue_stale_events
+    adce:dispatch         every minute         reconciliation.orchestration.jobs.dispatch (SPEC §13)
 plus one `adce:hook:<name>` per `cron:<expr>` hook of the metrics YAML (events.tasks.fire_hook), and,
 when ADCE_S3_EVENTS_QUEUE_URL is set, `adce:s3-events-queue` every minute (events.tasks.consume_s3_queue).
 
@@ -45,6 +46,7 @@ FIXED = (
     ScheduleSpec("adce:retention", "events.tasks.history_cleanup", "30 3 * * *"),
     ScheduleSpec("adce:task-leases", "events.tasks.expire_task_leases", "*/10 * * * *"),
     ScheduleSpec("adce:events-requeue", "events.tasks.requeue_stale_events", "*/10 * * * *"),
+    ScheduleSpec("adce:dispatch", "reconciliation.orchestration.jobs.dispatch", "* * * * *"),
 )
 
 

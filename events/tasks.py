@@ -43,7 +43,13 @@ def scheduled_reconcile() -> int:
 
     from .services import reconcile_for_event
 
-    return reconcile_for_event(trigger=Trigger.SCHEDULE).pk
+    run = reconcile_for_event(trigger=Trigger.SCHEDULE)
+    if (run.summary.get("tasks") or {}).get("created"):
+        # reconcile → dispatch (SPEC §13): new tasks start now, not at the next minute
+        from django_q.tasks import async_task
+
+        async_task("reconciliation.orchestration.jobs.dispatch")
+    return run.pk
 
 
 def scheduled_verify() -> int:

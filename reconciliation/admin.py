@@ -36,6 +36,7 @@ from .models import (
     StoredObject,
     Task,
 )
+from .orchestration.admin import ScraperRunInline
 from .resources import GapResource, StoredObjectResource, TaskResource
 from .tasks import gaps_ignore, gaps_requeue, tasks_mark_failed, tasks_requeue
 
@@ -364,6 +365,7 @@ class TaskAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelA
     search_fields = ("=id",)
     show_full_result_count = False
     actions = ["requeue_tasks", "mark_failed", "stream_csv_action"]
+    inlines = [ScraperRunInline]  # the task's run history (SPEC §13)
     stream_columns = views.TASK_COLUMNS
     stream_filename = "tasks"
     readonly_fields = ("id", "source", "data_type", "season", "priority", "gap_kind", "scraper", "reason", "status",

@@ -58,3 +58,19 @@ class TaskStatus(models.TextChoices):
 
 
 OPEN_TASK_STATUSES = (TaskStatus.PENDING, TaskStatus.CLAIMED)
+
+
+class ScraperKind(models.TextChoices):
+    COMMAND = "command"  # argv child process of a worker (SPEC §13)
+    HTTP = "http"        # POST the task document; it finishes through the task API
+
+
+class ScraperRunStatus(models.TextChoices):
+    RUNNING = "running"      # claimed and counted against the limits
+    ACCEPTED = "accepted"    # an HTTP scraper answered 2xx; it finishes through the task API
+    SUCCEEDED = "succeeded"  # verified: every partition of the task is present
+    FAILED = "failed"        # the run or its verification left partitions missing
+    LOST = "lost"            # its worker died: the task's lease ran out under it
+
+
+ACTIVE_RUN_STATUSES = (ScraperRunStatus.RUNNING, ScraperRunStatus.ACCEPTED)

@@ -253,3 +253,7 @@ class Gap(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.data_type} {self.partition or '(fixed)'} [{self.priority}]"
+
+
+# Scraper orchestration (SPEC §13) lives in its own module; imported here so Django registers it.
+from .orchestration.models import OrchestrationLimits, Scraper, ScraperRun  # noqa: E402,F401

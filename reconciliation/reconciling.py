@@ -557,9 +557,10 @@ def _tasks_rerank_pending(now) -> int:
 
 
 def _uncovered_findings(specs_by_id: dict) -> tuple[list[GapFinding], dict]:
-    """Open gaps in scope that no open task covers, as GapFindings (+ their gap ids)."""
+    """Open gaps in scope that no open task covers, as GapFindings (+ their gap ids). Gaps of a task
+    failed for good wait for an operator's requeue (SPEC §13): never queued again here."""
     rows = (Gap.objects.filter(status=GapStatus.OPEN, data_type_id__in=list(specs_by_id))
-            .exclude(task__status__in=OPEN_TASK_STATUSES)
+            .exclude(task__status__in=(*OPEN_TASK_STATUSES, TaskStatus.FAILED))
             .values_list("id", "data_type_id", "season", "partition", "game_date", "kind", "priority"))
     findings, ids = [], {}
     for gap_id, dt_id, season, partition, game_date, kind, priority in rows.iterator(chunk_size=10_000):
@@ -630,9 +631,10 @@ def _plan_changes(report: AnalysisReport, specs_by_id: dict, max_items: int, cri
             covered.add((dt_id, partition))
     done = sum(1 for t in open_task_ids if open_gaps_per_task[t] == resolved_per_task[t])
     updated = {gap_id: f for gap_id, f in to_update}
+    failed_tasks = set(Task.objects.filter(status=TaskStatus.FAILED).values_list("pk", flat=True))
     pending: list[GapFinding] = list(to_open)
     for (dt_id, partition), v in live.items():
-        if v[1] != GapStatus.OPEN or v[0] in resolving or (dt_id, partition) in covered:
+        if v[1] != GapStatus.OPEN or v[0] in resolving or (dt_id, partition) in covered or v[2] in failed_tasks:
             continue
         f = updated.get(v[0])
         if f is None:

@@ -14,7 +14,10 @@ PRIORITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 GAP_KINDS = ("missing", "empty", "stale")
 GAP_STATUSES = ("open", "resolved", "ignored", "any")
 STATS = ("last_reconcile_age_hours", "last_scan_age_hours", "open_gaps", "critical_gaps", "queue_size",
-         "unmatched_objects")
+         "unmatched_objects",
+         # the autonomous loop's health (SPEC §13; reconciliation.orchestration.selectors)
+         "gaps_healed_24h", "median_time_to_heal_hours", "oldest_critical_gap_age_hours", "tasks_failed_for_good",
+         "scrapers_paused")
 
 
 def _choice(params: dict, key: str, choices: tuple, *, upper: bool = False) -> None:
@@ -116,4 +119,13 @@ def reconciliation_stat(params, ctx):
             return Task.objects.filter(status__in=OPEN_TASK_STATUSES).count()
         qs = Gap.objects.filter(status=GapStatus.OPEN)
         return (qs.filter(priority="CRITICAL") if stat == "critical_gaps" else qs).count()
+    from reconciliation.orchestration.selectors import HEALTH_STATS, HealthUnknown, loop_health_stat
+
+    if stat in HEALTH_STATS:
+        if stat != "scrapers_paused":
+            _require_reconcile()  # before any reconcile, gap and task figures are unknown, not 0
+        try:
+            return loop_health_stat(stat)
+        except HealthUnknown as exc:
+            raise ProbeError(str(exc)) from None
     raise ProbeError(f"stat: unknown statistic {stat!r} (one of {', '.join(STATS)})")

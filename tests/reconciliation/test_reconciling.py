@@ -119,12 +119,29 @@ def test_ignored_gap_stays_ignored(lake):
     assert Task.objects.filter(status=TaskStatus.DONE).count() == 1
 
 
-def test_gap_of_done_or_failed_task_is_requeued(lake):
+def test_gap_of_done_task_is_requeued(lake):
+    reconcile_run(as_of=AS_OF)
+    t = Task.objects.get(gaps__partition="g3")
+    Task.objects.filter(pk=t.pk).update(status=TaskStatus.DONE)
+    run = reconcile_run(as_of=AS_OF)
+    assert run.summary["tasks"]["created"] == 1
+    assert Gap.objects.get(partition="g3").task.status == TaskStatus.PENDING
+
+
+def test_gap_of_task_failed_for_good_waits_for_an_operator(lake):
+    """SPEC §13: after max_attempts the gaps stay open but reconcile does not queue them again,
+    dry run included, until the task is requeued."""
+    from reconciliation.tasks import tasks_requeue
+
     reconcile_run(as_of=AS_OF)
     t = Task.objects.get(gaps__partition="g3")
     Task.objects.filter(pk=t.pk).update(status=TaskStatus.FAILED)
+    assert reconcile_run(as_of=AS_OF, dry_run=True).summary["tasks"]["created"] == 0
     run = reconcile_run(as_of=AS_OF)
-    assert run.summary["tasks"]["created"] == 1
+    assert run.summary["tasks"]["created"] == 0
+    g3 = Gap.objects.get(partition="g3")
+    assert g3.status == GapStatus.OPEN and g3.task_id == t.pk
+    tasks_requeue([t])
     assert Gap.objects.get(partition="g3").task.status == TaskStatus.PENDING
 
 

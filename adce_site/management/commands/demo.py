@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from adce_site.cli import bad_input
 from adce_site.demo_lake import build_demo_lake
+from reconciliation.orchestration.demo import demo_scrapers_declare
 
 
 class Command(BaseCommand):
@@ -84,6 +85,7 @@ class Command(BaseCommand):
                     raise
 
         self.step("verify --update (first baselines)", verify)
+        self.step("declare the demo scraper", lambda: self.stdout.write(demo_scrapers_declare(root).summary()))
         self.step("django-q2 schedules", lambda: call_command("setup_schedules", stdout=self.stdout))
         password = self.step("admin login", lambda: self._admin(opts["username"]))
         self.stdout.write(

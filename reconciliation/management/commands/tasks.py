@@ -18,7 +18,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{claim,complete,fail,list}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{claim,complete,fail,list,requeue}")
 
         claim = sub.add_parser("claim", help="claim the most urgent pending task of a scraper")
         claim.add_argument("--scraper", required=True, help="scraper name, as in the coverage file")
@@ -37,6 +37,11 @@ class Command(BaseCommand):
         fail.add_argument("--error", required=True, help="what went wrong (kept as last_error)")
         fail.add_argument("--worker", default=None, help="refuse unless the task is claimed by this worker")
         fail.add_argument("--json", action="store_true")
+
+        requeue = sub.add_parser("requeue", help="give a claimed, done or failed task a fresh start (pending, "
+                                                  "attempts 0): how an operator retries a task failed for good")
+        requeue.add_argument("id", help="task id (UUID)")
+        requeue.add_argument("--json", action="store_true")
 
         lst = sub.add_parser("list", help="list tasks, most urgent first")
         lst.add_argument("--status", help=f"one of {', '.join(TaskStatus.values)}")
@@ -86,6 +91,21 @@ class Command(BaseCommand):
         if not opts["error"].strip():
             raise bad_input("--error: must not be empty")
         self._finish(opts, task_fail, error=opts["error"])
+
+    def _requeue(self, opts):
+        from reconciliation.tasks import _get, tasks_requeue
+
+        try:
+            task = _get(opts["id"])
+        except TaskError as exc:
+            raise bad_input(str(exc)) from None
+        if not tasks_requeue([task]):
+            raise bad_input(f"task {task.pk}: is already pending")
+        task.refresh_from_db()
+        if opts["json"]:
+            emit_json(self.stdout, task_document(task))
+        else:
+            self.stdout.write(f"task {task.pk}: {task.status} (attempts reset, {task.max_attempts} allowed)")
 
     def _list(self, opts):
         status = opts["status"]
