@@ -31,6 +31,11 @@ def _isolated_settings(settings, tmp_path):
     settings.ADCE_EVENTS_TOKEN = "test-token"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.ADCE_NOTIFY_WEBHOOK_URL = ""
+    # The manifest storage needs a `collectstatic` first; tests render pages without one (the demo's
+    # browser test, tests/browser/test_demo_server.py, serves the real collected, hashed files).
+    settings.STATIC_ROOT = tmp_path / "static"  # `demo` collects static files
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     yield
 
 
