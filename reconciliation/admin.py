@@ -37,6 +37,7 @@ from .models import (
     Task,
 )
 from .resources import GapResource, StoredObjectResource, TaskResource
+from .selectors import stored_object_search
 from .tasks import gaps_ignore, gaps_requeue, tasks_mark_failed, tasks_requeue
 
 EXPORT_MAX_ROWS = getattr(settings, "ADCE_EXPORT_MAX_ROWS", 100_000)
@@ -283,7 +284,8 @@ class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.M
     list_select_related = ("source", "data_type", "data_type__source")
     list_filter = ("source",)  # a small table; the filter uses the FK index
     search_fields = ("key",)
-    search_help_text = "Key prefix (case-sensitive), e.g. espn_play_by_play/4018"
+    search_help_text = ("Key prefix (case-sensitive), relative to a source's location (e.g. espn_play_by_play/4018), "
+                        "a full key, or a URI (s3://bucket/key…, file:///path…)")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ["stream_csv_action"]
@@ -292,8 +294,7 @@ class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.M
 
     def get_search_results(self, request, queryset, search_term):
         # Prefix only: `key LIKE 'prefix%'` can use an index; a substring search cannot.
-        term = search_term.strip()
-        return (queryset.filter(key__startswith=term) if term else queryset), False
+        return stored_object_search(queryset, search_term), False
 
 
 @admin.register(Gap)

@@ -138,9 +138,34 @@ def test_streaming_csv_of_stored_objects_honours_search(admin_client, lake):
 
 
 def test_stored_object_search_is_prefix_only(admin_client, lake):
-    response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "play_by_play/"})
+    response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "by_play/"})
     assert response.context["cl"].result_count == 0
     response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "espn/box"})
+    assert response.context["cl"].result_count == 1
+
+
+@pytest.mark.parametrize("term, found", [
+    ("play_by_play/4010", 2),                    # relative to the source's location s3://lake/espn/
+    ("espn/play_by_play/401000002", 1),          # the full key
+    ("s3://lake/espn/box_score/", 1),            # a URI
+    ("s3://other/espn/box_score/", 0),           # …of another bucket
+    ("box_score/x.json", 1),
+])
+def test_stored_object_search_accepts_keys_relative_to_a_source_location(admin_client, lake, term, found):
+    changelist = reverse("admin:reconciliation_storedobject_changelist")
+    response = admin_client.get(changelist, {"q": term})
+    assert response.context["cl"].result_count == found
+    assert "espn_play_by_play/4018" in response.content.decode()  # the hint's example is of that form
+
+
+def test_stored_object_search_hint_example_finds_the_demo_objects(admin_client, tmp_path):
+    """The search hint's own example, on a lake in a local folder (file:// keys are absolute paths)."""
+    from reconciliation.models import Source
+
+    src = Source.objects.create(name="espn", scraper="espn_scraper", location=f"file://{tmp_path}/lake/")
+    StoredObject.objects.create(store="file://", key=f"{str(tmp_path).lstrip('/')}/lake/espn_play_by_play/401800001.json",
+                                size=1, last_modified=T0, source=src)
+    response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "espn_play_by_play/4018"})
     assert response.context["cl"].result_count == 1
 
 

@@ -97,3 +97,18 @@ def test_scan_starts_without_loading_the_admin_or_its_export_libraries(tmp_path)
     loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "reconciliation.scanning" in loaded
     assert not {"adce_site.urls", "reconciliation.admin", "import_export.admin", "openpyxl"} & loaded
+
+
+def test_scan_of_a_missing_location_says_one_line(lake, tmp_path):
+    """The error is all the operator reads: no "listing …" progress line before it (manage.py prints
+    the CommandError as the one line on stderr)."""
+    err = io.StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", "--source", "espn", "--location", file_uri(tmp_path / "gone"),
+                     stdout=io.StringIO(), stderr=err)
+    assert err.getvalue() == ""
+    assert str(exc.value).count("\n") == 0 and "gone" in str(exc.value)
+    # A location that answers still announces its listing.
+    err = io.StringIO()
+    call_command("scan", stdout=io.StringIO(), stderr=err)
+    assert f"scan: listing {file_uri(lake)}" in err.getvalue()
