@@ -12,7 +12,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from import_export.admin import ExportActionMixin, ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
+from import_export.formats.base_formats import CSV
+
+from adce_site.exports import TableXLSX
 
 from .charts import history_chart_svg
 from .choices import DriftStatus, MetricKind
@@ -53,7 +55,7 @@ def show_value(value) -> str:
 class ExportPermissionMixin:
     """Export only what the user may view (the import-export default lets any staff user export)."""
 
-    export_formats = [CSV, XLSX]
+    export_formats = [CSV, TableXLSX]
 
     def has_export_permission(self, request):
         return self.has_view_permission(request)

@@ -21,7 +21,9 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
+from import_export.formats.base_formats import CSV
+
+from adce_site.exports import TableXLSX
 
 from . import views
 from .choices import GapStatus, TaskStatus
@@ -126,7 +128,7 @@ class StreamingExportMixin(ExportMixin):
     """CSV/XLSX through import-export for selections up to EXPORT_MAX_ROWS, plus a streaming CSV
     export (URL `<model>/export-csv/` honouring the changelist's filters and search, and an action)."""
 
-    export_formats = [CSV, XLSX]
+    export_formats = [CSV, TableXLSX]
     import_export_change_list_template = "admin/reconciliation/change_list_export_tools.html"
     stream_columns: tuple = ()
     stream_filename = "export"

@@ -33,7 +33,8 @@ def _isolated_settings(settings, tmp_path):
     settings.ADCE_NOTIFY_WEBHOOK_URL = ""
     # The manifest storage needs a `collectstatic` first; tests render pages without one (the demo's
     # browser test, tests/browser/test_demo_server.py, serves the real collected, hashed files).
-    settings.STATIC_ROOT = tmp_path / "static"  # `demo` collects static files
+    settings.STATIC_ROOT = tmp_path / "static"  # `demo` collects static files here
+    settings.STATIC_ROOT.mkdir()  # WhiteNoise warns about a missing STATIC_ROOT
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     yield
