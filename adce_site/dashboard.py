@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from adce_site.humanize import duration_ms_label
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_requests_pending, is_number, metric_history_points
@@ -127,12 +128,6 @@ def coverage_panel():
     return matrix, rows, summary
 
 
-def _duration(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms / 1000:.1f} s" if ms < 120_000 else f"{ms / 60_000:.1f} min"
-
-
 def _verify_facts(run: VerificationRun) -> str:
     s = run.summary or {}
     if not s:
@@ -183,7 +178,7 @@ def last_runs() -> list[RunPanel]:
             panel.status = run.status
             panel.when = run.finished_at or run.started_at
             panel.facts = facts(run)
-            duration = _duration(run.duration_ms)
+            duration = duration_ms_label(run.duration_ms) if run.duration_ms is not None else ""
             if duration:
                 panel.facts = f"{panel.facts} — {duration}" if panel.facts else duration
             panel.url = reverse(f"admin:{model}_change", args=[run.pk])

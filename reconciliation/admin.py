@@ -8,8 +8,6 @@ builds the file in memory, so it is capped at EXPORT_MAX_ROWS rows; the streamin
 cap (it reads the filtered selection in chunks)."""
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -23,9 +21,11 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV
 
+from adce_site.admin_runs import RunSummaryMixin
 from adce_site.exports import TableXLSX
+from adce_site.humanize import duration_ms_label, size_label
 
-from . import views
+from . import run_pages, views
 from .choices import GapStatus, TaskStatus
 from .models import (
     CatalogGame,
@@ -43,10 +43,6 @@ from .selectors import stored_object_search
 from .tasks import gaps_ignore, gaps_requeue, tasks_mark_failed, tasks_requeue
 
 EXPORT_MAX_ROWS = getattr(settings, "ADCE_EXPORT_MAX_ROWS", 100_000)
-
-
-def _pretty_json(value) -> str:
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
 class EstimatedCountPaginator(Paginator):
@@ -235,43 +231,65 @@ class CatalogGameAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ScanRun)
-class ScanRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "mode", "trigger", "started_at", "duration_ms", "objects_seen", "bytes_seen",
+class ScanRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "status", "mode", "trigger", "started_at", "duration_label", "objects_label", "size_label",
                     "matched_count", "unmatched_count", "estimated_objects")
     list_filter = ("status", "mode", "trigger")
-    fields = ("status", "mode", "trigger", "sources", "locations", "location_override", "manifest_uri",
-              "sample_rate", "seed", "started_at", "finished_at", "duration_ms", "objects_seen", "bytes_seen",
-              "estimated_objects", "estimated_bytes", "matched_count", "unmatched_count", "unmatched_keys",
-              "stats_pretty", "error")
-    readonly_fields = fields
+    fieldsets = [
+        (None, {"fields": ("status", "mode", "trigger", "started_at", "finished_at", "duration_label", "error")}),
+        ("What the scan saw", {"fields": ("summary_tables", "raw_json_link")}),
+        ("Options", {"classes": ("collapse",), "fields": ("sources", "locations", "location_override", "manifest_uri",
+                                                          "sample_rate", "seed")}),
+    ]
+    readonly_fields = ("status", "mode", "trigger", "started_at", "finished_at", "duration_label", "error",
+                       "summary_tables", "raw_json_link", "sources", "locations", "location_override", "manifest_uri",
+                       "sample_rate", "seed")
+    summary_template = "admin/reconciliation/scanrun_summary.html"
+    raw_json_attr = "stats"
 
-    @admin.display(description="unmatched keys (examples)")
-    def unmatched_keys(self, obj):
-        keys = obj.unmatched_examples or []
-        if not keys:
-            return "—"
-        items = format_html_join("", "<li><code>{}</code></li>", ((k,) for k in keys))
-        more = obj.unmatched_count - len(keys)
-        tail = format_html("<p>… and {} more</p>", more) if more > 0 else ""
-        return format_html("<ul>{}</ul>{}", items, tail)
+    def summary_context(self, obj):
+        return run_pages.scan_run_context(obj)
 
-    @admin.display(description="stats")
-    def stats_pretty(self, obj):
-        return _pretty_json(obj.stats)
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration_label(self, obj):
+        return duration_ms_label(obj.duration_ms)
+
+    @admin.display(description="objects", ordering="objects_seen")
+    def objects_label(self, obj):
+        return f"{obj.objects_seen:,}"
+
+    @admin.display(description="size", ordering="bytes_seen")
+    def size_label(self, obj):
+        return size_label(obj.bytes_seen)
 
 
 @admin.register(ReconcileRun)
-class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "as_of", "trigger", "dry_run", "started_at", "duration_ms", "scan")
+class ReconcileRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "status", "as_of", "trigger", "dry_run", "started_at", "duration_label", "gaps_label", "scan")
     list_filter = ("status", "trigger")
     list_select_related = ("scan",)
-    fields = ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at", "duration_ms",
-              "output_path", "summary_pretty", "error")
-    readonly_fields = fields
+    fieldsets = [
+        (None, {"fields": ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at",
+                           "duration_label", "output_path", "error")}),
+        ("What the reconcile found", {"fields": ("summary_tables", "raw_json_link")}),
+    ]
+    readonly_fields = ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at", "duration_label",
+                       "output_path", "error", "summary_tables", "raw_json_link")
+    summary_template = "admin/reconciliation/reconcilerun_summary.html"
 
-    @admin.display(description="summary")
-    def summary_pretty(self, obj):
-        return _pretty_json(obj.summary)
+    def summary_context(self, obj):
+        return run_pages.reconcile_run_context(obj)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration_label(self, obj):
+        return duration_ms_label(obj.duration_ms)
+
+    @admin.display(description="gaps (opened / resolved)")
+    def gaps_label(self, obj):
+        gaps = (obj.summary or {}).get("gaps") or {}
+        if not gaps:
+            return "—"
+        return f"{gaps.get('total', 0):,} ({gaps.get('opened', 0):,} / {gaps.get('resolved', 0):,})"
 
 
 @admin.register(ReconciliationSettings)
