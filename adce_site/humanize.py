@@ -29,5 +29,27 @@ def duration_label(seconds: float | None) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def when_label(value) -> str:
+    """A moment in UTC, short and sortable by eye: "2026-12-06 20:03"."""
+    if value is None:
+        return "—"
+    import datetime as dt
+
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def when_html(value):
+    """when_label for a table cell: date and time never broken inside, but the time may go to a second
+    line when the column must be narrow."""
+    from django.utils.html import format_html
+
+    if value is None:
+        return "—"
+    day, _, clock = when_label(value).partition(" ")
+    return format_html('<span class="adce-nw">{}</span> <span class="adce-nw">{}</span>', day, clock)
+
+
 def duration_ms_label(ms: int | None) -> str:
     return "—" if ms is None else duration_label(ms / 1000)

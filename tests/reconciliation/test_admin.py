@@ -274,3 +274,42 @@ def test_estimated_count_paginator_on_postgres(lake):
     assert not any("COUNT(" in c["sql"].upper() for c in q.captured_queries)  # …not COUNT(*)
     filtered = recon_admin.EstimatedCountPaginator(StoredObject.objects.filter(store="s3://lake").order_by("pk"), 100)
     assert filtered.count == 3  # filtered lists are counted exactly
+
+
+def test_a_gap_page_is_a_read_only_view_explaining_the_gap(admin_client, lake):
+    """No "Change gap" form with Save buttons: the expected key under each pattern, what the inventory
+    holds there, and the deciding object."""
+    pbp = lake["pbp"]
+    pbp.path_patterns = ["play_by_play/{game_id}.json", "pbp/{season}/{game_id}.json"]
+    pbp.min_size_bytes = 100
+    pbp.save()
+    StoredObject.objects.create(store="s3://lake", key="espn/play_by_play/402100001.json", size=2, last_modified=T0,
+                                source=lake["src"], data_type=pbp, partition="402100001")
+    gap = make_gap(pbp, "402100001", kind="empty", priority="CRITICAL", season="2024-25")
+    Gap.objects.filter(pk=gap.pk).update(object_key="espn/play_by_play/402100001.json", object_size=2,
+                                         object_last_modified=T0)
+    html = admin_client.get(reverse("admin:reconciliation_gap_change", args=[gap.pk])).content.decode()
+    assert "View gap" in html and "Change gap" not in html
+    assert 'name="_save"' not in html and 'name="_continue"' not in html and "<textarea" not in html
+    assert "The newest object is 2 B — under this data type's minimum of 100 bytes." in html
+    assert ("<td><code>play_by_play/{game_id}.json</code></td><td><code>s3://lake/espn/play_by_play/402100001.json"
+            "</code></td><td>stored: 2 B, 2026-11-20 08:00 UTC</td>") in html
+    assert "<code>s3://lake/espn/pbp/2024-25/402100001.json</code></td><td>not in the inventory</td>" in html
+    assert '<span id="gap-deciding"><code>s3://lake/espn/play_by_play/402100001.json</code><br>2 B' in html
+    assert '<span class="adce-badge CRITICAL">CRITICAL</span>' in html
+    # A POST to the page changes nothing.
+    assert admin_client.post(reverse("admin:reconciliation_gap_change", args=[gap.pk]),
+                             {"status": "resolved"}).status_code == 403
+    assert Gap.objects.get(pk=gap.pk).status == "open"
+
+
+def test_gap_and_task_lists_show_priority_badges_and_short_utc_times(admin_client, lake):
+    gaps = admin_client.get(reverse("admin:reconciliation_gap_changelist"), {"status__exact": "open"}).content.decode()
+    assert '<span class="adce-badge CRITICAL">CRITICAL</span>' in gaps and '<span class="adce-badge LOW">LOW</span>' in gaps
+    assert "resolved (UTC)" not in gaps.lower()  # an open gap has no resolution: one column less
+    Task.objects.filter(pk=lake["task"].pk).update(status="claimed", claimed_by="espn_scraper@host-1.example",
+                                                   lease_expires_at=T0)
+    tasks = admin_client.get(reverse("admin:reconciliation_task_changelist")).content.decode()
+    assert '<span class="adce-badge CRITICAL">CRITICAL</span>' in tasks
+    assert "espn_scraper@<wbr>host-1.<wbr>example" in tasks
+    assert '<span class="adce-nw">2026-11-20</span> <span class="adce-nw">08:00</span>' in tasks
