@@ -11,6 +11,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from .humanize import duration_ms_label
+
 
 class RunSummaryMixin:
     """ModelAdmin mixin: `summary_tables` (read-only field) renders `summary_template` with
@@ -21,6 +23,10 @@ class RunSummaryMixin:
 
     def summary_context(self, obj) -> dict:
         return {}
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration_label(self, obj):
+        return duration_ms_label(obj.duration_ms)
 
     @admin.display(description="summary")
     def summary_tables(self, obj):

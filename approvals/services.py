@@ -152,6 +152,17 @@ def _norm(name: str) -> str:
     return (name or "").strip().casefold()
 
 
+def _lock(request_id) -> tuple[MetricDefinition, ApprovalRequest]:
+    """Lock the request's metric row, then the request row (the order verify uses); inside a transaction."""
+    try:
+        metric_id = ApprovalRequest.objects.values_list("metric_id", flat=True).get(pk=request_id)
+    except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
+        raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
+    metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
+    request = ApprovalRequest.objects.select_for_update().select_related("measurement").get(pk=request_id)
+    return metric, request
+
+
 def _decide(request_id, *, approve: bool, reviewer: str, user=None, notes: str = "") -> ApprovalRequest:
     if user is not None and not user.has_perm(REVIEW_PERMISSION):
         raise PermissionDenied(f"{user.get_username()} lacks the permission {REVIEW_PERMISSION}")
@@ -163,12 +174,7 @@ def _decide(request_id, *, approve: bool, reviewer: str, user=None, notes: str =
 
     superseded: str | None = None
     with transaction.atomic():
-        try:
-            metric_id = ApprovalRequest.objects.values_list("metric_id", flat=True).get(pk=request_id)
-        except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
-            raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
-        metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
-        request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+        metric, request = _lock(request_id)
         if request.status != ApprovalStatus.PENDING:
             by = f" by {request.reviewer}" if request.reviewer else ""
             raise ApprovalAlreadyDecided(f"approval request #{request.pk} is already {request.status}{by}")
@@ -212,12 +218,7 @@ def approval_request_close_stale(request_id, *, user=None) -> str:
     if user is not None and not user.has_perm(REVIEW_PERMISSION):
         raise PermissionDenied(f"{user.get_username()} lacks the permission {REVIEW_PERMISSION}")
     with transaction.atomic():
-        try:
-            metric_id = ApprovalRequest.objects.values_list("metric_id", flat=True).get(pk=request_id)
-        except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
-            raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
-        metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
-        request = ApprovalRequest.objects.select_for_update().select_related("measurement").get(pk=request_id)
+        metric, request = _lock(request_id)
         if request.status != ApprovalStatus.PENDING:
             raise ApprovalAlreadyDecided(f"approval request #{request.pk} is already {request.status}")
         reason = stale_reason(request, metric)

@@ -16,7 +16,6 @@ from import_export.formats.base_formats import CSV
 
 from adce_site.admin_runs import RunSummaryMixin
 from adce_site.exports import TableXLSX
-from adce_site.humanize import duration_ms_label
 
 from .charts import history_chart_svg
 from .choices import DriftStatus, MetricKind
@@ -212,10 +211,11 @@ class MeasurementAdmin(ExportPermissionMixin, ExportMixin, admin.ModelAdmin):
 
 @admin.register(VerificationRun)
 class VerificationRunAdmin(RunSummaryMixin, admin.ModelAdmin):
-    list_display = ("id", "started_at", "trigger", "status", "update", "duration", "summary_display", "measurement_count")
+    list_display = ("id", "started_at", "trigger", "status", "update", "duration_label", "summary_display",
+                    "measurement_count")
     list_filter = ("status", "trigger", "update")
     date_hierarchy = "started_at"
-    fields = ("trigger", "status", "update", "options_display", "started_at", "finished_at", "duration", "error",
+    fields = ("trigger", "status", "update", "options_display", "started_at", "finished_at", "duration_label", "error",
               "summary_tables", "raw_json_link", "measurements_link")
     readonly_fields = fields
     inlines = [MeasurementInline]
@@ -243,10 +243,6 @@ class VerificationRunAdmin(RunSummaryMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration(self, obj):
-        return duration_ms_label(obj.duration_ms)
 
     @admin.display(description="summary")
     def summary_display(self, obj):

@@ -26,7 +26,7 @@ from import_export.formats.base_formats import CSV
 
 from adce_site.admin_runs import RunSummaryMixin
 from adce_site.exports import TableXLSX
-from adce_site.humanize import duration_ms_label, size_label, when_html, when_label
+from adce_site.humanize import size_label, when_html, when_label
 
 from . import run_pages, views
 from .choices import GapStatus, TaskStatus
@@ -272,10 +272,6 @@ class ScanRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
     def summary_context(self, obj):
         return run_pages.scan_run_context(obj)
 
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration_label(self, obj):
-        return duration_ms_label(obj.duration_ms)
-
     @admin.display(description="objects", ordering="objects_seen")
     def objects_label(self, obj):
         return f"{obj.objects_seen:,}"
@@ -301,10 +297,6 @@ class ReconcileRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     def summary_context(self, obj):
         return run_pages.reconcile_run_context(obj)
-
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration_label(self, obj):
-        return duration_ms_label(obj.duration_ms)
 
     @admin.display(description="gaps (opened / resolved)")
     def gaps_label(self, obj):
