@@ -5,6 +5,7 @@ catalogs and metrics, runs verify, scan and reconcile, creates an admin login, a
 with a django-q2 worker beside it.
 """
 import datetime as dt
+import os
 import secrets
 import signal
 import subprocess
@@ -20,6 +21,9 @@ from django.core.management.base import BaseCommand, CommandError
 from adce_site.cli import bad_input
 from adce_site.demo_lake import build_demo_lake
 from metrics.models import MetricDefinition
+
+
+WORKER_STOP_SECONDS = 30
 
 
 class Command(BaseCommand):
@@ -111,7 +115,10 @@ class Command(BaseCommand):
 
     def _serve(self, addr):
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        worker = subprocess.Popen([sys.executable, manage, "qcluster"])
+        # Its own process group: the demo alone decides when the cluster stops (Ctrl-C in the terminal
+        # reaches only the demo), and can end every process of it — the cluster's sentinel and workers
+        # included — if it does not stop in time.
+        worker = subprocess.Popen([sys.executable, manage, "qcluster"], start_new_session=True)
         self.stdout.write(f"django-q2 worker started (pid {worker.pid}); serving the admin — Ctrl-C stops both")
         self.stdout.flush()
         # SIGTERM (a service manager, `kill`) takes the same way out as Ctrl-C, through the `finally`
@@ -123,13 +130,23 @@ class Command(BaseCommand):
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-            if worker.returncode not in (0, -15, None):
-                raise CommandError(f"the django-q2 worker exited with {worker.returncode}")
+            self._stop_worker(worker)
+
+    def _stop_worker(self, worker: subprocess.Popen) -> None:
+        """SIGTERM to the cluster (it stops its workers, letting a running task end), then whatever of its
+        process group is left is killed: nothing outlives the demo."""
+        worker.terminate()
+        try:
+            worker.wait(timeout=WORKER_STOP_SECONDS)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # too slow, or a second Ctrl-C
+            self.stderr.write(f"the django-q2 worker did not stop within {WORKER_STOP_SECONDS} s: killed")
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the whole group has already exited
+        worker.wait()
+        if worker.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL):
+            raise CommandError(f"the django-q2 worker exited with {worker.returncode}")
 
 
 def _interrupt(signum, frame):
