@@ -1,8 +1,9 @@
 """`manage.py demo`: the newcomer's first run on embedded defaults.
 
-Migrates the database, builds a synthetic NBA lake in a local folder, loads the fixture coverage,
-catalogs and metrics, runs verify, scan and reconcile, creates an admin login, and serves the admin
-with a django-q2 worker beside it.
+Migrates the database, collects the static files (WhiteNoise serves them, so the admin is styled with
+DEBUG off), builds a synthetic NBA lake in a local folder, loads the fixture coverage, catalogs and
+metrics, creates an admin login, runs scan, reconcile and verify, and serves the admin with a django-q2
+worker beside it. Ctrl-C or SIGTERM stops both (docs/deployment.md, README).
 """
 import datetime as dt
 import os
