@@ -134,8 +134,8 @@ def _verify_facts(run: VerificationRun) -> str:
         return run.error or ""
     parts = [f"{s.get('total', 0)} metrics"]
     for key in ("ok", "new", "minor", "moderate", "major", "critical", "changed", "error"):
-        if s.get(key):
-            parts.append(f"{s[key]} {key}")
+        if s.get(key):  # the drift status "critical" reads "severe" on the home (see severe_drift)
+            parts.append(f"{s[key]} {'severe' if key == 'critical' else key}")
     if s.get("pending_approval"):
         parts.append(f"{s['pending_approval']} pending approval")
     return ", ".join(parts)

@@ -153,9 +153,13 @@ def test_the_home_says_critical_of_critical_metrics_only(admin_client):
     """Drift severity is "severe drift"; "critical" is kept for critical metrics (approval-gated)."""
     crit = make_metric("total_objects", baseline=1000)
     measure(crit, 400, status="critical", severity="critical", drift_pct=60.0)
+    open_request(crit, 400, drift_pct=60.0)  # a pending request of severity "critical"
+    VerificationRun.objects.create(status="completed", summary={"total": 1, "critical": 1})
     html = admin_client.get(HOME).content.decode()
-    text = re.sub(r"<[^>]+>", " ", html)
-    assert "critical drift" not in text and "in critical" not in text
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S))
+    # Lower-case "critical" only ever qualifies a metric; gap priorities are the upper-case CRITICAL.
+    assert [m.group(0) for m in re.finditer(r"\bcritical\b(?! metric)", text)] == []
+    assert "1 severe" in text and "severity critical" not in text
     assert "metric in severe drift or error" in text and "Metrics in severe drift or error" in text
     assert re.search(r'<span class="badge critical"[^>]*>severe</span> <small>critical metric</small>', html)
 
