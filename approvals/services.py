@@ -159,7 +159,8 @@ def _lock(request_id) -> tuple[MetricDefinition, ApprovalRequest]:
     except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
         raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
     metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
-    request = ApprovalRequest.objects.select_for_update().select_related("measurement").get(pk=request_id)
+    # No select_related here: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+    request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
     return metric, request
 
 
