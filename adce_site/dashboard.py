@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from adce_site.humanize import duration_ms_label
 from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_requests_pending, is_number, metric_history_points
@@ -30,7 +31,7 @@ from reconciliation.selectors import coverage_matrix, task_status_counts
 from reconciliation.views import coverage_matrix_rows
 
 PENDING_SHOWN = 5       # approval requests listed (the count is exact)
-DRIFT_SHOWN = 10        # metrics in critical drift listed (the count is exact)
+DRIFT_SHOWN = 10        # metrics in severe drift listed (the count is exact)
 CHART_METRICS = 4       # trend charts on the home
 CHART_POINTS = 120      # newest measurements per chart
 CHART_SIZE = {"width": 600, "height": 170}
@@ -127,20 +128,14 @@ def coverage_panel():
     return matrix, rows, summary
 
 
-def _duration(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms / 1000:.1f} s" if ms < 120_000 else f"{ms / 60_000:.1f} min"
-
-
 def _verify_facts(run: VerificationRun) -> str:
     s = run.summary or {}
     if not s:
         return run.error or ""
     parts = [f"{s.get('total', 0)} metrics"]
     for key in ("ok", "new", "minor", "moderate", "major", "critical", "changed", "error"):
-        if s.get(key):
-            parts.append(f"{s[key]} {key}")
+        if s.get(key):  # the drift status "critical" reads "severe" on the home (see severe_drift)
+            parts.append(f"{s[key]} {'severe' if key == 'critical' else key}")
     if s.get("pending_approval"):
         parts.append(f"{s['pending_approval']} pending approval")
     return ", ".join(parts)
@@ -183,7 +178,7 @@ def last_runs() -> list[RunPanel]:
             panel.status = run.status
             panel.when = run.finished_at or run.started_at
             panel.facts = facts(run)
-            duration = _duration(run.duration_ms)
+            duration = duration_ms_label(run.duration_ms) if run.duration_ms is not None else ""
             if duration:
                 panel.facts = f"{panel.facts} — {duration}" if panel.facts else duration
             panel.url = reverse(f"admin:{model}_change", args=[run.pk])
@@ -191,8 +186,10 @@ def last_runs() -> list[RunPanel]:
     return panels
 
 
-def critical_drift() -> tuple[int, list[MetricDefinition]]:
-    """Enabled metrics whose latest measurement is critical or an error (count, first DRIFT_SHOWN)."""
+def severe_drift() -> tuple[int, list[MetricDefinition]]:
+    """Enabled metrics whose latest measurement has severity "critical", or is an error (count, first
+    DRIFT_SHOWN). The page says "severe drift": on the dashboard "critical" means a critical metric
+    (one whose baseline moves only with an approval), never a drift severity (docs/admin.md)."""
     qs = (metrics_with_latest(MetricDefinition.objects.filter(enabled=True))
           .filter(Q(latest_severity=Severity.CRITICAL) | Q(latest_status=DriftStatus.ERROR))
           .order_by("category", "name"))
@@ -200,6 +197,7 @@ def critical_drift() -> tuple[int, list[MetricDefinition]]:
     count = len(shown) if len(shown) < DRIFT_SHOWN else qs.count()
     for metric in shown:
         metric.current_value = current_value_of(metric)
+        metric.drift_label = "error" if metric.latest_status == DriftStatus.ERROR else "severe"
         metric.admin_url = reverse("admin:metrics_metricdefinition_change", args=[metric.pk])
     return count, shown
 
@@ -234,7 +232,7 @@ def trend_charts() -> list[Chart]:
 def dashboard_build() -> Dashboard:
     gap_rows, open_gaps = gaps_by_priority()
     matrix, cov_rows, cov_summary = coverage_panel()
-    drift_count, drifting = critical_drift()
+    drift_count, drifting = severe_drift()
     return Dashboard(
         pending_count=ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).count(),
         pending=list(approval_requests_pending()[:PENDING_SHOWN]),

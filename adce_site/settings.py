@@ -39,6 +39,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself, right after SecurityMiddleware (WhiteNoise's documented place):
+    # the admin is styled with DEBUG off, under `runserver` (the demo) and any WSGI server alike.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,6 +93,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# `collectstatic` (a step of `manage.py demo` and of every deployment) writes compressed, content-hashed
+# copies into STATIC_ROOT; WhiteNoise serves them with far-future cache headers. Tests use the plain
+# storage so that templates render without a collectstatic first (WHITENOISE_USE_FINDERS below).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": env.str(
+        "ADCE_STATICFILES_STORAGE", default="whitenoise.storage.CompressedManifestStaticFilesStorage")},
+}
 
 # --- Security (production values come from the environment; see docs/deployment.md) ---
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)

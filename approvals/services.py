@@ -106,22 +106,62 @@ def approval_requests_supersede(metric, *, reason: str = "") -> int:
 def stale_reason(request: ApprovalRequest, metric: MetricDefinition) -> str | None:
     """Why a pending request can no longer be decided, or None.
 
-    A request is stale when its metric was disabled, or when the metric's baseline is no longer the
-    one the request was raised against (someone moved it by another path): accepting would silently
-    overwrite that change, rejecting would claim to keep a baseline that is already gone.
+    A request is stale when
+    * its metric was disabled;
+    * the metric's baseline is no longer the one the request was raised against (someone moved it by
+      another path): accepting would silently overwrite that change, rejecting would claim to keep a
+      baseline that is already gone;
+    * a later measurement found the metric back within the approval threshold of its baseline: the
+      proposal describes a drift that is over, and accepting it would move the baseline away from
+      what the lake holds now.
     """
     if not metric.enabled:
         return "its metric is disabled"
     if metric.baseline_value != request.baseline_value:
         return (f"the baseline of {metric.full_name} changed from {request.baseline_value!r} to "
                 f"{metric.baseline_value!r} since it was raised")
-    return None
+    return back_within_threshold(request, metric)
+
+
+def back_within_threshold(request: ApprovalRequest, metric: MetricDefinition, latest=None,
+                          threshold: float | None = None) -> str | None:
+    """The reason when the metric's newest measurement (`latest`, else read) is later than the
+    request's own and within the approval threshold of the baseline (`threshold`, else the
+    settings'), else None. "ok" counts as within (a string metric back to its baseline has no drift %)."""
+    from metrics.models import Measurement, MetricsSettings
+
+    if latest is None:
+        latest = Measurement.objects.filter(metric_id=metric.pk).order_by("-measured_at", "-pk").first()
+    if latest is None or latest.pk == request.measurement_id or latest.error or latest.status == "error":
+        return None
+    if request.measurement is not None and latest.measured_at < request.measurement.measured_at:
+        return None
+    if threshold is None:
+        threshold = MetricsSettings.load().require_approval_threshold
+    if latest.status != "ok" and (latest.drift_pct is None or latest.drift_pct >= threshold):
+        return None
+    drift = "unchanged" if latest.drift_pct is None else f"drift {latest.drift_pct:.2f} %"
+    return (f"{metric.full_name} is back within the {threshold:g} % approval threshold: measured {latest.value!r} "
+            f"({drift}) at {latest.measured_at:%Y-%m-%d %H:%M} UTC"
+            + (f" in verification run #{latest.run_id}" if latest.run_id else ""))
 
 
 # --------------------------------------------------------------------------- deciding
 
 def _norm(name: str) -> str:
     return (name or "").strip().casefold()
+
+
+def _lock(request_id) -> tuple[MetricDefinition, ApprovalRequest]:
+    """Lock the request's metric row, then the request row (the order verify uses); inside a transaction."""
+    try:
+        metric_id = ApprovalRequest.objects.values_list("metric_id", flat=True).get(pk=request_id)
+    except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
+        raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
+    metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
+    # No select_related here: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+    request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+    return metric, request
 
 
 def _decide(request_id, *, approve: bool, reviewer: str, user=None, notes: str = "") -> ApprovalRequest:
@@ -135,12 +175,7 @@ def _decide(request_id, *, approve: bool, reviewer: str, user=None, notes: str =
 
     superseded: str | None = None
     with transaction.atomic():
-        try:
-            metric_id = ApprovalRequest.objects.values_list("metric_id", flat=True).get(pk=request_id)
-        except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
-            raise ApprovalNotFound(f"approval request #{request_id} does not exist") from None
-        metric = MetricDefinition.objects.select_for_update().get(pk=metric_id)
-        request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+        metric, request = _lock(request_id)
         if request.status != ApprovalStatus.PENDING:
             by = f" by {request.reviewer}" if request.reviewer else ""
             raise ApprovalAlreadyDecided(f"approval request #{request.pk} is already {request.status}{by}")
@@ -176,6 +211,24 @@ def _decide(request_id, *, approve: bool, reviewer: str, user=None, notes: str =
         raise ApprovalSuperseded(f"approval request #{request_id} is superseded: {superseded}")
     request.refresh_from_db()
     return request
+
+
+def approval_request_close_stale(request_id, *, user=None) -> str:
+    """Close a pending request that went stale as superseded (the review page's button); returns the
+    reason. Refuses (ApprovalError) a request that is not pending or not stale: that one needs a decision."""
+    if user is not None and not user.has_perm(REVIEW_PERMISSION):
+        raise PermissionDenied(f"{user.get_username()} lacks the permission {REVIEW_PERMISSION}")
+    with transaction.atomic():
+        metric, request = _lock(request_id)
+        if request.status != ApprovalStatus.PENDING:
+            raise ApprovalAlreadyDecided(f"approval request #{request.pk} is already {request.status}")
+        reason = stale_reason(request, metric)
+        if not reason:
+            raise ApprovalError(f"approval request #{request.pk} is not stale: approve or reject it")
+        now = timezone.now()
+        ApprovalRequest.objects.filter(pk=request.pk, status=ApprovalStatus.PENDING).update(
+            status=ApprovalStatus.SUPERSEDED, reviewed_at=now, updated_at=now, notes=f"superseded: {reason}")
+    return reason
 
 
 def approval_request_accept(request_id, *, reviewer: str, user=None, notes: str = "") -> ApprovalRequest:

@@ -17,8 +17,8 @@ from metrics.charts import line_chart_svg
 from .choices import ApprovalStatus
 from .selectors import (approval_request_document, approval_request_get, is_number, metric_history_points,
                         metric_recent_measurements)
-from .services import (REVIEW_PERMISSION, ApprovalError, ApprovalSelfReview, approval_request_accept,
-                       approval_request_reject)
+from .services import (REVIEW_PERMISSION, ApprovalError, ApprovalSelfReview, ApprovalSuperseded,
+                       approval_request_accept, approval_request_close_stale, approval_request_reject)
 
 
 def decision_blocker(req, user) -> str | None:
@@ -75,15 +75,26 @@ def _decide(model_admin, request, req):
     if not model_admin.has_review_permission(request):
         raise PermissionDenied
     decision = request.POST.get("decision")
-    if decision not in ("approve", "reject"):
+    if decision not in ("approve", "reject", "close"):
         messages.error(request, "Choose Approve or Reject.")
         return HttpResponseRedirect(request.path)
+    if decision == "close":  # a stale request: nothing to decide, only to record as superseded
+        try:
+            reason = approval_request_close_stale(req.pk, user=request.user)
+        except ApprovalError as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(request.path)
+        messages.success(request, f"Approval request #{req.pk} ({req.metric.full_name}) closed as superseded: {reason}.")
+        return HttpResponseRedirect(reverse(f"{model_admin.admin_site.name}:approvals_approvalrequest_changelist"))
     service = approval_request_accept if decision == "approve" else approval_request_reject
     try:
         service(req.pk, reviewer=request.user.get_username(), user=request.user,
                 notes=request.POST.get("notes", "").strip())
     except ApprovalSelfReview:
         raise PermissionDenied from None
+    except ApprovalSuperseded as exc:  # went stale: recorded as superseded, nothing applied
+        messages.error(request, f"{exc}. Nothing was applied; the baseline is unchanged.")
+        return HttpResponseRedirect(request.path)
     except ApprovalError as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(request.path)

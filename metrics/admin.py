@@ -12,7 +12,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from import_export.admin import ExportActionMixin, ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
+from import_export.formats.base_formats import CSV
+
+from adce_site.admin_runs import RunSummaryMixin
+from adce_site.exports import TableXLSX
 
 from .charts import history_chart_svg
 from .choices import DriftStatus, MetricKind
@@ -53,7 +56,7 @@ def show_value(value) -> str:
 class ExportPermissionMixin:
     """Export only what the user may view (the import-export default lets any staff user export)."""
 
-    export_formats = [CSV, XLSX]
+    export_formats = [CSV, TableXLSX]
 
     def has_export_permission(self, request):
         return self.has_view_permission(request)
@@ -207,13 +210,30 @@ class MeasurementAdmin(ExportPermissionMixin, ExportMixin, admin.ModelAdmin):
 
 
 @admin.register(VerificationRun)
-class VerificationRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "started_at", "trigger", "status", "update", "duration", "summary_display", "measurement_count")
+class VerificationRunAdmin(RunSummaryMixin, admin.ModelAdmin):
+    list_display = ("id", "started_at", "trigger", "status", "update", "duration_label", "summary_display",
+                    "measurement_count")
     list_filter = ("status", "trigger", "update")
     date_hierarchy = "started_at"
-    readonly_fields = ("trigger", "status", "update", "options", "started_at", "finished_at", "duration_ms",
-                       "summary", "error", "measurements_link")
+    fields = ("trigger", "status", "update", "options_display", "started_at", "finished_at", "duration_label", "error",
+              "summary_tables", "raw_json_link", "measurements_link")
+    readonly_fields = fields
     inlines = [MeasurementInline]
+    summary_template = "admin/metrics/verificationrun_summary.html"
+
+    def summary_context(self, obj):
+        s = obj.summary or {}
+        statuses = [(k, s[k]) for k in ("ok", "new", "minor", "moderate", "major", "critical", "changed", "error")
+                    if s.get(k)]
+        outcome = [(label, s[k]) for k, label in (
+            ("applied", "baselines applied"), ("pending_approval", "waiting for approval"),
+            ("from_cache", "reused from the cache"), ("unresolved", "unresolved (drifted, pending or error)"),
+            ("listings", "storage listings"), ("s3_list_calls", "S3 list calls")) if k in s]
+        return {"total": s.get("total", 0), "statuses": statuses, "outcome": outcome}
+
+    @admin.display(description="options")
+    def options_display(self, obj):
+        return ", ".join(f"{k}={v}" for k, v in (obj.options or {}).items() if v not in (None, False, "", [])) or "—"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_measurements=Count("measurements"))
@@ -223,12 +243,6 @@ class VerificationRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration(self, obj):
-        if obj.duration_ms is None:
-            return "—"
-        return f"{obj.duration_ms / 1000:.1f} s"
 
     @admin.display(description="summary")
     def summary_display(self, obj):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
-from import_export import fields, resources, widgets
+from import_export import fields, widgets
+
+from adce_site.exports import ExportResource
 
 from .models import Measurement, MetricDefinition
 
@@ -29,7 +31,7 @@ class TypedValueWidget(widgets.Widget):
         return value
 
 
-class MetricDefinitionResource(resources.ModelResource):
+class MetricDefinitionResource(ExportResource):
     metric = fields.Field(attribute="full_name", column_name="metric", readonly=True)
     params = fields.Field(attribute="params", column_name="params", widget=TypedValueWidget(), readonly=True)
     baseline_value = fields.Field(attribute="baseline_value", column_name="baseline_value",
@@ -43,7 +45,7 @@ class MetricDefinitionResource(resources.ModelResource):
         export_order = fields
 
 
-class MeasurementResource(resources.ModelResource):
+class MeasurementResource(ExportResource):
     metric = fields.Field(attribute="metric__full_name", column_name="metric", readonly=True)
     run = fields.Field(attribute="run_id", column_name="run", widget=widgets.IntegerWidget(), readonly=True)
     value = fields.Field(attribute="value", column_name="value", widget=TypedValueWidget(), readonly=True)

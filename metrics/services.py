@@ -365,7 +365,7 @@ def _finish_after_failure(run: VerificationRun, started: float, ctx) -> None:
 
 def _record(run, metric, value, error, from_cache, duration_ms, cfg, thresholds, update) -> MetricResult:
     from approvals.models import ApprovalRequest
-    from approvals.services import approval_request_open_or_update
+    from approvals.services import approval_request_open_or_update, approval_requests_supersede, back_within_threshold
 
     with transaction.atomic():
         # Lock the metric so that a concurrent accept/update sees a consistent baseline.
@@ -380,6 +380,15 @@ def _record(run, metric, value, error, from_cache, duration_ms, cfg, thresholds,
             from_cache=from_cache, duration_ms=duration_ms)
         approval_id = None
         applied = False
+        if error is None:
+            # A pending proposal whose drift is over (this measurement is back within the approval
+            # threshold) no longer applies: close it, whatever `update` says (docs/approvals.md).
+            pending = (ApprovalRequest.objects.select_related("measurement")
+                       .filter(metric=metric, status="pending").first())
+            reason = pending and back_within_threshold(pending, metric, latest=measurement,
+                                                       threshold=cfg.require_approval_threshold)
+            if reason:
+                approval_requests_supersede(metric, reason=reason)
         if update and error is None and judged.status in (*DRIFTED, "new"):
             needs_approval = (
                 judged.status != "new"  # a first baseline is applied directly, critical or not

@@ -8,7 +8,7 @@ builds the file in memory, so it is capped at EXPORT_MAX_ROWS rows; the streamin
 cap (it reads the filtered selection in chunks)."""
 from __future__ import annotations
 
-import json
+import re
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -20,10 +20,15 @@ from django.db.models.functions import Coalesce
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV, XLSX
+from import_export.formats.base_formats import CSV
 
-from . import views
+from adce_site.admin_runs import RunSummaryMixin
+from adce_site.exports import TableXLSX
+from adce_site.humanize import size_label, when_html, when_label
+
+from . import run_pages, views
 from .choices import GapStatus, TaskStatus
 from .models import (
     CatalogGame,
@@ -38,13 +43,11 @@ from .models import (
 )
 from .orchestration.admin import ScraperRunInline
 from .resources import GapResource, StoredObjectResource, TaskResource
+from .selectors import gap_expected_objects, stored_object_search
+from .storage.locations import parse_location
 from .tasks import gaps_ignore, gaps_requeue, tasks_mark_failed, tasks_requeue
 
 EXPORT_MAX_ROWS = getattr(settings, "ADCE_EXPORT_MAX_ROWS", 100_000)
-
-
-def _pretty_json(value) -> str:
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
 class EstimatedCountPaginator(Paginator):
@@ -105,6 +108,24 @@ class ToolsMixin:
         return super().changelist_view(request, extra_context)
 
 
+def data_type_label_html(text: str):
+    """`text` allowed to wrap after each "." and "@" (and nowhere else) when its column must be narrow."""
+    parts = re.split(r"(?<=[.@])", text)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((p,) for p in parts))
+
+
+class ListColumnsMixin:
+    """Columns the gap and task lists share."""
+
+    @admin.display(description="priority", ordering="priority")
+    def priority_badge(self, obj):
+        return format_html('<span class="adce-badge {}">{}</span>', obj.priority, obj.priority)
+
+    @admin.display(description="data type", ordering="data_type__name")
+    def data_type_label(self, obj):
+        return data_type_label_html(str(obj.data_type))
+
+
 class NoAddDeleteMixin:
     """Rows only the domain creates and whose history must stay: no add, no delete by hand."""
 
@@ -126,7 +147,7 @@ class StreamingExportMixin(ExportMixin):
     """CSV/XLSX through import-export for selections up to EXPORT_MAX_ROWS, plus a streaming CSV
     export (URL `<model>/export-csv/` honouring the changelist's filters and search, and an action)."""
 
-    export_formats = [CSV, XLSX]
+    export_formats = [CSV, TableXLSX]
     import_export_change_list_template = "admin/reconciliation/change_list_export_tools.html"
     stream_columns: tuple = ()
     stream_filename = "export"
@@ -233,43 +254,57 @@ class CatalogGameAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ScanRun)
-class ScanRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "mode", "trigger", "started_at", "duration_ms", "objects_seen", "bytes_seen",
+class ScanRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "status", "mode", "trigger", "started_at", "duration_label", "objects_label", "size_label",
                     "matched_count", "unmatched_count", "estimated_objects")
     list_filter = ("status", "mode", "trigger")
-    fields = ("status", "mode", "trigger", "sources", "locations", "location_override", "manifest_uri",
-              "sample_rate", "seed", "started_at", "finished_at", "duration_ms", "objects_seen", "bytes_seen",
-              "estimated_objects", "estimated_bytes", "matched_count", "unmatched_count", "unmatched_keys",
-              "stats_pretty", "error")
-    readonly_fields = fields
+    fieldsets = [
+        (None, {"fields": ("status", "mode", "trigger", "started_at", "finished_at", "duration_label", "error")}),
+        ("What the scan saw", {"fields": ("summary_tables", "raw_json_link")}),
+        ("Options", {"classes": ("collapse",), "fields": ("sources", "locations", "location_override", "manifest_uri",
+                                                          "sample_rate", "seed")}),
+    ]
+    readonly_fields = ("status", "mode", "trigger", "started_at", "finished_at", "duration_label", "error",
+                       "summary_tables", "raw_json_link", "sources", "locations", "location_override", "manifest_uri",
+                       "sample_rate", "seed")
+    summary_template = "admin/reconciliation/scanrun_summary.html"
+    raw_json_attr = "stats"
 
-    @admin.display(description="unmatched keys (examples)")
-    def unmatched_keys(self, obj):
-        keys = obj.unmatched_examples or []
-        if not keys:
-            return "—"
-        items = format_html_join("", "<li><code>{}</code></li>", ((k,) for k in keys))
-        more = obj.unmatched_count - len(keys)
-        tail = format_html("<p>… and {} more</p>", more) if more > 0 else ""
-        return format_html("<ul>{}</ul>{}", items, tail)
+    def summary_context(self, obj):
+        return run_pages.scan_run_context(obj)
 
-    @admin.display(description="stats")
-    def stats_pretty(self, obj):
-        return _pretty_json(obj.stats)
+    @admin.display(description="objects", ordering="objects_seen")
+    def objects_label(self, obj):
+        return f"{obj.objects_seen:,}"
+
+    @admin.display(description="size", ordering="bytes_seen")
+    def size_label(self, obj):
+        return size_label(obj.bytes_seen)
 
 
 @admin.register(ReconcileRun)
-class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "as_of", "trigger", "dry_run", "started_at", "duration_ms", "scan")
+class ReconcileRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "status", "as_of", "trigger", "dry_run", "started_at", "duration_label", "gaps_label", "scan")
     list_filter = ("status", "trigger")
     list_select_related = ("scan",)
-    fields = ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at", "duration_ms",
-              "output_path", "summary_pretty", "error")
-    readonly_fields = fields
+    fieldsets = [
+        (None, {"fields": ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at",
+                           "duration_label", "output_path", "error")}),
+        ("What the reconcile found", {"fields": ("summary_tables", "raw_json_link")}),
+    ]
+    readonly_fields = ("status", "as_of", "trigger", "dry_run", "scan", "started_at", "finished_at", "duration_label",
+                       "output_path", "error", "summary_tables", "raw_json_link")
+    summary_template = "admin/reconciliation/reconcilerun_summary.html"
 
-    @admin.display(description="summary")
-    def summary_pretty(self, obj):
-        return _pretty_json(obj.summary)
+    def summary_context(self, obj):
+        return run_pages.reconcile_run_context(obj)
+
+    @admin.display(description="gaps (opened / resolved)")
+    def gaps_label(self, obj):
+        gaps = (obj.summary or {}).get("gaps") or {}
+        if not gaps:
+            return "—"
+        return f"{gaps.get('total', 0):,} ({gaps.get('opened', 0):,} / {gaps.get('resolved', 0):,})"
 
 
 @admin.register(ReconciliationSettings)
@@ -284,7 +319,8 @@ class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.M
     list_select_related = ("source", "data_type", "data_type__source")
     list_filter = ("source",)  # a small table; the filter uses the FK index
     search_fields = ("key",)
-    search_help_text = "Key prefix (case-sensitive), e.g. espn_play_by_play/4018"
+    search_help_text = ("Key prefix (case-sensitive), relative to a source's location (e.g. espn_play_by_play/4018), "
+                        "a full key, or a URI (s3://bucket/key…, file:///path…)")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ["stream_csv_action"]
@@ -293,15 +329,15 @@ class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.M
 
     def get_search_results(self, request, queryset, search_term):
         # Prefix only: `key LIKE 'prefix%'` can use an index; a substring search cannot.
-        term = search_term.strip()
-        return (queryset.filter(key__startswith=term) if term else queryset), False
+        return stored_object_search(queryset, search_term), False
 
 
 @admin.register(Gap)
-class GapAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAdmin):
+class GapAdmin(ToolsMixin, ListColumnsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAdmin):
     resource_classes = [GapResource]
-    list_display = ("partition_label", "source", "data_type", "season", "kind", "priority", "status", "game_date",
-                    "first_seen_at", "resolved_at", "task_link")
+    # Fits a 1,400 px window beside the filters: the data type names its source, dates are short.
+    list_display = ("partition_label", "data_type_label", "season", "kind", "priority_badge", "status", "game_date_label",
+                    "first_seen_label", "resolved_label", "task_link")
     list_filter = ("priority", "kind", "source", SeasonListFilter, "status", ("data_type", DataTypeListFilter))
     list_select_related = ("source", "data_type", "data_type__source", "task")
     # Served by the index gap_status_priority (status, priority_rank, game_date): a page of a
@@ -317,9 +353,70 @@ class GapAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAd
     actions = ["ignore_gaps", "requeue_gaps", "stream_csv_action"]
     stream_columns = views.GAP_COLUMNS
     stream_filename = "gaps"
-    readonly_fields = ("source", "data_type", "season", "partition", "game_date", "kind", "priority", "priority_rank",
-                       "status", "first_seen_at", "last_seen_at", "resolved_at", "object_key", "object_size",
-                       "object_last_modified", "task", "opened_by", "resolved_by")
+    # A gap is a finding of reconcile: its page is a read-only view (no Save); it changes only through
+    # the list's actions (ignore, requeue) or the next reconcile.
+    fieldsets = [
+        (None, {"fields": ("source", "data_type", "season", "partition", "game_date", "kind", "priority_badge",
+                           "status")}),
+        ("Why it is a gap", {"fields": ("verdict", "expected_keys", "deciding_object")}),
+        ("Lifecycle", {"fields": ("first_seen_at", "last_seen_at", "resolved_at", "opened_by", "resolved_by",
+                                  "task")}),
+    ]
+    readonly_fields = ("source", "data_type", "season", "partition", "game_date", "kind", "priority_badge", "status",
+                       "verdict", "expected_keys", "deciding_object", "first_seen_at", "last_seen_at", "resolved_at",
+                       "opened_by", "resolved_by", "task")
+
+    def has_change_permission(self, request, obj=None):
+        # The actions need "change" on the list (obj None); a single gap is never edited by hand.
+        return obj is None and super().has_change_permission(request)
+
+    @admin.display(description="game date", ordering="game_date")
+    def game_date_label(self, obj):
+        return obj.game_date.isoformat() if obj.game_date else "—"
+
+    @admin.display(description="first seen (UTC)", ordering="first_seen_at")
+    def first_seen_label(self, obj):
+        return when_html(obj.first_seen_at)
+
+    @admin.display(description="resolved (UTC)", ordering="resolved_at")
+    def resolved_label(self, obj):
+        return when_html(obj.resolved_at)
+
+    @admin.display(description="verdict")
+    def verdict(self, obj):
+        dt_ = obj.data_type
+        if obj.kind == "missing":
+            return "No stored object matches any pattern of this data type for this partition."
+        if obj.kind == "empty":
+            return format_html("The newest object is {} — under this data type's minimum of {} bytes.",
+                               size_label(obj.object_size), f"{dt_.min_size_bytes:,}")
+        if obj.kind == "stale":
+            return format_html("The newest object was last modified {} UTC — older than this data type's "
+                               "freshness of {} day(s) before the reconcile's date.",
+                               when_label(obj.object_last_modified), dt_.freshness_days)
+        return obj.kind
+
+    @admin.display(description="expected key under each pattern")
+    def expected_keys(self, obj):
+        rows = gap_expected_objects(obj)
+        if not rows:
+            return "—"
+        body = format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", (
+            (r["pattern"], r["uri"],
+             format_html("stored: {}, {} UTC", size_label(r["stored"]["size"]), when_label(r["stored"]["last_modified"]))
+             if r["stored"] else "not in the inventory")
+            for r in rows))
+        return format_html('<table id="gap-expected"><thead><tr><th>pattern</th><th>expected key</th>'
+                           "<th>inventory now</th></tr></thead><tbody>{}</tbody></table>", body)
+
+    @admin.display(description="deciding object")
+    def deciding_object(self, obj):
+        if not obj.object_key:
+            return "— (a missing gap has none)"
+        store = parse_location(obj.source.location).store if obj.source.location else ""
+        uri = f"file:///{obj.object_key}" if store == "file://" else f"{store}/{obj.object_key}"
+        return format_html('<span id="gap-deciding"><code>{}</code><br>{} · last modified {} UTC</span>',
+                           uri, size_label(obj.object_size), when_label(obj.object_last_modified))
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -334,7 +431,15 @@ class GapAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAd
         if not obj.task_id:
             return "—"
         url = reverse("admin:reconciliation_task_change", args=[obj.task_id])
-        return format_html('<a href="{}">{}… ({})</a>', url, str(obj.task_id)[:8], obj.task.status)
+        return format_html('<a href="{}" title="task {} ({})">{}</a> {}', url, obj.task_id, obj.task.status,
+                           str(obj.task_id)[:8], obj.task.status)
+
+    def get_list_display(self, request):
+        # An open gap has no resolution date: one column less where the operator looks most.
+        columns = super().get_list_display(request)
+        if request.GET.get("status__exact") == GapStatus.OPEN:
+            columns = tuple(c for c in columns if c != "resolved_label")
+        return columns
 
     @admin.action(description="Ignore selected open gaps (no longer queued)", permissions=["change"])
     def ignore_gaps(self, request, queryset):
@@ -356,10 +461,13 @@ class GapAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAd
 
 
 @admin.register(Task)
-class TaskAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAdmin):
+class TaskAdmin(ToolsMixin, ListColumnsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelAdmin):
     resource_classes = [TaskResource]
-    list_display = ("short_id", "status", "priority", "gap_kind", "source", "data_type", "season", "scraper",
-                    "open_gaps", "attempts_label", "claimed_by", "lease_expires_at", "created_at")
+    # Fits a 1,400 px window beside the filters (Claimed by and Lease included): the data type names its
+    # source (whose scraper runs the task: the "By scraper" filter and the task page show it); creation
+    # and finish times are on the task's page; moments are short UTC.
+    list_display = ("short_id", "status", "priority_badge", "gap_kind", "data_type_label", "season",
+                    "open_gaps", "attempts_label", "claimed_by_label", "lease_label")
     list_filter = ("status", "scraper", "priority", "source")
     list_select_related = ("source", "data_type", "data_type__source")
     search_fields = ("=id",)
@@ -390,15 +498,24 @@ class TaskAdmin(ToolsMixin, NoAddDeleteMixin, StreamingExportMixin, admin.ModelA
         except ValueError:
             return queryset.none(), False
 
-    @admin.display(description="id")
+    @admin.display(description="task")
     def short_id(self, obj):
         return str(obj.pk)[:8]
 
-    @admin.display(description="open gaps", ordering="open_gaps")
+    @admin.display(description="lease until (UTC)", ordering="lease_expires_at")
+    def lease_label(self, obj):
+        return when_html(obj.lease_expires_at)
+
+    @admin.display(description="gaps", ordering="open_gaps")
     def open_gaps(self, obj):
         return obj.open_gaps
 
-    @admin.display(description="attempts")
+    @admin.display(description="claimed by", ordering="claimed_by")
+    def claimed_by_label(self, obj):
+        # Worker names are long ("scraper@host.domain"): they may wrap after the "@" and the dots.
+        return data_type_label_html(obj.claimed_by) if obj.claimed_by else "—"
+
+    @admin.display(description="tries")
     def attempts_label(self, obj):
         return f"{obj.attempts}/{obj.max_attempts}"
 

@@ -180,6 +180,32 @@ def partition_of(level: str, values: Mapping[str, str]) -> tuple[str, str | None
     return "", None
 
 
+def expected_key(pattern: str, *, partition: str, season: str | None, day: dt.date | None) -> str:
+    """The relative key `pattern` expects for one partition (the inverse of matching), for the gap page:
+    {game_id} is a game partition, {date} the game's (or the date partition's) date as YYYYMMDD, the
+    season placeholders come from `season`. A placeholder with no known value stays as written."""
+    if day is None and len(partition) == 10 and partition[4] == "-":
+        try:
+            day = dt.date.fromisoformat(partition)
+        except ValueError:
+            day = None
+    start = None
+    if season:
+        try:
+            start = int(normalize_season(season)[:4])
+        except (SeasonError, ValueError):
+            start = None
+    level = _level_of(_TOKEN.findall(pattern))
+    values = {
+        "game_id": partition if level == PatternLevel.GAME and partition else None,
+        "date": day.strftime("%Y%m%d") if day else None,
+        "season": season_from_start_year(start) if start else None,
+        "season_start": str(start) if start else None,
+        "season_end": str(start + 1) if start else None,
+    }
+    return _TOKEN.sub(lambda m: values.get(m.group(1)) or m.group(0), pattern)
+
+
 # --------------------------------------------------------------------------------------------
 # The matcher
 

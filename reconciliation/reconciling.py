@@ -355,6 +355,7 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
         from .queue_file import queue_file_write
 
         try:
+            output_path.parent.mkdir(parents=True, exist_ok=True)
             queue_file_write(output_path, as_of)
         except OSError as exc:
             message = f"--output: cannot write {output_path}: {exc.strerror or exc}"
@@ -431,14 +432,19 @@ def _analyse_and_persist(run, scan, have, specs, specs_by_id, source_names, conf
 
 
 def _check_output(output) -> Path:
+    """Refuse, before any work, an --output the run could not write. Missing folders are fine: they
+    are created when the file is written (never on a dry run); only a path that cannot become a
+    folder (a file on the way) or an unwritable existing folder is refused."""
     path = Path(output)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ReconcileInputError(f"--output: {path}: folder {parent} does not exist")
     if path.is_dir():
         raise ReconcileInputError(f"--output: {path} is a folder")
-    if not os.access(parent, os.W_OK):
-        raise ReconcileInputError(f"--output: {path}: folder {parent} is not writable")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReconcileInputError(f"--output: {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReconcileInputError(f"--output: {path}: folder {existing} is not writable")
     return path
 
 

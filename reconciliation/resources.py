@@ -4,7 +4,9 @@ These build the whole file in memory, so the admin caps them (reconciliation.adm
 larger selections go through the streaming CSV export (reconciliation.views.stream_csv)."""
 from __future__ import annotations
 
-from import_export import fields, resources, widgets
+from import_export import fields, widgets
+
+from adce_site.exports import ExportResource
 
 from .models import Gap, StoredObject, Task
 from .selectors import with_open_gap_counts
@@ -15,7 +17,7 @@ class _Related(fields.Field):
         super().__init__(attribute=attribute, column_name=column_name, readonly=True)
 
 
-class StoredObjectResource(resources.ModelResource):
+class StoredObjectResource(ExportResource):
     source = _Related("source__name", "source")
     data_type = _Related("data_type__name", "data_type")
     scan = fields.Field(attribute="scan_id", column_name="scan", widget=widgets.IntegerWidget(), readonly=True)
@@ -29,7 +31,7 @@ class StoredObjectResource(resources.ModelResource):
         return super().get_queryset().select_related("source", "data_type")
 
 
-class GapResource(resources.ModelResource):
+class GapResource(ExportResource):
     source = _Related("source__name", "source")
     data_type = _Related("data_type__name", "data_type")
     task = fields.Field(attribute="task_id", column_name="task", readonly=True)
@@ -45,7 +47,7 @@ class GapResource(resources.ModelResource):
         return super().get_queryset().select_related("source", "data_type")
 
 
-class TaskResource(resources.ModelResource):
+class TaskResource(ExportResource):
     source = _Related("source__name", "source")
     data_type = _Related("data_type__name", "data_type")
     open_gaps = fields.Field(column_name="open_gaps", readonly=True)

@@ -233,10 +233,11 @@ def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTo
             yield from _batches(context, totals, list(zip(targets, totals.targets)), read_ahead(report.iter_arrow(), depth=1))
         else:
             for target, stats in zip(plan.targets, totals.targets):
-                progress(f"scan: listing {target.location.uri}\n")
                 t0 = time.perf_counter()
                 try:
-                    listing = batches_from_tuples(_tuples(list_objects(target.location, progress=progress)))
+                    objects = _announced(list_objects(target.location, progress=progress), progress,
+                                         f"scan: listing {target.location.uri}\n")
+                    listing = batches_from_tuples(_tuples(objects))
                     yield from _batches(context, totals, [(target, stats)], listing)
                 finally:
                     stats.seconds = time.perf_counter() - t0
@@ -249,6 +250,17 @@ def iter_rows(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotal
     """iter_batches as tuples in inventory.STAGING_COLUMNS order (last_modified an aware datetime)."""
     for batch in iter_batches(plan, matcher, scan_id=scan_id, totals=totals, progress=progress):
         yield from tuples_from_batch(batch)
+
+
+def _announced(objects, progress, message: str):
+    """`objects`, saying `message` once the listing answered: a location that does not exist or cannot
+    be read fails on its first page, and then the error is the only line the operator sees."""
+    it = iter(objects)
+    first = next(it, None)
+    progress(message)
+    if first is not None:
+        yield first
+        yield from it
 
 
 def _tuples(objects) -> Iterator[tuple]:

@@ -123,6 +123,57 @@ def with_open_gap_counts(qs: QuerySet) -> QuerySet:
     return qs.annotate(open_gaps=Count("gaps", filter=Q(gaps__status=GapStatus.OPEN)))
 
 
+def gap_expected_objects(gap: Gap) -> list[dict]:
+    """For the gap page: under each path pattern of the gap's data type, the key it expects for the
+    gap's partition (relative, and as a URI under the source's location) and what the inventory holds
+    there now (one indexed lookup per pattern)."""
+    from .models import StoredObject
+    from .patterns import expected_key
+    from .storage.locations import LocationError, parse_location
+
+    try:
+        location = parse_location(gap.source.location)
+    except LocationError:
+        location = None
+    rows = []
+    for pattern in gap.data_type.path_patterns or []:
+        relative = expected_key(pattern, partition=gap.partition, season=gap.season, day=gap.game_date)
+        stored = None
+        if location is not None and "{" not in relative:
+            stored = (StoredObject.objects.filter(store=location.store, key=location.prefix + relative)
+                      .values("size", "last_modified").first())
+        rows.append({"pattern": pattern, "relative": relative,
+                     "uri": (location.uri if location else gap.source.location) + relative, "stored": stored})
+    return rows
+
+
+def stored_object_search(queryset: QuerySet, term: str) -> QuerySet:
+    """The stored objects whose key starts with `term`, read as any of: a key relative to a source's
+    location (`espn_play_by_play/4018`, as the path patterns write it), a full key in its store, or a
+    URI (`s3://bucket/key…`, `file:///path…`). Prefix lookups only: each alternative uses the
+    (key, store) index, where a substring search would read every row."""
+    from .storage.locations import LocationError, parse_location
+
+    term = term.strip()
+    if not term:
+        return queryset
+    scheme, sep, rest = term.partition("://")
+    if sep and scheme.lower() == "s3":
+        bucket, _, key = rest.partition("/")
+        return queryset.filter(store=f"s3://{bucket}", key__startswith=key)
+    if sep and scheme.lower() == "file":
+        return queryset.filter(store="file://", key__startswith=rest.lstrip("/"))
+    wanted = Q(key__startswith=term)
+    relative = term.lstrip("/")
+    for uri in set(Source.objects.values_list("location", flat=True)):
+        try:
+            location = parse_location(uri)
+        except LocationError:
+            continue  # an unparseable location cannot hold stored objects
+        wanted |= Q(store=location.store, key__startswith=location.prefix + relative)
+    return queryset.filter(wanted)
+
+
 def known_scrapers() -> set[str]:
     """Scrapers named by a source or by any task."""
     return set(Source.objects.values_list("scraper", flat=True)) | set(

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .choices import GapStatus
-from .selectors import NO_SEASON, coverage_matrix
+from .selectors import NO_SEASON, coverage_matrix, iso_z
 
 STREAM_CHUNK_ROWS = 2000
 
@@ -30,8 +30,8 @@ class _Echo:
 
 
 def _cell(value):
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.datetime):  # the same form as the other exports (adce_site/exports.py)
+        return iso_z(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return "" if value is None else value

@@ -24,13 +24,24 @@ def _require_postgres():
         pytest.skip("needs PostgreSQL: runs in the PostgreSQL pass of .ci/run")
 
 
+@pytest.fixture(scope="session")
+def _static_root(tmp_path_factory):
+    # Outside each test's tmp_path, which some tests expect to find empty.
+    return tmp_path_factory.mktemp("static")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_settings(settings, tmp_path):
+def _isolated_settings(settings, _static_root):
     # No test may depend on (or leak into) the developer's environment.
     settings.ADCE_ALLOW_SHELL_PROBES = False
     settings.ADCE_EVENTS_TOKEN = "test-token"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.ADCE_NOTIFY_WEBHOOK_URL = ""
+    # The manifest storage needs a `collectstatic` first; tests render pages without one (the demo's
+    # browser test, tests/browser/test_demo_server.py, serves the real collected, hashed files).
+    settings.STATIC_ROOT = _static_root  # `demo` collects static files here
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     yield
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -145,7 +146,22 @@ def test_home_answers_the_daily_questions(admin_client):
     assert "s3://bucket/: AccessDenied" in html  # a failed scan shows with its reason
     assert "Never run — <code>manage.py reconcile</code>" in html
     assert "access denied" in html  # error metrics are in the drift panel …
-    assert "lake.age_hours" not in html  # … high severity is not critical drift
+    assert "lake.age_hours" not in html  # … high severity is not severe drift
+
+
+def test_the_home_says_critical_of_critical_metrics_only(admin_client):
+    """Drift severity is "severe drift"; "critical" is kept for critical metrics (approval-gated)."""
+    crit = make_metric("total_objects", baseline=1000)
+    measure(crit, 400, status="critical", severity="critical", drift_pct=60.0)
+    open_request(crit, 400, drift_pct=60.0)  # a pending request of severity "critical"
+    VerificationRun.objects.create(status="completed", summary={"total": 1, "critical": 1})
+    html = admin_client.get(HOME).content.decode()
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S))
+    # Lower-case "critical" only ever qualifies a metric; gap priorities are the upper-case CRITICAL.
+    assert [m.group(0) for m in re.finditer(r"\bcritical\b(?! metric)", text)] == []
+    assert "1 severe" in text and "severity critical" not in text
+    assert "metric in severe drift or error" in text and "Metrics in severe drift or error" in text
+    assert re.search(r'<span class="badge critical"[^>]*>severe</span> <small>critical metric</small>', html)
 
 
 # --- the selectors ----------------------------------------------------------------------------------
@@ -182,7 +198,7 @@ def test_critical_drift_lists_critical_severity_and_errors_of_enabled_metrics():
     measure(recovered, 100)
     off = make_metric("off", enabled=False)
     measure(off, None, status="error", severity="high", error="x")
-    count, shown = dashboard.critical_drift()
+    count, shown = dashboard.severe_drift()
     assert count == 2
     assert [m.full_name for m in shown] == ["lake.crit", "lake.err"]
     assert shown[0].current_value == 10 and shown[1].current_value is None
@@ -191,7 +207,7 @@ def test_critical_drift_lists_critical_severity_and_errors_of_enabled_metrics():
 def test_critical_drift_count_is_exact_beyond_the_list():
     for _ in range(dashboard.DRIFT_SHOWN + 3):
         measure(make_metric(), None, status="error", severity="high", error="x")
-    count, shown = dashboard.critical_drift()
+    count, shown = dashboard.severe_drift()
     assert (count, len(shown)) == (dashboard.DRIFT_SHOWN + 3, dashboard.DRIFT_SHOWN)
 
 

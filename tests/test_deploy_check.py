@@ -64,6 +64,25 @@ def test_documented_production_environment_passes_check_deploy(tmp_path):
     assert "WARNING" not in proc.stderr and "?: (security" not in proc.stderr
 
 
+def test_documented_deploy_serves_hashed_static_files_from_the_app(tmp_path):
+    """collectstatic (the documented deploy step) then WhiteNoise in the WSGI app: the admin's stylesheet
+    answers 200 under its hashed name with a far-future cache header, with no proxy and DEBUG off."""
+    env = production_env(tmp_path)
+    proc = manage(tmp_path, env, "collectstatic", "--noinput", "-v", "0")
+    assert proc.returncode == 0, proc.stderr
+    manifest = (tmp_path / "static" / "staticfiles.json").read_text()
+    assert '"admin/css/base.css": "admin/css/base.' in manifest
+    code = ("from django.test import Client; from django.templatetags.static import static; "
+            "url = static('admin/css/base.css'); "
+            "r = Client().get(url, secure=True, HTTP_HOST='adce.example.com'); "
+            "print(url, r.status_code, r.headers.get('Cache-Control'), r.headers.get('Content-Type'), sep='|')")
+    proc = manage(tmp_path, env, "shell", "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    url, status, cache, ctype = proc.stdout.strip().splitlines()[-1].split("|")
+    assert url.startswith("/static/admin/css/base.") and url != "/static/admin/css/base.css"
+    assert status == "200" and "immutable" in cache and ctype.startswith("text/css"), proc.stdout
+
+
 def test_laptop_defaults_serve_plain_http(tmp_path):
     code = ("from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
             "s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_PROXY_SSL_HEADER, '127.0.0.1' in s.ALLOWED_HOSTS, "

@@ -78,17 +78,52 @@ def test_no_add_no_edit_no_delete(pending, superuser):
 # ------------------------------------------------------------------ the review page
 
 def test_review_page_shows_the_proposed_change_chart_and_measurements(pending, make_measurement, reviewer_user):
-    make_measurement(pending.metric, 1100, severity="low", status="minor", drift_pct=10.0)
+    # A later measurement still past the threshold (one within it would make the request stale).
+    make_measurement(pending.metric, 1200, severity="high", status="major", drift_pct=20.0)
     resp = client_for(reviewer_user).get(review_url(pending))
     assert resp.status_code == 200
     html = resp.content.decode()
     assert "s3_storage.total_objects" in html and "1300" in html and "1000" in html and "30.00" in html
     assert "<svg" in html and "<polyline" in html
-    assert 'id="recent-measurements"' in html and "1100" in html
+    assert 'id="recent-measurements"' in html and "1200" in html
+    assert 'id="approval-stale"' not in html
     assert 'name="decision" value="approve"' in html and "csrfmiddlewaretoken" in html
     # the change URL serves the same page
     assert client_for(reviewer_user).get(
         reverse("admin:approvals_approvalrequest_change", args=[pending.pk])).status_code == 200
+
+
+def test_review_page_of_a_stale_request_says_so_and_offers_no_approval(pending, make_measurement, reviewer_user):
+    make_measurement(pending.metric, 1020, severity="none", status="ok", drift_pct=2.0)  # back within 15 %
+    c = client_for(reviewer_user)
+    html = c.get(review_url(pending)).content.decode()
+    assert 'id="approval-stale"' in html and "back within the 15 % approval threshold: measured 1020" in html
+    assert 'value="approve"' not in html and 'value="reject"' not in html and 'value="close"' in html
+
+    # A forged approve is refused: recorded superseded, nothing applied, and the page says why.
+    resp = c.post(review_url(pending), {"decision": "approve"}, follow=True)
+    assert "is superseded" in resp.content.decode() and "the baseline is unchanged" in resp.content.decode()
+    req = ApprovalRequest.objects.get(pk=pending.pk)
+    assert (req.status, req.applied) == ("superseded", False)
+    assert MetricDefinition.objects.get(pk=pending.metric_id).baseline_value == 1000
+    html = c.get(review_url(pending)).content.decode()
+    assert 'id="approval-stale"' in html and "Superseded" in html and 'name="decision"' not in html
+
+
+def test_close_a_stale_request_as_superseded(pending, make_measurement, reviewer_user):
+    make_measurement(pending.metric, 1020, severity="none", status="ok", drift_pct=2.0)
+    resp = client_for(reviewer_user).post(review_url(pending), {"decision": "close"})
+    assert resp.status_code == 302
+    req = ApprovalRequest.objects.get(pk=pending.pk)
+    assert req.status == "superseded" and req.notes.startswith("superseded: s3_storage.total_objects is back within")
+    assert MetricDefinition.objects.get(pk=pending.metric_id).baseline_value == 1000
+
+
+def test_close_is_refused_for_a_request_that_is_not_stale(pending, reviewer_user):
+    before = snapshot(pending)
+    resp = client_for(reviewer_user).post(review_url(pending), {"decision": "close"}, follow=True)
+    assert "is not stale" in resp.content.decode()
+    assert snapshot(pending) == before
 
 
 def test_review_page_is_read_only_without_the_permission(pending, staff_without_perm):

@@ -209,3 +209,39 @@ def test_a_proposal_that_cannot_be_typed_aborts_the_whole_decision(make_metric, 
         approval_request_accept(req.pk, reviewer="alice")
     assert ApprovalRequest.objects.get(pk=req.pk).status == ApprovalStatus.PENDING
     assert _metric(metric).baseline_value == 1000
+
+
+def test_a_request_whose_metric_came_back_is_stale_and_accepting_it_is_refused(make_metric, open_request,
+                                                                                make_measurement):
+    """A measurement later than the request's, within the threshold (as recorded by a verify that did not
+    close it, e.g. before this rule existed): accepting records it superseded and moves nothing."""
+    from approvals.services import ApprovalSuperseded, approval_request_accept, stale_reason
+
+    metric = make_metric(baseline=1000)
+    req = open_request(metric, 1500, drift_pct=50.0)
+    make_measurement(metric, 1010, drift_pct=1.0, status="minor", severity="low")
+    assert "back within the 15 % approval threshold: measured 1010 (drift 1.00 %)" in stale_reason(req, metric)
+    with pytest.raises(ApprovalSuperseded, match="back within"):
+        approval_request_accept(req.pk, reviewer="alice")
+    req.refresh_from_db()
+    metric.refresh_from_db()
+    assert req.status == "superseded" and not req.applied and metric.baseline_value == 1000
+
+
+def test_an_error_after_the_request_does_not_make_it_stale(make_metric, open_request, make_measurement):
+    from approvals.services import stale_reason
+
+    metric = make_metric(baseline=1000)
+    req = open_request(metric, 1500, drift_pct=50.0)
+    make_measurement(metric, None, drift_pct=None, status="error", severity="high")
+    assert stale_reason(req, metric) is None
+
+
+def test_close_stale_refuses_a_request_that_is_not_stale(make_metric, open_request):
+    from approvals.services import ApprovalError, approval_request_close_stale
+
+    req = open_request(make_metric(baseline=1000), 1500, drift_pct=50.0)
+    with pytest.raises(ApprovalError, match="is not stale"):
+        approval_request_close_stale(req.pk)
+    req.refresh_from_db()
+    assert req.status == "pending"

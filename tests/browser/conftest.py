@@ -6,7 +6,8 @@
 * The data are built through the real commands on a small demo lake (adce_site.demo_lake), once per
   module for the files, and per test for the database (live_server tests are transactional, so the
   database is emptied after each test).
-* Screenshots go to test-artifacts/screenshots/ at the repository root (gitignored).
+* Screenshots go to test-artifacts/screenshots/ at the repository root (gitignored), or to
+  $ADCE_SCREENSHOT_DIR.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ CHROMIUM = os.environ.get("ADCE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+# ADCE_SCREENSHOT_DIR moves them, e.g. to a folder CI keeps as an artifact.
+SCREENSHOTS = Path(os.environ.get("ADCE_SCREENSHOT_DIR") or REPO / "test-artifacts" / "screenshots")
 TODAY = dt.date(2026, 11, 22)  # fixed: the demo lake, the catalog and `reconcile --as-of` agree on it
 PASSWORD = "browser-pw-1"
 # Moved out of the lake (and back) to make the critical lake.* metrics drift by well over 25 %.

@@ -201,6 +201,11 @@ def test_measurement_run_snapshot_settings_pages(admin_client, metric):
     assert "2.5 s" in runs and "total 1 · critical 1" in runs
     run_page = admin_client.get(reverse("admin:metrics_verificationrun_change", args=[run.pk])).content.decode()
     assert "NoSuchBucket" in run_page  # measurements inline
+    # The summary as tables, the raw JSON behind a link.
+    assert 'id="verify-statuses"' in run_page and "<tr><th>critical</th><td class=\"n\">1</td></tr>" in run_page
+    raw = reverse("admin:metrics_verificationrun_raw_json", args=[run.pk])
+    assert f'href="{raw}"' in run_page and "{&#x27;total&#x27;" not in run_page
+    assert admin_client.get(raw).json() == {"total": 1, "critical": 1}
     snap = admin_client.get(reverse("admin:metrics_snapshot_change", args=[Snapshot.objects.get().pk])).content.decode()
     assert "s3.total_objects" in snap
 

@@ -128,6 +128,27 @@ class TestApprovalRule:
         r3 = results(verification_run())["t.c"]
         assert r3.approval_id == req.pk and r3.unresolved
 
+    @pytest.mark.parametrize("update", [False, True], ids=["verify", "verify --update"])
+    def test_a_metric_back_within_the_threshold_supersedes_its_pending_request(self, update):
+        m = metric("c", 130, baseline=100, critical=True)
+        verification_run(update=True)
+        req = ApprovalRequest.objects.get(metric=m, status="pending")
+        set_value(m, 105)  # the folder came back: 5 % from the baseline, under the 15 % threshold
+        r = results(verification_run(update=update))["t.c"]
+        req.refresh_from_db()
+        assert req.status == "superseded" and not req.applied and req.reviewer == ""
+        assert "back within the 15 % approval threshold: measured 105 (drift 5.00 %)" in req.notes
+        assert r.approval_id is None
+        m.refresh_from_db()
+        assert m.baseline_value == (105 if update else 100)  # update applies the small drift as usual
+
+    def test_a_measurement_still_over_the_threshold_keeps_the_request_pending(self):
+        m = metric("c", 130, baseline=100, critical=True)
+        verification_run(update=True)
+        set_value(m, 125)
+        verification_run()
+        assert ApprovalRequest.objects.get(metric=m).status == "pending"
+
     def test_critical_below_threshold_is_applied(self):
         m = metric("c", 110, baseline=100, critical=True)
         r = results(verification_run(update=True))["t.c"]

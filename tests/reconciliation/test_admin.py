@@ -76,7 +76,7 @@ def test_changelists_render_for_superuser(admin_client, lake, model):
 def test_change_pages_render(admin_client, lake):
     scan = admin_client.get(reverse("admin:reconciliation_scanrun_change", args=[lake["scan"].pk]))
     assert scan.status_code == 200
-    assert b"<li><code>espn/odd/a.json</code></li>" in scan.content
+    assert b"<code>espn/odd/a.json</code>" in scan.content
     assert b"espn/odd/&lt;b&gt;.json" in scan.content  # escaped
     task = admin_client.get(reverse("admin:reconciliation_task_change", args=[lake["task"].pk]))
     assert task.status_code == 200 and b"402000000, 402000001, 402000002" in task.content
@@ -138,9 +138,34 @@ def test_streaming_csv_of_stored_objects_honours_search(admin_client, lake):
 
 
 def test_stored_object_search_is_prefix_only(admin_client, lake):
-    response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "play_by_play/"})
+    response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "by_play/"})
     assert response.context["cl"].result_count == 0
     response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "espn/box"})
+    assert response.context["cl"].result_count == 1
+
+
+@pytest.mark.parametrize("term, found", [
+    ("play_by_play/4010", 2),                    # relative to the source's location s3://lake/espn/
+    ("espn/play_by_play/401000002", 1),          # the full key
+    ("s3://lake/espn/box_score/", 1),            # a URI
+    ("s3://other/espn/box_score/", 0),           # …of another bucket
+    ("box_score/x.json", 1),
+])
+def test_stored_object_search_accepts_keys_relative_to_a_source_location(admin_client, lake, term, found):
+    changelist = reverse("admin:reconciliation_storedobject_changelist")
+    response = admin_client.get(changelist, {"q": term})
+    assert response.context["cl"].result_count == found
+    assert "espn_play_by_play/4018" in response.content.decode()  # the hint's example is of that form
+
+
+def test_stored_object_search_hint_example_finds_the_demo_objects(admin_client, tmp_path):
+    """The search hint's own example, on a lake in a local folder (file:// keys are absolute paths)."""
+    from reconciliation.models import Source
+
+    src = Source.objects.create(name="espn", scraper="espn_scraper", location=f"file://{tmp_path}/lake/")
+    StoredObject.objects.create(store="file://", key=f"{str(tmp_path).lstrip('/')}/lake/espn_play_by_play/401800001.json",
+                                size=1, last_modified=T0, source=src)
+    response = admin_client.get(reverse("admin:reconciliation_storedobject_changelist"), {"q": "espn_play_by_play/4018"})
     assert response.context["cl"].result_count == 1
 
 
@@ -249,3 +274,42 @@ def test_estimated_count_paginator_on_postgres(lake):
     assert not any("COUNT(" in c["sql"].upper() for c in q.captured_queries)  # …not COUNT(*)
     filtered = recon_admin.EstimatedCountPaginator(StoredObject.objects.filter(store="s3://lake").order_by("pk"), 100)
     assert filtered.count == 3  # filtered lists are counted exactly
+
+
+def test_a_gap_page_is_a_read_only_view_explaining_the_gap(admin_client, lake):
+    """No "Change gap" form with Save buttons: the expected key under each pattern, what the inventory
+    holds there, and the deciding object."""
+    pbp = lake["pbp"]
+    pbp.path_patterns = ["play_by_play/{game_id}.json", "pbp/{season}/{game_id}.json"]
+    pbp.min_size_bytes = 100
+    pbp.save()
+    StoredObject.objects.create(store="s3://lake", key="espn/play_by_play/402100001.json", size=2, last_modified=T0,
+                                source=lake["src"], data_type=pbp, partition="402100001")
+    gap = make_gap(pbp, "402100001", kind="empty", priority="CRITICAL", season="2024-25")
+    Gap.objects.filter(pk=gap.pk).update(object_key="espn/play_by_play/402100001.json", object_size=2,
+                                         object_last_modified=T0)
+    html = admin_client.get(reverse("admin:reconciliation_gap_change", args=[gap.pk])).content.decode()
+    assert "View gap" in html and "Change gap" not in html
+    assert 'name="_save"' not in html and 'name="_continue"' not in html and "<textarea" not in html
+    assert "The newest object is 2 B — under this data type's minimum of 100 bytes." in html
+    assert ("<td><code>play_by_play/{game_id}.json</code></td><td><code>s3://lake/espn/play_by_play/402100001.json"
+            "</code></td><td>stored: 2 B, 2026-11-20 08:00 UTC</td>") in html
+    assert "<code>s3://lake/espn/pbp/2024-25/402100001.json</code></td><td>not in the inventory</td>" in html
+    assert '<span id="gap-deciding"><code>s3://lake/espn/play_by_play/402100001.json</code><br>2 B' in html
+    assert '<span class="adce-badge CRITICAL">CRITICAL</span>' in html
+    # A POST to the page changes nothing.
+    assert admin_client.post(reverse("admin:reconciliation_gap_change", args=[gap.pk]),
+                             {"status": "resolved"}).status_code == 403
+    assert Gap.objects.get(pk=gap.pk).status == "open"
+
+
+def test_gap_and_task_lists_show_priority_badges_and_short_utc_times(admin_client, lake):
+    gaps = admin_client.get(reverse("admin:reconciliation_gap_changelist"), {"status__exact": "open"}).content.decode()
+    assert '<span class="adce-badge CRITICAL">CRITICAL</span>' in gaps and '<span class="adce-badge LOW">LOW</span>' in gaps
+    assert "resolved (UTC)" not in gaps.lower()  # an open gap has no resolution: one column less
+    Task.objects.filter(pk=lake["task"].pk).update(status="claimed", claimed_by="espn_scraper@host-1.example",
+                                                   lease_expires_at=T0)
+    tasks = admin_client.get(reverse("admin:reconciliation_task_changelist")).content.decode()
+    assert '<span class="adce-badge CRITICAL">CRITICAL</span>' in tasks
+    assert "espn_scraper@<wbr>host-1.<wbr>example" in tasks
+    assert '<span class="adce-nw">2026-11-20</span> <span class="adce-nw">08:00</span>' in tasks

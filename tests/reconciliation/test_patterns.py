@@ -194,3 +194,21 @@ def test_generated_keys_round_trip_and_mutations_do_not_match(game_id, day):
     assert m.match(S3, f"pbp/{game_id}.json.bak") is None
     assert m.match(S3, f"PBP/{game_id}.json") is None
     assert m.match(S3, f"sched/{stamp}.JSON") is None
+
+
+@pytest.mark.parametrize("pattern, partition, season, day, expected", [
+    ("espn_play_by_play/{game_id}.json", "401", "2025-26", dt.date(2025, 11, 2), "espn_play_by_play/401.json"),
+    ("bref/{season_end}/{date}/{game_id}.html", "2025110", "2025-26", dt.date(2025, 11, 2),
+     "bref/2026/20251102/2025110.html"),
+    ("schedule/{date}.json", "2025-11-02", "2025-26", None, "schedule/20251102.json"),
+    ("hoopr/pbp_{season_start}.parquet", "2025-26", "2025-26", None, "hoopr/pbp_2025.parquet"),
+    ("teams.json", "", None, None, "teams.json"),
+    ("x/{season}/{game_id}.json", "7", None, None, "x/{season}/7.json"),  # unknown value: left as written
+])
+def test_expected_key_inverts_a_pattern(pattern, partition, season, day, expected):
+    from reconciliation.patterns import compile_pattern, expected_key
+
+    key = expected_key(pattern, partition=partition, season=season, day=day)
+    assert key == expected
+    if "{" not in key:
+        assert compile_pattern(pattern).regex.match(key)  # the key the matcher would accept

@@ -47,6 +47,17 @@ def test_reconcile_json_and_output(lake, tmp_path):
     assert queue["total_tasks"] == 1 and queue["tasks"][0]["game_ids"] == ["2"]
 
 
+def test_output_creates_missing_parent_folders(lake, tmp_path):
+    out = tmp_path / "inventory" / "daily" / "gaps.json"
+    reconcile("--as-of", "2024-11-25", "--output", str(out))
+    assert json.loads(out.read_text())["total_tasks"] == 1
+
+
+def test_dry_run_creates_no_output_folder(lake, tmp_path):
+    reconcile("--dry-run", "--as-of", "2024-11-25", "--output", str(tmp_path / "new" / "gaps.json"))
+    assert not (tmp_path / "new").exists()
+
+
 def test_as_of_defaults_to_today(lake):
     doc = reconcile()
     assert doc["as_of"] == dt.datetime.now(dt.timezone.utc).date().isoformat()
@@ -69,9 +80,12 @@ def test_text_output(lake):
 @pytest.mark.parametrize("args, message", [
     (["--as-of", "2024-13-01"], "--as-of: invalid date '2024-13-01'"),
     (["--as-of", "yesterday"], "--as-of: invalid date"),
-    (["--output", "/nonexistent-dir/x/gaps.json"], "does not exist"),
+    (["--output", "{tmp}/a-file/x/gaps.json"], "a-file is a file, not a folder"),
+    (["--output", "{tmp}"], "is a folder"),
 ])
-def test_bad_input_exit_2_nothing_changed(lake, args, message):
+def test_bad_input_exit_2_nothing_changed(lake, args, message, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     before = snapshot()
     with pytest.raises(CommandError) as exc:
         call_command("reconcile", *args, stdout=io.StringIO(), stderr=io.StringIO())

@@ -257,11 +257,17 @@ def test_output_written_atomically(lake, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gaps.json")] == []
 
 
-def test_bad_output_folder_is_bad_input(lake, tmp_path):
+def test_an_output_that_cannot_be_written_is_bad_input(lake, tmp_path):
+    (tmp_path / "a-file").write_text("")
     before = snapshot()
-    with pytest.raises(ReconcileInputError, match="does not exist"):
-        reconcile_run(as_of=AS_OF, output=tmp_path / "nope" / "gaps.json")
+    with pytest.raises(ReconcileInputError, match="a-file is a file, not a folder"):
+        reconcile_run(as_of=AS_OF, output=tmp_path / "a-file" / "nope" / "gaps.json")
     assert snapshot() == before
+
+
+def test_missing_output_folders_are_created(lake, tmp_path):
+    reconcile_run(as_of=AS_OF, output=tmp_path / "nope" / "deeper" / "gaps.json")
+    assert (tmp_path / "nope" / "deeper" / "gaps.json").is_file()
 
 
 def test_nothing_to_reconcile():

@@ -136,3 +136,18 @@ def test_scan_with_a_bad_manifest_checksum_exits_2_naming_the_file(tmp_path):
     assert exc.value.returncode == 2 and "\n" not in str(exc.value)
     assert f"file://{checksum}: MD5 {'f' * 32} does not match manifest.json" in str(exc.value)
     assert StoredObject.objects.count() == 0
+
+
+def test_scan_of_a_missing_location_says_one_line(lake, tmp_path):
+    """The error is all the operator reads: no "listing …" progress line before it (manage.py prints
+    the CommandError as the one line on stderr)."""
+    err = io.StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", "--source", "espn", "--location", file_uri(tmp_path / "gone"),
+                     stdout=io.StringIO(), stderr=err)
+    assert err.getvalue() == ""
+    assert str(exc.value).count("\n") == 0 and "gone" in str(exc.value)
+    # A location that answers still announces its listing.
+    err = io.StringIO()
+    call_command("scan", stdout=io.StringIO(), stderr=err)
+    assert f"scan: listing {file_uri(lake)}" in err.getvalue()
