@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -57,12 +58,25 @@ def _check_authorization(header: str, token: str) -> bool:
     return False
 
 
+# Whitespace is tolerated around the value and the "=" only; letter case anywhere.
+_SIGNATURE = re.compile(r"\s*sha256\s*=\s*([0-9a-f]{64})\s*", re.IGNORECASE)
+
+
+def signature_canonical(header: str) -> str | None:
+    """The one spelling of a signature header, "sha256=<64 lowercase hex>", or None when it is not one.
+
+    Verification and the replay digest both use this, so that two spellings of one signature (spaces
+    or tabs around "=", letter case, a trailing space) are one request: verifying a looser form than
+    the one remembered let one signed body through four times."""
+    match = _SIGNATURE.fullmatch(header)
+    return f"sha256={match.group(1).lower()}" if match else None
+
+
 def _check_signature(header: str, body: bytes, token: str) -> bool:
-    algorithm, sep, digest = header.strip().partition("=")
-    if not sep or algorithm.lower() != "sha256":
+    canonical = signature_canonical(header)
+    if canonical is None:
         return False
-    expected = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(digest.strip().lower().encode(), expected.encode())
+    return hmac.compare_digest(canonical.encode(), sign(body, token).encode())
 
 
 def authenticate(request) -> JsonResponse | None:
@@ -87,10 +101,17 @@ class SignatureReplayed(Exception):
 
 def signature_digest(request) -> str | None:
     """sha256(path + signature) of a signed request, or None when it carries no signature."""
-    signature = request.META.get(SIGNATURE_HEADER, "").strip().lower()
-    if not signature:
+    header = request.META.get(SIGNATURE_HEADER, "")
+    if not header:
         return None
-    return hashlib.sha256(f"{request.path}\n{signature}".encode()).hexdigest()
+    # Only called after authenticate() accepted the header, so it has a canonical form.
+    signature = signature_canonical(header) or header.strip().lower()
+    return hashlib.sha256(f"{_endpoint(request)}\n{signature}".encode()).hexdigest()
+
+
+def _endpoint(request) -> str:
+    """The endpoint's path with its trailing slash: /api/events and /api/events/ are one endpoint."""
+    return request.path.rstrip("/") + "/"
 
 
 def signature_remember(request) -> None:
@@ -104,7 +125,7 @@ def signature_remember(request) -> None:
         return
     try:
         with transaction.atomic():
-            SignatureSeen.objects.create(digest=digest, path=request.path[:200])
+            SignatureSeen.objects.create(digest=digest, path=_endpoint(request)[:200])
     except IntegrityError:
         raise SignatureReplayed(digest) from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
@@ -34,6 +35,22 @@ def _get(obj, path: str, where: str):
     return cur
 
 
+# S3's bucket naming rules (general purpose buckets): 3–63 characters of lowercase letters, digits,
+# dots and hyphens, beginning and ending with a letter or digit, no "..".
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+SIZE_MAX = 2**63 - 1  # what the inventory's size column (bigint) holds; S3's own limit is far below
+
+
+def check_bucket_and_size(where: str, bucket: str, size) -> None:
+    """Refuse at the door what S3 never sends and the worker could not store: a bucket name outside
+    S3's rules (`../../tmp`) or a size beyond a bigint (10^30)."""
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise S3NotificationError(f"{where}.s3.bucket.name: {bucket[:80]!r} is not an S3 bucket name "
+                                  "(3-63 lowercase letters, digits, dots, hyphens)")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= SIZE_MAX):
+        raise S3NotificationError(f"{where}.s3.object.size: expected an integer between 0 and {SIZE_MAX}")
+
+
 def _record(raw, i: int) -> dict:
     where = f"Records[{i}]"
     if not isinstance(raw, dict):
@@ -49,6 +66,7 @@ def _record(raw, i: int) -> dict:
     if name.startswith("ObjectCreated"):
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise S3NotificationError(f"{where}.s3.object.size: required for {name}, a non-negative integer")
+    check_bucket_and_size(where, bucket, size)
     event_time = raw.get("eventTime") or ""
     if event_time:
         try:
