@@ -58,8 +58,9 @@ def _check_authorization(header: str, token: str) -> bool:
     return False
 
 
-# Whitespace is tolerated around the value and the "=" only; letter case anywhere.
-_SIGNATURE = re.compile(r"\s*sha256\s*=\s*([0-9a-f]{64})\s*", re.IGNORECASE)
+# HTTP's optional whitespace (spaces, tabs) is tolerated around the value and the "=" only; letter
+# case anywhere.
+_SIGNATURE = re.compile(r"[ \t]*sha256[ \t]*=[ \t]*([0-9a-f]{64})[ \t]*", re.IGNORECASE)
 
 
 def signature_canonical(header: str) -> str | None:
