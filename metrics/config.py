@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from adce_site.storable import first_unstorable
+from adce_site.yaml_limits import yaml_limits_problem
 
 from .drift import PARSE_TYPES, VOLATILITIES, Thresholds
 from .probes import REGISTRY
@@ -104,6 +105,9 @@ def load_config(path: str | Path, *, base_dir: str | Path | None = None, allow_s
 
 def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shell: bool = False) -> MetricsConfig:
     base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    problem = yaml_limits_problem(text)
+    if problem:
+        raise ConfigError(f"{path}: refused before parsing: {problem}")
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:

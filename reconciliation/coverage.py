@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adce_site.storable import first_unstorable
+from adce_site.yaml_limits import yaml_limits_problem
 
 from .models import DataType, ReconciliationSettings, Source
 from .patterns import PatternError, compile_pattern
@@ -123,6 +124,9 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def _load_yaml(text: str, label: str):
+    problem = yaml_limits_problem(text)
+    if problem:
+        raise CoverageError(f"{label}: refused before parsing: {problem}")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
