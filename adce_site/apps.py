@@ -6,3 +6,6 @@ class SiteConfig(AppConfig):
 
     name = "adce_site"
     verbose_name = "ADCE site"
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the system checks
