@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adce_site.settings")
 
+# One claimer (argv: worker, scraper): set Django up, wait at the barrier (a line on stdin), claim in a
+# tight loop until nothing is left; print the ids it got and when it ended. tests/reliability/
+# test_claim_load.py runs the same driver.
 DRIVER = r"""
 import json, sys, time
 import django
@@ -35,7 +38,7 @@ print("ready", flush=True)
 sys.stdin.readline()
 got = []
 while True:
-    task = task_claim(scraper="bench_scraper", lease_minutes=30, worker=sys.argv[1])
+    task = task_claim(scraper=sys.argv[2], lease_minutes=30, worker=sys.argv[1])
     if task is None:
         break
     got.append(str(task.pk))
@@ -66,7 +69,7 @@ def one_round(code: Path, claimers: int, tasks: int, env: dict) -> float:
     from django.db import connection
 
     connection.close()
-    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, f"w{i}"], cwd=code, env=env, text=True,
+    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, f"w{i}", "bench_scraper"], cwd=code, env=env, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for i in range(claimers)]
     for p in procs:

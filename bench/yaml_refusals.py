@@ -4,15 +4,14 @@ refusal takes and how much memory the command used (issue 15 item 6).
     python bench/yaml_refusals.py [--out DIR]
 
 Each file is written to DIR, then `manage.py <importer> FILE` runs in a fresh process (SQLite in a
-temporary folder); the bench prints the exit code, the one-line message, the wall time and the peak
-RSS (ru_maxrss of the child). tests/test_yaml_limits.py imports the generators below.
+temporary folder); the bench prints the exit code, the last line of stderr, the wall time and the
+child's peak RSS (wait4). A command still running after --timeout seconds is killed and reported so. tests/test_yaml_limits.py imports the generators below.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import tempfile
@@ -65,32 +64,46 @@ CASES = {
 }
 
 
-def run(importer: str, path: pathlib.Path, env: dict) -> tuple[int, str, float, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "manage.py"), importer, str(path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    wall = time.perf_counter() - t0
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # peak over children so far
-    message = (proc.stderr.strip().splitlines() or [""])[-1]
-    return proc.returncode, message, wall, rss_mb
+def run(importer: str, path: pathlib.Path, env: dict, timeout: float) -> tuple[int | str, str, float, float]:
+    """(exit code or "killed", last stderr line, wall seconds, peak RSS in MB of that process)."""
+    err_path = path.with_suffix(".stderr")
+    with err_path.open("w") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), importer, str(path)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        while True:  # wait4: this child's own resource usage (peak RSS), not all children's
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                return "killed", f"still running after {timeout:g} s", time.perf_counter() - t0, 0.0
+            time.sleep(0.01)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    message = (err_path.read_text().strip().splitlines() or [""])[-1]
+    return proc.returncode, message, wall, usage.ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="where to write the files (default: a temporary folder)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds before a command is killed")
     args = parser.parse_args()
     out = pathlib.Path(args.out or tempfile.mkdtemp(prefix="adce-yaml-"))
     out.mkdir(parents=True, exist_ok=True)
     var = tempfile.mkdtemp(prefix="adce-yaml-var-")
     env = {**os.environ, "ADCE_VAR_DIR": var, "DATABASE_URL": f"sqlite:///{var}/bench.sqlite3"}
     subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    print(f"{'file':<24} {'bytes':>11} {'importer':<16} exit {'wall s':>7}  message")
+    print(f"{'file':<24} {'bytes':>11} {'importer':<16} {'exit':>6} {'wall s':>7} {'RSS MB':>7}  message")
     for name, make in CASES.items():
         path = out / name
         path.write_text(make())
         for importer in ("import_metrics", "import_coverage"):
-            code, message, wall, _ = run(importer, path, env)
-            print(f"{name:<24} {path.stat().st_size:>11,} {importer:<16} {code:>4} {wall:>7.2f}  {message[:110]}")
+            code, message, wall, rss = run(importer, path, env, args.timeout)
+            print(f"{name:<24} {path.stat().st_size:>11,} {importer:<16} {code!s:>6} {wall:>7.2f} {rss:>7.0f}  "
+                  f"{message[:100]}", flush=True)
 
 
 if __name__ == "__main__":
