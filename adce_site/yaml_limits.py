@@ -25,6 +25,18 @@ _OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
+def read_yaml_text(path) -> str:
+    """The text of a YAML file, or ValueError("file too large: …") without reading a file over
+    MAX_BYTES (an 18 MB file is refused on its size, not after 18 MB were decoded). OSError and
+    UnicodeDecodeError pass through for the caller's own message."""
+    from pathlib import Path
+
+    size = Path(path).stat().st_size
+    if size > MAX_BYTES:
+        raise ValueError(f"file too large: {size:,} bytes (at most {MAX_BYTES:,})")
+    return Path(path).read_text(encoding="utf-8")
+
+
 def yaml_limits_problem(text: str) -> str | None:
     """Why `text` is refused before parsing (one line), or None when it is within the bounds."""
     size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))

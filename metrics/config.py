@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from adce_site.storable import first_unstorable
-from adce_site.yaml_limits import yaml_limits_problem
+from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
 
 from .drift import PARSE_TYPES, VOLATILITIES, Thresholds
 from .probes import REGISTRY
@@ -97,9 +97,11 @@ def load_config(path: str | Path, *, base_dir: str | Path | None = None, allow_s
     """Read and validate FILE. Relative paths of the metrics resolve against `base_dir` (default: CWD)."""
     path = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: refused before parsing: {exc}") from None
     return parse_config(text, path=path, base_dir=base_dir, allow_shell=allow_shell)
 
 
