@@ -13,6 +13,10 @@ For those commands, and only when it is safe, `manage.py` ends like this instead
 
 Django has already closed the database connections: `BaseCommand.run_from_argv` does it before
 returning (on SQLite, that close is where the last connection checkpoints its WAL).
+
+Every command: a database that cannot be reached or a connection lost mid-command (Django's
+OperationalError / InterfaceError) ends with exit 2 and one line on stderr, like an S3 fault, instead
+of exit 1 and a traceback. Whatever the command was writing is rolled back by the database itself.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ def run_command_line(argv: Sequence[str], execute: Callable[[list[str]], None] |
     (`run_exit_handlers` and `exit_now` are parameters for the tests, which must not end pytest.)"""
     if execute is None:
         from django.core.management import execute_from_command_line as execute
+    execute = _database_errors_exit_2(execute)
     argv = list(argv)
     if len(argv) < 2 or argv[1] not in FAST_EXIT_COMMANDS:
         execute(argv)
@@ -52,6 +57,19 @@ def run_command_line(argv: Sequence[str], execute: Callable[[list[str]], None] |
         except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said there
             pass
     exit_now(status)
+
+
+def _database_errors_exit_2(execute: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+    def run(argv: list[str]) -> None:
+        from django.db import InterfaceError, OperationalError
+
+        try:
+            execute(argv)
+        except (OperationalError, InterfaceError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"database error: {reason[:500]}", file=sys.stderr)
+            raise SystemExit(2) from None
+    return run
 
 
 def exit_status(code) -> int:

@@ -173,6 +173,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "poll": env.float("ADCE_Q_POLL", default=1.0),
 }
+# `qcluster` exits at most this long after SIGTERM, killing what does not stop (a task, a hung database
+# connection); 0 waits as django-q2 does. See adce_site/qcluster_deadline.py.
+ADCE_Q_STOP_SECONDS = env.float("ADCE_Q_STOP_SECONDS", default=25.0)
 if _q_redis_url:
     Q_CLUSTER["redis"] = _q_redis_url
 else:

@@ -4,7 +4,8 @@ on loopback only; every accepted (202) event must be recorded exactly once.
 
     DATABASE_URL='postgres://postgres@127.0.0.1:5432/adce_bench_events?conn_max_age=60' \\
         /tmp/venv/bin/python bench/events_load.py                  # 200 req/s for 60 s (defaults)
-    … --rate 200 --seconds 60 --server waitress|runserver --auth bearer|signature --workers 48
+    … --rate 200 --seconds 60 --server waitress|runserver --auth bearer|signature --workers 48 \
+      --server-threads 8
 
 The server is started here on 127.0.0.1 (a free port), DEBUG off, with its own events token:
 waitress (a dev dependency, pure-Python WSGI server, 8 threads) by default, or `manage.py runserver
@@ -49,9 +50,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(kind: str, port: int, env: dict) -> subprocess.Popen:
+def start_server(kind: str, port: int, env: dict, threads: int = 8) -> subprocess.Popen:
     if kind == "waitress":
-        cmd = [PYTHON, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "--threads", "8",
+        cmd = [PYTHON, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "--threads", str(threads),
                "--connection-limit", "200", "adce_site.wsgi:application"]
     else:
         cmd = [PYTHON, "manage.py", "runserver", "--noreload", "--nothreading" if kind == "runserver-1" else
@@ -158,6 +159,8 @@ def main() -> int:
     parser.add_argument("--server", choices=["waitress", "runserver"], default="waitress")
     parser.add_argument("--auth", choices=["bearer", "signature"], default="bearer")
     parser.add_argument("--workers", type=int, default=48)
+    parser.add_argument("--server-threads", type=int, default=8,
+                        help="waitress threads: 1 measures what one server worker holds")
     args = parser.parse_args()
     if args.rate * args.seconds > 100_000:
         print("refusing more than 100,000 requests (bounded bench)", file=sys.stderr)
@@ -178,7 +181,7 @@ def main() -> int:
 
     run_id = secrets.token_hex(4)
     port = free_port()
-    server = start_server(args.server, port, env)
+    server = start_server(args.server, port, env, args.server_threads)
     try:
         load = Load(port=port, rate=args.rate, seconds=args.seconds, token=token, auth=args.auth, run_id=run_id,
                     workers=args.workers)

@@ -21,9 +21,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 
 SIGNATURE_HEADER = "HTTP_X_ADCE_SIGNATURE"
@@ -57,12 +57,26 @@ def _check_authorization(header: str, token: str) -> bool:
     return False
 
 
+# HTTP's optional whitespace (spaces, tabs) is tolerated around the value and the "=" only; letter
+# case anywhere.
+_SIGNATURE = re.compile(r"[ \t]*sha256[ \t]*=[ \t]*([0-9a-f]{64})[ \t]*", re.IGNORECASE)
+
+
+def signature_canonical(header: str) -> str | None:
+    """The one spelling of a signature header, "sha256=<64 lowercase hex>", or None when it is not one.
+
+    Verification and the replay digest both use this, so that two spellings of one signature (spaces
+    or tabs around "=", letter case, a trailing space) are one request: verifying a looser form than
+    the one remembered let one signed body through four times."""
+    match = _SIGNATURE.fullmatch(header)
+    return f"sha256={match.group(1).lower()}" if match else None
+
+
 def _check_signature(header: str, body: bytes, token: str) -> bool:
-    algorithm, sep, digest = header.strip().partition("=")
-    if not sep or algorithm.lower() != "sha256":
+    canonical = signature_canonical(header)
+    if canonical is None:
         return False
-    expected = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(digest.strip().lower().encode(), expected.encode())
+    return hmac.compare_digest(canonical.encode(), sign(body, token).encode())
 
 
 def authenticate(request) -> JsonResponse | None:
@@ -87,26 +101,40 @@ class SignatureReplayed(Exception):
 
 def signature_digest(request) -> str | None:
     """sha256(path + signature) of a signed request, or None when it carries no signature."""
-    signature = request.META.get(SIGNATURE_HEADER, "").strip().lower()
-    if not signature:
+    header = request.META.get(SIGNATURE_HEADER, "")
+    if not header:
         return None
-    return hashlib.sha256(f"{request.path}\n{signature}".encode()).hexdigest()
+    # Only called after authenticate() accepted the header, so it has a canonical form.
+    signature = signature_canonical(header) or header.strip().lower()
+    return hashlib.sha256(f"{_endpoint(request)}\n{signature}".encode()).hexdigest()
+
+
+def _endpoint(request) -> str:
+    """The endpoint's path with its trailing slash: /api/events and /api/events/ are one endpoint."""
+    return request.path.rstrip("/") + "/"
 
 
 def signature_remember(request) -> None:
     """Record the signed request as accepted; SignatureReplayed if it already was. Call it inside
     the transaction that records the event, so that a refused replay records nothing and two
-    concurrent copies are settled by the primary key (one wins, the other is a replay)."""
+    concurrent copies are settled by the primary key (one wins, the other is a replay).
+
+    One `INSERT … ON CONFLICT DO NOTHING` and its row count: no savepoint around an INSERT that may
+    fail (SAVEPOINT + RELEASE were two of the signed request's eight round trips to the database)."""
+    from django.db import connection
+    from django.utils import timezone
+
     from .models import SignatureSeen
 
     digest = signature_digest(request)
     if digest is None:
         return
-    try:
-        with transaction.atomic():
-            SignatureSeen.objects.create(digest=digest, path=request.path[:200])
-    except IntegrityError:
-        raise SignatureReplayed(digest) from None
+    seen_at = SignatureSeen._meta.get_field("seen_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {SignatureSeen._meta.db_table} (digest, path, seen_at) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (digest) DO NOTHING", [digest, _endpoint(request)[:200], seen_at])
+        if cur.rowcount != 1:
+            raise SignatureReplayed(digest)
 
 
 def replay_refused() -> JsonResponse:

@@ -110,6 +110,23 @@ def _payload(*, name, bucket, raw_key, size, etag, event_time, sequencer, versio
 
 # --- S3 notification ({"Records": [...]}) ------------------------------------------------------------
 
+
+# S3's bucket naming rules (general purpose buckets): 3–63 characters of lowercase letters, digits,
+# dots and hyphens, beginning and ending with a letter or digit, no "..".
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+SIZE_MAX = 2**63 - 1  # what the inventory's size column (bigint) holds; S3's own limit is far below
+
+
+def check_bucket_and_size(bucket_field: str, bucket: str, size_field: str, size) -> None:
+    """Refuse at the door what S3 never sends and the worker could not store: a bucket name outside
+    S3's rules (`../../tmp`) or a size beyond a bigint (10^30)."""
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise S3NotificationError(f"{bucket_field}: {bucket[:80]!r} is not an S3 bucket name "
+                                  "(3-63 lowercase letters, digits, dots, hyphens)")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= SIZE_MAX):
+        raise S3NotificationError(f"{size_field}: expected an integer between 0 and {SIZE_MAX}")
+
+
 def _record(raw, i: int) -> dict:
     where = f"Records[{i}]"
     if not isinstance(raw, dict):
@@ -119,6 +136,7 @@ def _record(raw, i: int) -> dict:
     key = _text(_get(raw, "s3.object.key", where), f"{where}.s3.object.key")
     obj = raw["s3"]["object"]
     size = _size(obj.get("size"), f"{where}.s3.object.size", name, required=name.startswith("ObjectCreated"))
+    check_bucket_and_size(f"{where}.s3.bucket.name", bucket, f"{where}.s3.object.size", size)
     return _payload(
         name=name, bucket=bucket, raw_key=key, size=size, etag=obj.get("eTag") or obj.get("etag") or "",
         event_time=_event_time(raw.get("eventTime"), f"{where}.eventTime"),
@@ -169,6 +187,7 @@ def _from_eventbridge(event: dict) -> ParsedNotification:
     obj = detail["object"]
     name = _eventbridge_name(detail_type, detail)
     size = _size(obj.get("size"), "detail.object.size", f"{detail_type!r}", required=detail_type == "Object Created")
+    check_bucket_and_size("detail.bucket.name", bucket, "detail.object.size", size)
     identity = event.get("id") if isinstance(event.get("id"), str) and event.get("id") else \
         json.dumps(event, sort_keys=True, separators=(",", ":"))
     payload = _payload(

@@ -1,14 +1,21 @@
-"""HTTP endpoints for events and scrapers (SPEC §9), included at /api/. See docs/events.md."""
+"""HTTP endpoints for events and scrapers (SPEC §9), included at /api/. See docs/events.md.
+
+Each endpoint also answers without its trailing slash: Django's APPEND_SLASH would otherwise answer a
+POST to /api/events with a 301 that no HTTP client re-POSTs."""
 from django.urls import path
 
 from . import views
 
 app_name = "events"
 
-urlpatterns = [
-    path("events/", views.event_receive, name="receive"),
-    path("events/s3/", views.s3_receive, name="s3"),
-    path("tasks/claim/", views.task_claim_view, name="task-claim"),
-    path("tasks/<str:task_id>/complete/", views.task_complete_view, name="task-complete"),
-    path("tasks/<str:task_id>/fail/", views.task_fail_view, name="task-fail"),
+_ENDPOINTS = [
+    ("events/", views.event_receive, "receive"),
+    ("events/s3/", views.s3_receive, "s3"),
+    ("tasks/claim/", views.task_claim_view, "task-claim"),
+    ("tasks/<str:task_id>/complete/", views.task_complete_view, "task-complete"),
+    ("tasks/<str:task_id>/fail/", views.task_fail_view, "task-fail"),
+]
+
+urlpatterns = [path(route, view, name=name) for route, view, name in _ENDPOINTS] + [
+    path(route.rstrip("/"), view, name=f"{name}-noslash") for route, view, name in _ENDPOINTS
 ]

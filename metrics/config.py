@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from adce_site.storable import first_unstorable
+from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
 
 from .drift import PARSE_TYPES, VOLATILITIES, Thresholds
 from .probes import REGISTRY
@@ -99,15 +100,20 @@ def load_config(path: str | Path, *, base_dir: str | Path | None = None, allow_s
     of the original's shell commands)."""
     path = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: refused before parsing: {exc}") from None
     return parse_config(text, path=path, base_dir=base_dir, allow_shell=allow_shell, transform=transform)
 
 
 def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shell: bool = False,
                  transform=None) -> MetricsConfig:
     base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    problem = yaml_limits_problem(text)
+    if problem:
+        raise ConfigError(f"{path}: refused before parsing: {problem}")
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adce_site.storable import first_unstorable
+from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
 
 from .models import DataType, ReconciliationSettings, Source
 from .patterns import PatternError, compile_pattern
@@ -123,6 +124,9 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def _load_yaml(text: str, label: str):
+    problem = yaml_limits_problem(text)
+    if problem:
+        raise CoverageError(f"{label}: refused before parsing: {problem}")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -300,9 +304,13 @@ def parse_coverage(data, label: str) -> CoverageConfig:
 def load_coverage(path: str | Path) -> CoverageConfig:
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path)
     except FileNotFoundError:
         raise CoverageError(f"{label}: no such file") from None
+    except ValueError as exc:  # UnicodeDecodeError is one too: say which
+        if isinstance(exc, UnicodeDecodeError):
+            raise CoverageError(f"{label}: cannot read: {exc}") from None
+        raise CoverageError(f"{label}: refused before parsing: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CoverageError(f"{label}: cannot read: {exc}") from None
     data = _load_yaml(text, label)

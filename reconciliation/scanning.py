@@ -88,6 +88,7 @@ class ScanPlan:
     manifest_uri: str = ""
     sample_rate: float | None = None
     seed: int | None = None
+    allow_empty_report: bool = False  # an inventory report listing no data file may empty the inventory
 
     @property
     def source_names(self) -> list[str]:
@@ -138,7 +139,7 @@ def minimal_locations(locations: Sequence[Location]) -> list[Location]:
 
 def scan_plan(*, sources: Sequence[str] | None = None, location: str | None = None,
               manifest_uri: str | None = None, sample_rate: float | None = None,
-              seed: int | None = None) -> ScanPlan:
+              seed: int | None = None, allow_empty_report: bool = False) -> ScanPlan:
     """Validate the scan's arguments against the coverage; ScanInputError names what is wrong."""
     if sample_rate is not None:
         if not (0 < float(sample_rate) <= 1):
@@ -198,7 +199,7 @@ def scan_plan(*, sources: Sequence[str] | None = None, location: str | None = No
     return ScanPlan(
         sources=selected, targets=targets, mode=str(mode), location_override=override.uri if override else "",
         manifest_uri=manifest_uri or "", sample_rate=float(sample_rate) if sample_rate is not None else None,
-        seed=seed,
+        seed=seed, allow_empty_report=allow_empty_report,
     )
 
 
@@ -226,7 +227,8 @@ def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTo
     try:
         if plan.manifest_uri:
             progress(f"scan: reading inventory report {plan.manifest_uri}\n")
-            report = read_inventory_report(plan.manifest_uri, progress=progress)
+            report = read_inventory_report(plan.manifest_uri, progress=progress,
+                                           allow_empty=plan.allow_empty_report)
             targets = _report_targets(plan, report.source_bucket)
             totals.targets[:] = [TargetStats(t.location.uri) for t in targets]
             # Reading (gzip, CSV) on a thread of its own, ahead of matching: both run in Arrow, off the GIL.
@@ -394,7 +396,7 @@ def paused_gc():
 
 def scan_run(*, sources: Sequence[str] | None = None, location: str | None = None, manifest_uri: str | None = None,
              sample_rate: float | None = None, seed: int | None = None, trigger: str = "manual",
-             progress: Callable[[str], None] = no_progress) -> ScanRun:
+             progress: Callable[[str], None] = no_progress, allow_empty_report: bool = False) -> ScanRun:
     """Run a scan and record it. ScanInputError: nothing was done. ScanFailed: the failed run is recorded
     (status failed/interrupted, error) and the inventory is untouched."""
     from .patterns import PartitionMatcher
@@ -402,7 +404,7 @@ def scan_run(*, sources: Sequence[str] | None = None, location: str | None = Non
     if isinstance(sources, str):
         sources = [sources]
     plan = scan_plan(sources=sources, location=location, manifest_uri=manifest_uri,
-                     sample_rate=sample_rate, seed=seed)
+                     sample_rate=sample_rate, seed=seed, allow_empty_report=allow_empty_report)
     matcher = PartitionMatcher.from_db()
     return scan_execute(plan, matcher, trigger=trigger, progress=progress)
 

@@ -181,6 +181,11 @@ def known_scrapers() -> set[str]:
     )
 
 
+def scraper_known(scraper: str) -> bool:
+    """Whether a source or any task names this scraper (two index-free EXISTS, no full listing)."""
+    return Source.objects.filter(scraper=scraper).exists() or Task.objects.filter(scraper=scraper).exists()
+
+
 def gaps_query(*, source: str | None = None, data_type: str | None = None, priority: str | None = None,
                kind: str | None = None, status: str | None = GapStatus.OPEN, season: str | None = None) -> QuerySet:
     """Gaps filtered by names (data_type is the type's name, or "source.type"); status None = all."""

@@ -3,11 +3,12 @@
 Lifecycle: pending → claimed → done | failed. A claim takes a lease; a lease that runs out puts the
 task back to pending (or fails it once its attempts are used up). Every claim counts one attempt.
 
-Claiming is lock-free and portable (SQLite and PostgreSQL): pick the most urgent pending task, then
-flip it with a conditional ``UPDATE … WHERE id = … AND status = 'pending'``. Only the claimer whose
-UPDATE changed one row owns the task; a claimer that lost the race picks again. On PostgreSQL a
-concurrent UPDATE of the same row waits for the winner's commit and then re-checks the WHERE clause
-against the new row, so it changes nothing — two claimers never get the same task.
+Claiming (SQLite and PostgreSQL): pick the most urgent pending task, then flip it with a conditional
+``UPDATE … WHERE id = … AND status = 'pending'``. Only the claimer whose UPDATE changed one row owns the
+task; a claimer that lost the race picks again. On PostgreSQL the pick is ``SELECT … FOR UPDATE SKIP
+LOCKED`` in the claim's transaction: concurrent claimers each lock a different row instead of all
+racing for the top one (claim throughput halved under contention without it), and the conditional
+UPDATE stays as the guard. SQLite serialises writers anyway and has no row locks.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -37,6 +38,26 @@ class TaskStateError(TaskError):
 
 
 LEASE_EXPIRED = "lease expired"
+LEASE_MINUTES_MIN, LEASE_MINUTES_MAX = 1, 7 * 24 * 60  # one minute to one week
+WORKER_MAX_LENGTH = Task._meta.get_field("claimed_by").max_length
+
+
+def lease_minutes_problem(value) -> str | None:
+    """Why `value` is not a lease length (a number of minutes within the bounds), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return f"expected a number of minutes between {LEASE_MINUTES_MIN} and {LEASE_MINUTES_MAX}"
+    if not LEASE_MINUTES_MIN <= value <= LEASE_MINUTES_MAX:
+        return f"must be between {LEASE_MINUTES_MIN} and {LEASE_MINUTES_MAX} minutes, got {value:g}"
+    return None
+
+
+def worker_problem(worker) -> str | None:
+    """Why `worker` cannot be recorded as claimed_by, or None."""
+    if not isinstance(worker, str):
+        return "expected a string"
+    if len(worker) > WORKER_MAX_LENGTH:
+        return f"at most {WORKER_MAX_LENGTH} characters, got {len(worker)}"
+    return None
 
 
 def task_max_attempts_default() -> int:
@@ -79,14 +100,14 @@ def tasks_expire_leases(now: dt.datetime | None = None) -> int:
     return failed + back
 
 
-def _pick_candidate(scraper: str):
-    """The id of the most urgent pending task of a scraper (priority, then age), or None."""
-    return (
-        Task.objects.filter(scraper=scraper, status=TaskStatus.PENDING)
-        .order_by("priority_rank", "created_at", "id")
-        .values_list("pk", flat=True)
-        .first()
-    )
+def _pick_candidate(scraper: str, *, skip_locked: bool = False):
+    """The id of the most urgent pending task of a scraper (priority, then age), or None. With
+    `skip_locked` (PostgreSQL, inside a transaction) the row is locked and rows other claimers hold
+    are passed over."""
+    pending = Task.objects.filter(scraper=scraper, status=TaskStatus.PENDING)
+    if skip_locked:
+        pending = pending.select_for_update(skip_locked=True)
+    return pending.order_by("priority_rank", "created_at", "id").values_list("pk", flat=True).first()
 
 
 def _try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta) -> bool:
@@ -101,17 +122,24 @@ def _try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta) -> boo
 def task_claim(*, scraper: str, lease_minutes: float = 30, worker: str = "",
                now: dt.datetime | None = None) -> Task | None:
     """Claim the most urgent pending task of `scraper` for `lease_minutes`; None when there is none."""
-    if lease_minutes is None or lease_minutes <= 0:
-        raise TaskError(f"lease_minutes must be positive, got {lease_minutes!r}")
+    problem = lease_minutes_problem(lease_minutes)
+    if problem:
+        raise TaskError(f"lease_minutes: {problem}")
+    problem = worker_problem(worker)
+    if problem:
+        raise TaskError(f"worker: {problem}")
     now = now or timezone.now()
     lease = dt.timedelta(minutes=lease_minutes)
     tasks_expire_leases(now)
+    skip_locked = connection.vendor == "postgresql" and connection.features.has_select_for_update_skip_locked
     # Each lost race means another claimer took a task, so the pending set shrinks: this terminates.
     while True:
-        pk = _pick_candidate(scraper)
-        if pk is None:
-            return None
-        if _try_claim(pk, worker=worker, now=now, lease=lease):
+        with transaction.atomic():
+            pk = _pick_candidate(scraper, skip_locked=skip_locked)
+            if pk is None:
+                return None
+            claimed = _try_claim(pk, worker=worker, now=now, lease=lease)
+        if claimed:
             return _get(pk)
 
 

@@ -126,3 +126,45 @@ def test_in_a_real_process_another_command_is_torn_down_as_usual():
     done = subprocess.run([sys.executable, "-c", PROGRAM, "manage.py", "migrate"], cwd=ROOT, env=BUFFERED,
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "output|", "handler\ntorn down\n")
+
+
+# --- issue 15: a lost or unreachable database is exit 2 with one line -------------------------------
+
+@pytest.mark.parametrize("command", ["tasks", "scan", "verify"])
+def test_a_lost_database_connection_is_exit_2_with_one_line(command, capsys):
+    from django.db import OperationalError
+
+    lost = OperationalError("server closed the connection unexpectedly\n\tThis probably means the server "
+                            "terminated abnormally\n\tbefore or while processing the request.")
+    ending = Ending()
+    try:
+        run_command_line(["manage.py", command], _raising(lost), run_exit_handlers=ending.run_exit_handlers,
+                         exit_now=ending.exit_now)
+        status = ending.status
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == ("database error: server closed the connection unexpectedly This probably means the server "
+                   "terminated abnormally before or while processing the request.\n")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args", [["tasks", "list"], ["scan"], ["import_coverage", "/work/shared/reference/data_inventory.example.yaml"],
+                                  ["tasks", "claim", "--scraper", "x"]])
+def test_in_a_real_process_an_unreachable_database_is_exit_2_with_one_line(args, tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/adce_gone",
+           "ADCE_VAR_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("database error: ") and "Traceback" not in done.stderr
+    assert "refused" in lines[0] or "failed" in lines[0]

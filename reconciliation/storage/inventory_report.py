@@ -190,11 +190,12 @@ def _resolve_local(manifest_path: str, key: str) -> str | None:
 
 
 def read_inventory_report(manifest_uri: str, *, progress: Callable[[str], None] | None = None,
-                          client=None) -> InventoryReport:
+                          client=None, allow_empty: bool = False) -> InventoryReport:
     """Read and validate `manifest.json` (and manifest.checksum when present); check every data file
     exists. `manifest_uri` may name a configuration folder: its newest complete report is read. Rows
     stream from `.objects`, `.iter_rows()` or `.iter_arrow()`. Raises StorageError (LocationError for a
-    malformed URI)."""
+    malformed URI). A manifest listing no data file would empty the inventory: refused unless
+    `allow_empty` (the operator says the bucket really is empty, `scan --allow-empty-inventory`)."""
     scheme, bucket, key = split_object_uri(manifest_uri)
     if scheme == "s3" and client is None:
         try:
@@ -245,6 +246,9 @@ def read_inventory_report(manifest_uri: str, *, progress: Callable[[str], None] 
     files_raw = manifest.get("files")
     if not isinstance(files_raw, list):
         raise StorageError(f"{manifest_uri}: manifest lacks the files list")
+    if not files_raw and not allow_empty:
+        raise StorageError(f"{manifest_uri}: the manifest lists no data file, which would empty the inventory; "
+                           "refused (if the bucket really is empty, scan again with --allow-empty-inventory)")
 
     dest_bucket = destination or bucket
     files: list[DataFile] = []

@@ -244,3 +244,69 @@ def test_sns_subscription_token_is_kept_and_shown_in_the_admin(admin_client):
     page = admin_client.get(f"/admin/events/event/{event.pk}/change/")
     assert page.status_code == 200
     assert "SNS token" in page.content.decode() and SUBSCRIPTION_CONFIRMATION["Token"] in page.content.decode()
+
+
+# --- issue 15: refusals at the door --------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/events/", "/api/events/s3/", "/api/tasks/claim/"])
+def test_an_over_size_body_is_a_json_400(path, settings, enqueued):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    r = post(path, {"type": "x", "payload": {"pad": "x" * 2000}})
+    assert r.status_code == 400 and r["Content-Type"] == "application/json"
+    assert r.json() == {"error": "body: larger than 1000 bytes"}
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["/api/events/", "/api/events/s3/"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/html", "application/xml"])
+def test_a_body_that_is_not_json_typed_is_415(path, content_type, enqueued):
+    r = Client().post(path, data=json.dumps(EVENT), content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert r.status_code == 415 and content_type in r.json()["error"]
+    assert Event.objects.count() == 0
+
+
+def test_sns_text_plain_is_accepted_on_the_s3_endpoint_only(enqueued):
+    # SNS posts its notifications as text/plain; charset=UTF-8.
+    body = json.dumps({"Records": [s3_record()]})
+    r = Client().post("/api/events/s3/", data=body, content_type="text/plain; charset=UTF-8",
+                      HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert r.status_code == 202
+    r = Client().post("/api/events/", data=json.dumps(EVENT), content_type="text/plain; charset=UTF-8",
+                      HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert r.status_code == 415
+
+
+def test_the_415_comes_after_authentication(enqueued):
+    r = Client().post("/api/events/", data="a=b", content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/events/s3"])
+def test_post_without_the_trailing_slash_is_received(path, enqueued):
+    body = EVENT if path == "/api/events" else {"Records": [s3_record()]}
+    r = post(path, body)
+    assert r.status_code == 202 and Event.objects.count() == 1
+
+
+@pytest.mark.parametrize("bucket", ["../../tmp", "..", "a", "A-Bucket", "lake/../x", "b" * 64, "-lake", "lake.", "la..ke",
+                                    "lake name"])
+def test_an_s3_bucket_name_outside_s3s_rules_is_400(bucket, enqueued):
+    record = s3_record()
+    record["s3"]["bucket"]["name"] = bucket
+    r = post("/api/events/s3/", {"Records": [record]})
+    assert r.status_code == 400 and "s3.bucket.name" in r.json()["error"] and "not an S3 bucket name" in r.json()["error"]
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize("size", [10**30, 2**63, -1])
+@pytest.mark.parametrize("name", ["ObjectCreated:Put", "ObjectRemoved:Delete"])
+def test_an_s3_object_size_beyond_a_bigint_is_400(size, name, enqueued):
+    r = post("/api/events/s3/", {"Records": [s3_record(name=name, size=size)]})
+    assert r.status_code == 400 and "s3.object.size" in r.json()["error"]
+    assert Event.objects.count() == 0
+
+
+def test_the_largest_storable_size_and_dotted_bucket_names_are_accepted(enqueued):
+    record = s3_record(size=2**63 - 1)
+    record["s3"]["bucket"]["name"] = "my.bucket-01"
+    assert post("/api/events/s3/", {"Records": [record]}).status_code == 202

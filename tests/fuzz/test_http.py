@@ -145,7 +145,7 @@ def test_random_credentials_are_401_or_403(authorization, signature):
 def test_task_claim_random_json(doc):
     before = list(Task.objects.values_list("pk", "status"))
     r = post("/api/tasks/claim/", encode(doc))
-    assert r.status_code in (200, 400), r.content[:300]
+    assert r.status_code in (200, 400, 404), r.content[:300]  # 404: an unknown scraper
     assert list(Task.objects.values_list("pk", "status")) == before  # no task exists: nothing to claim
 
 

@@ -151,3 +151,44 @@ def test_scan_of_a_missing_location_says_one_line(lake, tmp_path):
     err = io.StringIO()
     call_command("scan", stdout=io.StringIO(), stderr=err)
     assert f"scan: listing {file_uri(lake)}" in err.getvalue()
+
+
+# --- issue 15 item 5: an empty manifest never empties the inventory by accident ----------------------
+
+def _empty_manifest(tmp_path, bucket="lake"):
+    """The report of a bucket with an empty file list ("files": []) beside a real one."""
+    from .test_scanning import write_report
+
+    real = write_report(tmp_path / "reports", bucket, [("espn/pbp/1.json", 100, "2024-11-01T10:00:00.000Z"),
+                                                       ("espn/pbp/2.json", 50, "2024-11-02T10:00:00.000Z")])
+    path = real[len("file://"):]
+    manifest = json.loads(open(path).read())
+    manifest["files"] = []
+    empty_dir = tmp_path / "reports-empty" / bucket / "inv" / "2024-11-26T01-00Z"
+    empty_dir.mkdir(parents=True)
+    (empty_dir / "manifest.json").write_text(json.dumps(manifest))
+    return real, f"file://{empty_dir / 'manifest.json'}"
+
+
+def test_an_empty_manifest_is_refused_and_the_inventory_kept(tmp_path, db):
+    make_source("espn", "s3://lake/espn/", {"pbp": ["pbp/{game_id}.json"]})
+    real, empty = _empty_manifest(tmp_path)
+    call_command("scan", "--inventory-manifest", real, stdout=io.StringIO(), stderr=io.StringIO())
+    before = list(StoredObject.objects.order_by("pk").values())
+    assert len(before) == 2
+    with pytest.raises(CommandError) as exc:
+        call_command("scan", "--inventory-manifest", empty, stdout=io.StringIO(), stderr=io.StringIO())
+    message = str(exc.value)
+    assert exc.value.returncode == 2 and "\n" not in message
+    assert "lists no data file" in message and "--allow-empty-inventory" in message
+    assert list(StoredObject.objects.order_by("pk").values()) == before
+    assert ScanRun.objects.order_by("-pk").first().status == "failed"
+
+
+def test_allow_empty_inventory_says_the_bucket_really_is_empty(tmp_path, db):
+    make_source("espn", "s3://lake/espn/", {"pbp": ["pbp/{game_id}.json"]})
+    real, empty = _empty_manifest(tmp_path)
+    call_command("scan", "--inventory-manifest", real, stdout=io.StringIO(), stderr=io.StringIO())
+    doc = run_json("--inventory-manifest", empty, "--allow-empty-inventory")
+    assert doc["status"] == "completed" and doc["objects"] == 0
+    assert StoredObject.objects.count() == 0

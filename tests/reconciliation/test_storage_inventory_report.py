@@ -83,8 +83,11 @@ def test_delete_markers_and_old_versions_are_skipped(tmp_path, engine):
     assert [(o.key, o.size) for o in report.objects] == [("a.json", 10), ("c.json", 1)]
 
 
-def test_empty_report_is_valid(tmp_path, engine):
-    report = read_inventory_report(_write_report(tmp_path, {}))
+def test_empty_report_is_refused_unless_allowed(tmp_path, engine):
+    uri = _write_report(tmp_path, {})
+    with pytest.raises(StorageError, match="lists no data file, which would empty the inventory"):
+        read_inventory_report(uri)
+    report = read_inventory_report(uri, allow_empty=True)
     assert list(report.objects) == []
 
 

@@ -93,10 +93,11 @@ def test_claim_only_own_scraper_and_only_pending(ptype):
     assert task_claim(scraper="nba_api", now=T0).scraper == "nba_api"
 
 
-def test_claim_rejects_non_positive_lease(ptype):
+@pytest.mark.parametrize("lease, worker", [(0, ""), (0.05, ""), (10081, ""), (30, "w" * 151), (30, None)])
+def test_claim_rejects_a_lease_or_worker_out_of_bounds(ptype, lease, worker):
     make_task(ptype)
     with pytest.raises(ValueError):
-        task_claim(scraper="espn_scraper", lease_minutes=0)
+        task_claim(scraper="espn_scraper", lease_minutes=lease, worker=worker)
     assert Task.objects.get().status == TaskStatus.PENDING
 
 
@@ -108,8 +109,8 @@ def test_lost_race_is_detected_by_rowcount_and_the_pick_retried(ptype, monkeypat
     real_pick = tasks_mod._pick_candidate
     calls = []
 
-    def racing_pick(scraper):
-        pk = real_pick(scraper)
+    def racing_pick(scraper, **kwargs):
+        pk = real_pick(scraper, **kwargs)
         if not calls:  # the rival claims exactly the task we just picked
             Task.objects.filter(pk=pk).update(status=TaskStatus.CLAIMED, claimed_by="rival", attempts=1)
         calls.append(pk)

@@ -88,7 +88,12 @@ def test_complete_and_fail_round_trip(ptype):
     (("fail", "{claimed}", "--error", "   "), "--error: must not be empty"),
     (("complete", "{claimed}", "--worker", "other"), "claimed by 'w'"),
     (("claim", "--scraper", "nobody_scraper"), "unknown scraper 'nobody_scraper'"),
-    (("claim", "--scraper", "espn_scraper", "--lease-minutes", "0"), "--lease-minutes: must be positive"),
+    (("claim", "--scraper", "espn_scraper", "--lease-minutes", "0"), "--lease-minutes: must be between 1 and 10080"),
+    (("claim", "--scraper", "espn_scraper", "--lease-minutes", "0.05"), "--lease-minutes: must be between 1 and 10080"),
+    (("claim", "--scraper", "espn_scraper", "--lease-minutes", "10081"), "--lease-minutes: must be between 1 and 10080"),
+    (("claim", "--scraper", "espn_scraper", "--lease-minutes", "nan"), "--lease-minutes: expected a number"),
+    (("claim", "--scraper", "espn_scraper", "--worker", "w" * 200), "--worker: at most 150 characters, got 200"),
+    (("complete", "{claimed}", "--worker", "w" * 200), "--worker: at most 150 characters, got 200"),
     (("list", "--status", "open"), "--status: unknown status 'open'"),
     (("list", "--scraper", "nobody_scraper"), "unknown scraper"),
 ])

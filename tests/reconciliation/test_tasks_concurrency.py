@@ -99,3 +99,32 @@ def test_concurrent_manage_py_claims(tmp_path):
     got = [d["id"] for d in docs if d is not None]
     assert sorted(got) == sorted(str(t.pk) for t in tasks)
     assert docs.count(None) == 2
+
+
+def test_a_claim_skips_a_row_another_claimer_holds():
+    """SKIP LOCKED (issue 15 item 8): while another transaction holds the most urgent pending task's
+    row, a claim takes the next task at once instead of queueing behind that lock. Without it the
+    claim picked the same top row and its UPDATE waited for the lock (here: lock_timeout)."""
+    import psycopg
+
+    ptype = make_type(make_source())
+    top = make_task(ptype, priority="CRITICAL")
+    nxt = make_task(ptype, priority="LOW")
+    s = connection.settings_dict
+    other = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                            dbname=s["NAME"], autocommit=False)
+    try:
+        other.execute("SELECT id FROM reconciliation_task WHERE id = %s FOR UPDATE", [top.pk])
+        with connection.cursor() as cur:
+            cur.execute("SET lock_timeout = '2s'")
+        from reconciliation.tasks import task_claim
+
+        got = task_claim(scraper="espn_scraper", worker="me")
+        assert got is not None and got.pk == nxt.pk
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cur:
+            cur.execute("RESET lock_timeout")
+    top.refresh_from_db()
+    assert top.status == TaskStatus.PENDING and top.attempts == 0

@@ -22,23 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 8
 TASKS = 1000
 
-# One claimer: set Django up, wait at the barrier (a line on stdin), then claim in a tight loop
-# until the queue is empty; print the ids it got as one JSON line.
-DRIVER = r"""
-import json, sys
-import django
-django.setup()
-from reconciliation.tasks import task_claim
-print("ready", flush=True)
-sys.stdin.readline()
-got = []
-while True:
-    task = task_claim(scraper="espn_scraper", lease_minutes=30, worker=sys.argv[1])
-    if task is None:
-        break
-    got.append(str(task.pk))
-print(json.dumps(got), flush=True)
-"""
+
+def _driver() -> str:
+    """The claimer process of bench/claims_bench.py (argv: worker, scraper; prints {"got", "end"})."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("claims_bench", ROOT / "bench" / "claims_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DRIVER
+
+
+DRIVER = _driver()
 
 
 def _env(tmp_path):
@@ -64,7 +59,7 @@ def _make_tasks(n):
 def test_eight_processes_claim_each_of_1000_tasks_exactly_once(tmp_path):
     expected = _make_tasks(TASKS)
     env = _env(tmp_path)
-    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, f"w{i}"], cwd=ROOT, env=env, text=True,
+    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, f"w{i}", "espn_scraper"], cwd=ROOT, env=env, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for i in range(PROCESSES)]
     try:
@@ -78,7 +73,7 @@ def test_eight_processes_claim_each_of_1000_tasks_exactly_once(tmp_path):
         for p in procs:
             out, err = p.communicate(timeout=55)
             assert p.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
+            results.append(json.loads(out.strip().splitlines()[-1])["got"])
         elapsed = time.monotonic() - started
     finally:
         for p in procs:

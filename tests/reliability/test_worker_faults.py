@@ -35,12 +35,12 @@ def _database_url() -> str:
 class Cluster:
     """One `manage.py qcluster` in its own process group (so SIGKILL takes its workers too)."""
 
-    def __init__(self, tmp_path: Path, name: str):
+    def __init__(self, tmp_path: Path, name: str, **extra_env):
         self.log_path = tmp_path / f"qcluster-{name}.log"
         env = {k: v for k, v in os.environ.items() if k != "ADCE_REDIS_URL"}
         env.update(DATABASE_URL=_database_url(), ADCE_VAR_DIR=str(tmp_path / "var"), ADCE_Q_POLL="0.2",
                    ADCE_Q_WORKERS="1", ADCE_Q_TIMEOUT=str(TIMEOUT), ADCE_Q_RETRY=str(RETRY),
-                   ADCE_Q_MAX_ATTEMPTS="3")
+                   ADCE_Q_MAX_ATTEMPTS="3", **extra_env)
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
                                      cwd=settings.BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -88,8 +88,8 @@ def wait_for(condition, seconds: float, clusters=(), what: str = ""):
 def clusters(tmp_path):
     started: list[Cluster] = []
 
-    def start(name):
-        c = Cluster(tmp_path, name)
+    def start(name, **extra_env):
+        c = Cluster(tmp_path, name, **extra_env)
         started.append(c)
         return c
 
@@ -151,3 +151,41 @@ def test_two_clusters_fire_a_due_schedule_once(tmp_path, clusters):
         c.stop()
     assert len(list(folder.glob("run-*"))) == 1
     assert Success.objects.filter(func="tests.reliability.qtasks.record").count() == 1
+
+
+def test_sigterm_while_the_database_does_not_answer_exits_within_the_deadline(tmp_path, clusters):
+    """Issue 15 item 7: the broker's table is locked by another session, so the cluster's pusher sits
+    in a query that never returns (what a stalled database looks like from the cluster). django-q2
+    alone waits for it for ever; with ADCE_Q_STOP_SECONDS the command exits 1 that long after SIGTERM,
+    and none of its processes is left."""
+    import psycopg
+    from django.db import connection
+
+    from adce_site.qcluster_deadline import descendants
+
+    cluster = clusters("stall", ADCE_Q_STOP_SECONDS="5")
+    locker = psycopg.connect(conninfo(connection.settings_dict), autocommit=False)
+    try:
+        locker.execute("LOCK TABLE django_q_ormq IN ACCESS EXCLUSIVE MODE")
+        lock_pid = locker.info.backend_pid
+
+        def pusher_waits():
+            with psycopg.connect(conninfo(connection.settings_dict), autocommit=True) as probe:
+                return probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND %s = ANY(pg_blocking_pids(pid))", [lock_pid]).fetchone()[0]
+
+        wait_for(pusher_waits, 90, [cluster], "the pusher to wait on the locked broker table")
+        below = descendants(cluster.proc.pid)
+        assert below, "the cluster has processes"
+        signalled = time.monotonic()
+        cluster.proc.send_signal(signal.SIGTERM)
+        code = cluster.proc.wait(timeout=5 + 25)
+        took = time.monotonic() - signalled
+    finally:
+        locker.rollback()
+        locker.close()
+    assert code == 1 and 4.5 < took < 5 + 25, took
+    assert "qcluster: not stopped 5 s after the signal" in cluster.log()
+    from .qtasks import _alive
+
+    assert not [pid for pid in below if _alive(pid)], "a cluster process outlived the deadline"

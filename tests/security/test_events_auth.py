@@ -70,6 +70,49 @@ def test_replayed_signature_409_records_nothing(path, body):
     assert signed_post(path, raw, signature=sign(raw, TOKEN).upper().replace("SHA256", "sha256")).status_code == 409
 
 
+def _spellings(signature: str) -> list[str]:
+    """Every whitespace variant the header parser tolerates, and letter case (issue 15 item 1)."""
+    hexpart = signature.split("=", 1)[1]
+    out = []
+    for ws in (" ", "  ", "\t", " \t ", "\t\t"):
+        out += [f"sha256={ws}{hexpart}", f"sha256{ws}={hexpart}", f"sha256{ws}={ws}{hexpart}",
+                f"{ws}sha256={hexpart}", f"sha256={hexpart}{ws}", f"{ws}sha256{ws}={ws}{hexpart}{ws}"]
+    return out + [f"SHA256={hexpart}", f"sha256={hexpart.upper()}", f"Sha256 = {hexpart.upper()}\t"]
+
+
+@pytest.mark.parametrize("path,body", [("/api/events/", EVENT), ("/api/events/s3/", S3_BODY)])
+@pytest.mark.parametrize("first_plain", [True, False])
+def test_every_whitespace_spelling_of_an_accepted_signature_is_a_replay(path, body, first_plain):
+    """One signed body is accepted once, however its signature header is spaced or cased, whichever
+    spelling came first; each spelling alone verifies (so the 409s are replays, not 403s)."""
+    raw = json.dumps(body).encode()
+    spellings = _spellings(sign(raw, TOKEN))
+    first = sign(raw, TOKEN) if first_plain else spellings[0]
+    assert signed_post(path, raw, signature=first).status_code == 202
+    events = list(Event.objects.values_list("pk", "type", "status"))
+    for spelling in spellings + [sign(raw, TOKEN)]:
+        r = signed_post(path, raw, signature=spelling)
+        assert r.status_code == 409, (repr(spelling), r.status_code, r.content[:200])
+    assert list(Event.objects.values_list("pk", "type", "status")) == events
+    assert SignatureSeen.objects.count() == 1
+
+
+def test_the_endpoint_without_its_slash_is_the_same_endpoint_for_replays():
+    raw = json.dumps(EVENT).encode()
+    assert signed_post("/api/events", raw).status_code == 202
+    assert signed_post("/api/events/", raw).status_code == 409
+    assert Event.objects.count() == 1
+
+
+@pytest.mark.parametrize("signature", ["sha256=\n{hex}", "sha 256={hex}", "sha256==={hex}", "sha256={hex}x",
+                                       "sha256={hex} {hex}", "sha256=0x{hex}"])
+def test_other_spellings_are_not_signatures(signature):
+    raw = json.dumps(EVENT).encode()
+    hexpart = sign(raw, TOKEN).split("=", 1)[1]
+    r = signed_post("/api/events/", raw, signature=signature.format(hex=hexpart))
+    assert r.status_code == 403 and Event.objects.count() == 0
+
+
 def test_replay_without_dedupe_id_is_refused_but_a_new_body_is_accepted():
     raw = json.dumps(EVENT).encode()  # no "id": SPEC dedupe alone would record it twice
     assert signed_post("/api/events/", raw).status_code == 202

@@ -23,6 +23,9 @@ class Command(BaseCommand):
                             help="list this location instead of the source's own (needs exactly one --source)")
         parser.add_argument("--inventory-manifest", dest="manifest", metavar="URI",
                             help="read this S3 Inventory report's manifest.json instead of listing")
+        parser.add_argument("--allow-empty-inventory", action="store_true", dest="allow_empty",
+                            help="accept an inventory report whose manifest lists no data file (\"files\": []) "
+                                 "and empty the inventory of its bucket; without it such a report is refused")
         parser.add_argument("--sample-rate", dest="sample_rate", metavar="R",
                             help="estimate from a stable sample of the keys, 0 < R <= 1 (never feeds gaps)")
         parser.add_argument("--seed", metavar="N", help="seed of the sample (default 0)")
@@ -43,7 +46,8 @@ class Command(BaseCommand):
         progress = StderrProgress(self.stderr)
         try:
             run = scan_run(sources=opts["sources"], location=opts["location"], manifest_uri=opts["manifest"],
-                           sample_rate=rate, seed=seed, trigger="manual", progress=progress)
+                           sample_rate=rate, seed=seed, trigger="manual", progress=progress,
+                           allow_empty_report=opts["allow_empty"])
         except ScanInputError as exc:
             raise bad_input(str(exc)) from None
         except ScanFailed as exc:

@@ -4,7 +4,10 @@ from django.core.management.base import BaseCommand
 from adce_site.cli import bad_input, emit_json
 from reconciliation.choices import TaskStatus
 from reconciliation.selectors import known_scrapers, task_document, task_documents, tasks_query
-from reconciliation.tasks import TaskError, task_claim, task_complete, task_fail
+from reconciliation.tasks import (
+    LEASE_MINUTES_MAX, LEASE_MINUTES_MIN, TaskError, lease_minutes_problem, task_claim, task_complete, task_fail,
+    worker_problem,
+)
 
 
 class Command(BaseCommand):
@@ -23,7 +26,8 @@ class Command(BaseCommand):
         claim = sub.add_parser("claim", help="claim the most urgent pending task of a scraper")
         claim.add_argument("--scraper", required=True, help="scraper name, as in the coverage file")
         claim.add_argument("--lease-minutes", type=float, default=30.0,
-                           help="how long the claim holds before the task returns to pending (default 30)")
+                           help=f"how long the claim holds before the task returns to pending, "
+                                f"{LEASE_MINUTES_MIN}-{LEASE_MINUTES_MAX} minutes (default 30)")
         claim.add_argument("--worker", default="", help="who claims (host/pid); recorded as claimed_by")
         claim.add_argument("--json", action="store_true", help="print the task document (or null)")
 
@@ -59,8 +63,10 @@ class Command(BaseCommand):
             raise bad_input(f"--scraper: unknown scraper {scraper!r} (known: {', '.join(sorted(known)) or 'none'})")
 
     def _claim(self, opts):
-        if opts["lease_minutes"] <= 0:
-            raise bad_input(f"--lease-minutes: must be positive, got {opts['lease_minutes']:g}")
+        for flag, problem in (("--lease-minutes", lease_minutes_problem(opts["lease_minutes"])),
+                              ("--worker", worker_problem(opts["worker"]))):
+            if problem:
+                raise bad_input(f"{flag}: {problem}")
         self._check_scraper(opts["scraper"])
         task = task_claim(scraper=opts["scraper"], lease_minutes=opts["lease_minutes"], worker=opts["worker"])
         if opts["json"]:
@@ -75,6 +81,9 @@ class Command(BaseCommand):
             )
 
     def _finish(self, opts, service, **kwargs):
+        problem = worker_problem(opts["worker"]) if opts["worker"] is not None else None
+        if problem:
+            raise bad_input(f"--worker: {problem}")
         try:
             task = service(opts["id"], worker=opts["worker"], **kwargs)
         except TaskError as exc:
