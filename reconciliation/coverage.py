@@ -301,7 +301,9 @@ def parse_coverage(data, label: str) -> CoverageConfig:
     )
 
 
-def load_coverage(path: str | Path) -> CoverageConfig:
+def load_yaml_file(path: str | Path):
+    """A configuration file's YAML document: bounded before parsing, duplicate keys refused; every
+    problem a CoverageError naming the file (the scrapers file is read the same way)."""
     label = str(path)
     try:
         text = read_yaml_text(path)
@@ -313,7 +315,12 @@ def load_coverage(path: str | Path) -> CoverageConfig:
         raise CoverageError(f"{label}: refused before parsing: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CoverageError(f"{label}: cannot read: {exc}") from None
-    data = _load_yaml(text, label)
+    return _load_yaml(text, label)
+
+
+def load_coverage(path: str | Path) -> CoverageConfig:
+    label = str(path)
+    data = load_yaml_file(path)
     bad = first_unstorable(data)
     if bad is not None:
         raise CoverageError(f"{label}: {bad[0]!s:.200}: {bad[1]}")

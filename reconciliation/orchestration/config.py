@@ -162,17 +162,11 @@ def _scraper(ctx: _Ctx, name, body) -> ScraperSpec:
 
 
 def load_scrapers(path: str | Path) -> ScrapersConfig:
-    from reconciliation.coverage import CoverageError, _load_yaml
+    from reconciliation.coverage import CoverageError, load_yaml_file
 
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScraperConfigError(f"{label}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScraperConfigError(f"{label}: cannot read: {exc}") from None
-    try:
-        data = _load_yaml(text, label)
+        data = load_yaml_file(path)
     except CoverageError as exc:
         raise ScraperConfigError(str(exc)) from None
     return parse_scrapers(data, label)

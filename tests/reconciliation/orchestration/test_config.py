@@ -107,6 +107,19 @@ def test_missing_file_and_bad_yaml(tmp_path):
         assert exc.value.returncode == 2 and message in str(exc.value)
 
 
+def test_oversize_and_deeply_nested_files_are_refused_before_parsing(tmp_path):
+    """The scrapers file is read like the coverage file: bounded before the YAML loader runs."""
+    from adce_site.yaml_limits import MAX_BYTES, MAX_DEPTH
+
+    oversize = write(tmp_path, GOOD + "#" * MAX_BYTES, "big.yaml")
+    nested = write(tmp_path, "scrapers: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n", "deep.yaml")
+    for path, message in ((oversize, "file too large"), (nested, "nested too deeply")):
+        with pytest.raises(CommandError) as exc:
+            call_command("import_scrapers", str(path), stdout=io.StringIO())
+        assert exc.value.returncode == 2 and "refused before parsing" in str(exc.value) and message in str(exc.value)
+    assert not Scraper.objects.exists()
+
+
 def test_command_line_exit_code_and_single_line(tmp_path):
     """The real process: exit 2, one line on stderr, no traceback."""
     path = write(tmp_path, GOOD.replace("    max_attempts: 3\n", "    max_attemps: 3\n"))
