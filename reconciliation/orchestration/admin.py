@@ -90,8 +90,9 @@ class ScraperAdmin(_NoAddDelete, admin.ModelAdmin):
         if run is None:
             return "—"
         url = reverse("admin:reconciliation_scraperrun_change", args=[run.pk])
-        return format_html('<a href="{}">{}</a>: {}', url, (run.finished_at or run.started_at).strftime("%Y-%m-%d %H:%M"),
-                           run.reason[:200])
+        # A reason may hold a long unbroken key: let it wrap inside the column, not run past the list.
+        return format_html('<a href="{}">{}</a>: <span style="overflow-wrap:anywhere">{}</span>', url,
+                           (run.finished_at or run.started_at).strftime("%Y-%m-%d %H:%M"), run.reason[:200])
 
     @admin.action(description="Pause the selected scrapers (until resumed)", permissions=["change"])
     def pause_scrapers(self, request, queryset):
