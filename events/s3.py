@@ -28,6 +28,7 @@ from urllib.parse import unquote_plus
 
 from .strict_json import parse_json
 
+SIZE_MAX = 2**63 - 1  # what the inventory's size column (bigint) holds; S3's own limit is far below
 SEQUENCER_MAX = 128  # hex digits; AWS sends ~16-18
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
@@ -84,10 +85,12 @@ def _sequencer(value, where: str) -> str:
 
 
 def _size(value, where: str, name: str, *, required: bool):
+    """A record's object size: required for a creation; an integer from 0 to what the inventory's bigint
+    holds (10^30 would be accepted here and fail in the worker)."""
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise S3NotificationError(f"{where}: required for {name}, a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SIZE_MAX:
+        raise S3NotificationError(f"{where}: required for {name}, an integer between 0 and {SIZE_MAX}")
     return value
 
 
@@ -114,17 +117,13 @@ def _payload(*, name, bucket, raw_key, size, etag, event_time, sequencer, versio
 # S3's bucket naming rules (general purpose buckets): 3–63 characters of lowercase letters, digits,
 # dots and hyphens, beginning and ending with a letter or digit, no "..".
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-SIZE_MAX = 2**63 - 1  # what the inventory's size column (bigint) holds; S3's own limit is far below
 
 
-def check_bucket_and_size(bucket_field: str, bucket: str, size_field: str, size) -> None:
-    """Refuse at the door what S3 never sends and the worker could not store: a bucket name outside
-    S3's rules (`../../tmp`) or a size beyond a bigint (10^30)."""
+def check_bucket(field: str, bucket: str) -> None:
+    """Refuse at the door a bucket name S3 never sends (`../../tmp`)."""
     if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        raise S3NotificationError(f"{bucket_field}: {bucket[:80]!r} is not an S3 bucket name "
+        raise S3NotificationError(f"{field}: {bucket[:80]!r} is not an S3 bucket name "
                                   "(3-63 lowercase letters, digits, dots, hyphens)")
-    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= SIZE_MAX):
-        raise S3NotificationError(f"{size_field}: expected an integer between 0 and {SIZE_MAX}")
 
 
 def _record(raw, i: int) -> dict:
@@ -136,7 +135,7 @@ def _record(raw, i: int) -> dict:
     key = _text(_get(raw, "s3.object.key", where), f"{where}.s3.object.key")
     obj = raw["s3"]["object"]
     size = _size(obj.get("size"), f"{where}.s3.object.size", name, required=name.startswith("ObjectCreated"))
-    check_bucket_and_size(f"{where}.s3.bucket.name", bucket, f"{where}.s3.object.size", size)
+    check_bucket(f"{where}.s3.bucket.name", bucket)
     return _payload(
         name=name, bucket=bucket, raw_key=key, size=size, etag=obj.get("eTag") or obj.get("etag") or "",
         event_time=_event_time(raw.get("eventTime"), f"{where}.eventTime"),
@@ -187,7 +186,7 @@ def _from_eventbridge(event: dict) -> ParsedNotification:
     obj = detail["object"]
     name = _eventbridge_name(detail_type, detail)
     size = _size(obj.get("size"), "detail.object.size", f"{detail_type!r}", required=detail_type == "Object Created")
-    check_bucket_and_size("detail.bucket.name", bucket, "detail.object.size", size)
+    check_bucket("detail.bucket.name", bucket)
     identity = event.get("id") if isinstance(event.get("id"), str) and event.get("id") else \
         json.dumps(event, sort_keys=True, separators=(",", ":"))
     payload = _payload(
