@@ -28,7 +28,7 @@ from metrics.selectors import current_value_of, metrics_with_latest
 from reconciliation.choices import GapStatus, Priority
 from reconciliation.models import Gap, ReconcileRun, ScanRun
 from reconciliation.selectors import coverage_matrix, task_status_counts
-from reconciliation.views import coverage_matrix_rows
+from reconciliation.interfaces.views import coverage_matrix_rows
 
 PENDING_SHOWN = 5       # approval requests listed (the count is exact)
 DRIFT_SHOWN = 10        # metrics in severe drift listed (the count is exact)

@@ -1,7 +1,7 @@
 """Site-level admin pages: the home (dashboard above the app list) and the short coverage URL."""
 from django.contrib import admin
 
-from reconciliation.views import coverage_matrix_view
+from reconciliation.interfaces.views import coverage_matrix_view
 
 from .dashboard import dashboard_build
 
@@ -14,5 +14,5 @@ def admin_home(request):
 
 
 def coverage(request):
-    """/admin/coverage/: the coverage matrix page of reconciliation.admin, at a URL one can type."""
+    """/admin/coverage/: the coverage matrix page of reconciliation.interfaces.admin, at a URL one can type."""
     return coverage_matrix_view(request, admin.site)

@@ -33,7 +33,7 @@ DRIVER = r"""
 import json, sys, time
 import django
 django.setup()
-from reconciliation.tasks import task_claim
+from reconciliation.services.task_queue import task_claim
 print("ready", flush=True)
 sys.stdin.readline()
 got = []

@@ -199,7 +199,7 @@ def generate(workdir: Path, target_objects: int) -> dict:  # noqa: C901 - one li
     }
     (manifest_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
-    # -- expected counts (SPEC §6, independently of reconciliation.analysis) -------------------
+    # -- expected counts (SPEC §6, independently of reconciliation.domain.analysis) -------------------
     by_kind, by_priority = Counter(), Counter()
     for (s, t, season), (expected, gaps) in cells.items():
         m = meta[t]

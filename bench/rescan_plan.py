@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adce_site.settings")
 django.setup()
 from django.db import connection
-from reconciliation.inventory import Region, inventory_replace
+from reconciliation.engine.inventory import Region, inventory_replace
 from reconciliation.models import StoredObject
 import datetime as dt
 T = dt.datetime(2024,5,1,tzinfo=dt.timezone.utc)

@@ -101,7 +101,7 @@ def _django_setup() -> None:
 
 
 def scan(warm: bool = False) -> int:
-    from reconciliation.scanning import scan_run
+    from reconciliation.services.scan import scan_run
 
     run = scan_run()
     assert run.status == "completed", run.error

@@ -199,7 +199,7 @@ def verification_for_event(*, trigger: str, patterns, update: bool = False):
 
 def reconcile_for_event(*, trigger: str):
     """Rescan and reconcile, then notify when CRITICAL gaps were opened."""
-    from reconciliation.reconciling import reconcile_run
+    from reconciliation.services.reconcile import reconcile_run
 
     from .notifications import notify_reconcile
 
@@ -280,7 +280,7 @@ def _partitions_of(store: str, keys, upsert_result) -> list[tuple]:
     implementation that reports nothing) what the coverage patterns say."""
     if isinstance(upsert_result, (set, frozenset, list, tuple)):
         return [tuple(x) for x in upsert_result]
-    from reconciliation.patterns import PartitionMatcher
+    from reconciliation.domain.patterns import PartitionMatcher
 
     matcher = PartitionMatcher.from_db()
     pairs = []
@@ -306,7 +306,7 @@ def _reconciliation(name: str):
     inventory module its implementation."""
     import importlib
 
-    for module in ("reconciliation.reconciling", "reconciliation.inventory"):
+    for module in ("reconciliation.services.reconcile", "reconciliation.engine.inventory"):
         try:
             fn = getattr(importlib.import_module(module), name, None)
         except ImportError:
@@ -353,7 +353,7 @@ def scraper_tasks_complete(event: Event) -> dict:
     (their data is not seen yet) until a later event, reconcile or lease expiry."""
     from reconciliation.choices import GapStatus, TaskStatus
     from reconciliation.models import Source, Task
-    from reconciliation.tasks import task_complete
+    from reconciliation.services.task_queue import task_complete
 
     p = event.payload or {}
     task_ids = p.get("task_ids") or ([p["task_id"]] if p.get("task_id") else [])

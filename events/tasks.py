@@ -68,7 +68,7 @@ def scheduled_snapshot() -> str:
 
 
 def expire_task_leases() -> int:
-    from reconciliation.tasks import tasks_expire_leases
+    from reconciliation.services.task_queue import tasks_expire_leases
 
     return tasks_expire_leases()
 

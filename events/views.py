@@ -165,7 +165,7 @@ def s3_receive(request):
 
 def _task_error(exc: Exception) -> JsonResponse:
     from django.core.exceptions import ObjectDoesNotExist
-    from reconciliation.tasks import TaskNotFound
+    from reconciliation.services.task_queue import TaskNotFound
 
     if isinstance(exc, (ObjectDoesNotExist, TaskNotFound)):
         return JsonResponse({"error": "no such task"}, status=404)
@@ -187,7 +187,7 @@ def task_claim_view(request):
     200 {"task": {...}}, 200 {"task": null} when nothing is pending for that scraper, 404 for a
     scraper no source or task names (as `tasks claim` exits 2)."""
     from reconciliation.selectors import scraper_known
-    from reconciliation.tasks import TaskError, lease_minutes_problem, task_claim, worker_problem
+    from reconciliation.services.task_queue import TaskError, lease_minutes_problem, task_claim, worker_problem
 
     document, refused = _authenticated_json(request)
     if refused:
@@ -222,7 +222,7 @@ def task_claim_view(request):
 
 def _holder(document) -> tuple[str | None, JsonResponse | None]:
     """The "worker" a complete/fail request names: (worker, None) or (None, 400)."""
-    from reconciliation.tasks import worker_problem
+    from reconciliation.services.task_queue import worker_problem
 
     worker = document.get("worker", "")
     problem = worker_problem(worker)
@@ -254,7 +254,7 @@ def task_complete_view(request, task_id):
     worker, error = _holder(document)
     if error:
         return error
-    from reconciliation.tasks import task_complete
+    from reconciliation.services.task_queue import task_complete
 
     try:
         task_complete(tid, worker=worker)
@@ -283,7 +283,7 @@ def task_fail_view(request, task_id):
         check_storable("error", reason)
     except EventError as exc:
         return _bad(str(exc))
-    from reconciliation.tasks import task_fail
+    from reconciliation.services.task_queue import task_fail
 
     try:
         task_fail(tid, error=reason.strip(), worker=worker)

@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .choices import GapKind, GapStatus, PatternLevel, Priority, RunStatus, ScanMode, ScanStatus, TaskStatus
-from .fields import ByteOrderCharField, ByteOrderTextField
+from reconciliation.choices import GapKind, GapStatus, PatternLevel, Priority, RunStatus, ScanMode, ScanStatus, TaskStatus
+from reconciliation.engine.fields import ByteOrderCharField, ByteOrderTextField
 
 
 class ReconciliationSettings(models.Model):
@@ -256,4 +256,4 @@ class Gap(models.Model):
 
 
 # Scraper orchestration (SPEC §13) lives in its own module; imported here so Django registers it.
-from .orchestration.models import OrchestrationLimits, Scraper, ScraperRun  # noqa: E402,F401
+from reconciliation.orchestration.models import OrchestrationLimits, Scraper, ScraperRun  # noqa: E402,F401

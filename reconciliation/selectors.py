@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from .choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, RunStatus, TaskStatus
-from .models import DataType, Gap, ReconcileRun, ScanRun, Source, Task
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, RunStatus, TaskStatus
+from reconciliation.models import DataType, Gap, ReconcileRun, ScanRun, Source, Task
 
 # Gap statuses that still mean "the partition is not there" (completeness counts both).
 LIVE_GAP_STATUSES = (GapStatus.OPEN, GapStatus.IGNORED)
@@ -127,9 +127,9 @@ def gap_expected_objects(gap: Gap) -> list[dict]:
     """For the gap page: under each path pattern of the gap's data type, the key it expects for the
     gap's partition (relative, and as a URI under the source's location) and what the inventory holds
     there now (one indexed lookup per pattern)."""
-    from .models import StoredObject
-    from .patterns import expected_key
-    from .storage.locations import LocationError, parse_location
+    from reconciliation.models import StoredObject
+    from reconciliation.domain.patterns import expected_key
+    from reconciliation.storage.locations import LocationError, parse_location
 
     try:
         location = parse_location(gap.source.location)
@@ -152,7 +152,7 @@ def stored_object_search(queryset: QuerySet, term: str) -> QuerySet:
     location (`espn_play_by_play/4018`, as the path patterns write it), a full key in its store, or a
     URI (`s3://bucket/key…`, `file:///path…`). Prefix lookups only: each alternative uses the
     (key, store) index, where a substring search would read every row."""
-    from .storage.locations import LocationError, parse_location
+    from reconciliation.storage.locations import LocationError, parse_location
 
     term = term.strip()
     if not term:

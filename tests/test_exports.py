@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from metrics.resources import MeasurementResource
 from reconciliation.models import Gap
-from reconciliation.resources import GapResource
+from reconciliation.interfaces.resources import GapResource
 from tests.metrics.reports_factories import make_metric, measure
 from tests.reconciliation.test_tasks import make_gap, make_source, make_type
 

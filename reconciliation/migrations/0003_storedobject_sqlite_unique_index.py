@@ -2,7 +2,7 @@
 
 Django writes a field-only UniqueConstraint into SQLite's CREATE TABLE, where it can never be dropped.
 The first ingest of a million objects is a bulk load that drops the constraint and builds it once at
-the end (reconciliation.inventory), as on PostgreSQL; that needs it as `CREATE UNIQUE INDEX`, which is
+the end (reconciliation.engine.inventory), as on PostgreSQL; that needs it as `CREATE UNIQUE INDEX`, which is
 what Django's own SQLite schema editor emits for UniqueConstraint.create_sql. Same name, same columns,
 same semantics (ON CONFLICT ("store", "key") still targets it); the model state does not change.
 """

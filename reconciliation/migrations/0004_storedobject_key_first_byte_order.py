@@ -1,5 +1,5 @@
 """StoredObject: the unique constraint becomes (key, store), and on PostgreSQL the store, key and
-partition columns compare byte by byte (COLLATE "C", see reconciliation.fields).
+partition columns compare byte by byte (COLLATE "C", see reconciliation.engine.fields).
 
 Both make the first ingest's index builds cheaper (docs/benchmarks.md §3). Written as SQL because
 Django's own operations would rebuild the million-row table on SQLite three times over and leave the
@@ -8,7 +8,7 @@ name, same semantics: one row per (store, key).
 """
 from django.db import migrations, models
 
-import reconciliation.fields
+import reconciliation.engine.fields
 
 TABLE = '"reconciliation_storedobject"'
 COLLATED = '"store" TYPE varchar(255) COLLATE "{c}", ALTER COLUMN "key" TYPE text COLLATE "{c}", ' \
@@ -50,11 +50,11 @@ class Migration(migrations.Migration):
             state_operations=[
                 migrations.RemoveConstraint(model_name="storedobject", name="storedobject_unique_key"),
                 migrations.AlterField(model_name="storedobject", name="key",
-                                      field=reconciliation.fields.ByteOrderTextField()),
+                                      field=reconciliation.engine.fields.ByteOrderTextField()),
                 migrations.AlterField(model_name="storedobject", name="partition",
-                                      field=reconciliation.fields.ByteOrderCharField(blank=True, max_length=64)),
+                                      field=reconciliation.engine.fields.ByteOrderCharField(blank=True, max_length=64)),
                 migrations.AlterField(model_name="storedobject", name="store",
-                                      field=reconciliation.fields.ByteOrderCharField(max_length=255)),
+                                      field=reconciliation.engine.fields.ByteOrderCharField(max_length=255)),
                 migrations.AddConstraint(
                     model_name="storedobject",
                     constraint=models.UniqueConstraint(fields=("key", "store"), name="storedobject_unique_key"),

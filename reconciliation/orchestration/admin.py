@@ -9,9 +9,9 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import OrchestrationLimits, Scraper, ScraperRun
-from .selectors import global_usage, scraper_rows
-from .services import scraper_pause, scraper_resume
+from reconciliation.orchestration.models import OrchestrationLimits, Scraper, ScraperRun
+from reconciliation.orchestration.selectors import global_usage, scraper_rows
+from reconciliation.orchestration.services import scraper_pause, scraper_resume
 
 
 class _NoAddDelete:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .rules import RateLimit, RuleError, parse_rate_limit
+from reconciliation.orchestration.rules import RateLimit, RuleError, parse_rate_limit
 
 TOP_KEYS = {"limits", "scrapers"}
 LIMIT_KEYS = {"max_concurrency", "rate_limit"}
@@ -162,7 +162,7 @@ def _scraper(ctx: _Ctx, name, body) -> ScraperSpec:
 
 
 def load_scrapers(path: str | Path) -> ScrapersConfig:
-    from reconciliation.coverage import CoverageError, load_yaml_file
+    from reconciliation.services.coverage import CoverageError, load_yaml_file
 
     label = str(path)
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ..models import Source
-from .services import ScrapersImportResult, scrapers_import
+from reconciliation.models import Source
+from reconciliation.orchestration.services import ScrapersImportResult, scrapers_import
 
 FAIL_EVERY = 97
 

@@ -26,8 +26,8 @@ def _enqueue(func: str, *args) -> None:
 
 def dispatch_and_enqueue():
     """One dispatch pass; every started run goes to a worker."""
-    from .models import OrchestrationLimits
-    from .services import db_now, dispatch_claim
+    from reconciliation.orchestration.models import OrchestrationLimits
+    from reconciliation.orchestration.services import db_now, dispatch_claim
 
     result = dispatch_claim()
     for run_id in result.started:
@@ -50,7 +50,7 @@ def dispatch() -> dict:
 
 def dispatch_at(moment: str) -> dict:
     """Wait (at most WAKE_MAX_SECONDS) until `moment`, then dispatch."""
-    from .services import db_now
+    from reconciliation.orchestration.services import db_now
 
     wait = (dt.datetime.fromisoformat(moment) - db_now()).total_seconds()
     time.sleep(min(max(wait, 0.0), WAKE_MAX_SECONDS))  # a bounded pause before a rate window frees
@@ -59,7 +59,7 @@ def dispatch_at(moment: str) -> dict:
 
 def execute_run(run_id: int) -> dict:
     """Run one started ScraperRun, verify, finish; then dispatch again (a slot is free)."""
-    from .services import run_execute
+    from reconciliation.orchestration.services import run_execute
 
     run = run_execute(run_id)
     # Dispatch right here rather than as one more job: a broker round trip per task saved. If it

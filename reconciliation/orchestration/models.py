@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from ..choices import ACTIVE_RUN_STATUSES, ScraperKind, ScraperRunStatus
-from .rules import WINDOWS, RateLimit
+from reconciliation.choices import ACTIVE_RUN_STATUSES, ScraperKind, ScraperRunStatus
+from reconciliation.orchestration.rules import WINDOWS, RateLimit
 
 
 class _RateLimited(models.Model):

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .rules import tail
+from reconciliation.orchestration.rules import tail
 
 KILL_GRACE_SECONDS = 5
 HTTP_TIMEOUT_SECONDS = 30

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from django.db.models import Count
 from django.utils import timezone
 
-from ..choices import ACTIVE_RUN_STATUSES, GapStatus, ScraperRunStatus, TaskStatus
-from ..models import Gap, Task
-from ..selectors import iso_z
-from .models import OrchestrationLimits, Scraper, ScraperRun
-from .rules import is_paused, window_start
+from reconciliation.choices import ACTIVE_RUN_STATUSES, GapStatus, ScraperRunStatus, TaskStatus
+from reconciliation.models import Gap, Task
+from reconciliation.selectors import iso_z
+from reconciliation.orchestration.models import OrchestrationLimits, Scraper, ScraperRun
+from reconciliation.orchestration.rules import is_paused, window_start
 
 HEAL_WINDOW = dt.timedelta(hours=24)
 

@@ -26,16 +26,16 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from ..choices import ACTIVE_RUN_STATUSES, GapStatus, ScraperKind, ScraperRunStatus, TaskStatus
-from ..models import Gap, Task
-from ..selectors import task_document
-from ..tasks import TaskError, task_complete, task_fail, tasks_expire_leases
-from .config import load_scrapers
-from .models import OrchestrationLimits, Scraper, ScraperRun
-from .rules import (breaker_counts_failure, breaker_trips, concurrency_allows, is_paused, rate_allows,
+from reconciliation.choices import ACTIVE_RUN_STATUSES, GapStatus, ScraperKind, ScraperRunStatus, TaskStatus
+from reconciliation.models import Gap, Task
+from reconciliation.selectors import task_document
+from reconciliation.services.task_queue import TaskError, task_complete, task_fail, tasks_expire_leases
+from reconciliation.orchestration.config import load_scrapers
+from reconciliation.orchestration.models import OrchestrationLimits, Scraper, ScraperRun
+from reconciliation.orchestration.rules import (breaker_counts_failure, breaker_trips, concurrency_allows, is_paused, rate_allows,
                     retry_at, run_reason, window_start)
-from .runners import CommandRun, Outcome, post_task, remove_quietly, write_task_file
-from .verification import expected_partitions, task_verify
+from reconciliation.orchestration.runners import CommandRun, Outcome, post_task, remove_quietly, write_task_file
+from reconciliation.orchestration.verification import expected_partitions, task_verify
 
 logger = logging.getLogger("adce.orchestration")
 

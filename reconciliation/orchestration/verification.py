@@ -12,13 +12,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..choices import GapStatus
-from ..models import Gap, Task
-from ..patterns import Match
-from ..storage import parse_location
-from ..storage.errors import StorageError
-from ..storage.locations import Location, ObjectInfo
-from .rules import expected_key
+from reconciliation.choices import GapStatus
+from reconciliation.models import Gap, Task
+from reconciliation.domain.patterns import Match
+from reconciliation.storage import parse_location
+from reconciliation.storage.errors import StorageError
+from reconciliation.storage.locations import Location, ObjectInfo
+from reconciliation.orchestration.rules import expected_key
 
 HEAD_WORKERS = 16
 
@@ -123,8 +123,8 @@ class _KnownKeys:
 def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> Verification:
     """Probe the expected keys, refresh the inventory with what is there and resolve the gaps now
     present by §6. Returns counts; `error` is set (and nothing judged) when a probe failed."""
-    from ..inventory import objects_delete, objects_upsert
-    from ..reconciling import gaps_rejudge
+    from reconciliation.engine.inventory import objects_delete, objects_upsert
+    from reconciliation.services.reconcile import gaps_rejudge
 
     expected = expected_partitions(task) if expected is None else expected
     result = Verification(expected=len(expected))

@@ -75,7 +75,7 @@ def fake_runs(monkeypatch):
     import metrics.services
 
     monkeypatch.setattr(metrics.services, "verification_run", fake.verification_run)
-    import reconciliation.reconciling as reconciling
+    import reconciliation.services.reconcile as reconciling
 
     monkeypatch.setattr(reconciling, "reconcile_run", fake.reconcile_run)
     return fake

@@ -21,9 +21,9 @@ BIG = "x" * 200
 def lake(db, moto_bucket, tmp_path):
     """Coverage + catalog for one source over the moto bucket; game 401 stored, 402 missing; a reconcile
     has opened the gap for 402 and planned its task."""
-    from reconciliation.catalog import catalog_import
-    from reconciliation.coverage import coverage_import
-    from reconciliation.reconciling import reconcile_run
+    from reconciliation.services.catalog import catalog_import
+    from reconciliation.services.coverage import coverage_import
+    from reconciliation.services.reconcile import reconcile_run
 
     (tmp_path / "coverage.yaml").write_text(f"""
 expected_coverage:
@@ -112,7 +112,7 @@ def test_scraper_complete_runs_its_hooks_and_completes_the_claimed_task(lake, se
     whose data is now seen is done. All real services."""
     from metrics.models import MetricDefinition
     from reconciliation.models import Gap, Task
-    from reconciliation.tasks import task_claim
+    from reconciliation.services.task_queue import task_claim
 
     set_events_config({"hooks": [{"name": "scraper_complete", "trigger": "scraper_complete",
                                   "metrics": ["data_gaps.*"], "reconcile": True}]})

@@ -286,7 +286,7 @@ def test_scraper_complete_with_explicit_task_ids(fake_runs):
 
 @pytest.mark.django_db
 def test_a_failed_reconcile_is_linked_and_fails_the_event(hooks_config, monkeypatch):
-    import reconciliation.reconciling as reconciling
+    import reconciliation.services.reconcile as reconciling
     from reconciliation.models import ReconcileRun
 
     def failing(**kw):

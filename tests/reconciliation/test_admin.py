@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from reconciliation import admin as recon_admin
+from reconciliation.interfaces import admin as recon_admin
 from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.models import (
     CatalogGame,
@@ -20,7 +20,7 @@ from reconciliation.models import (
     StoredObject,
     Task,
 )
-from reconciliation.resources import GapResource
+from reconciliation.interfaces.resources import GapResource
 from tests.reconciliation.test_tasks import make_gap, make_source, make_task, make_type
 
 T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.timezone.utc)
@@ -246,7 +246,7 @@ def test_import_export_xlsx_within_cap_and_refused_above(admin_client, lake, mon
 
 
 def test_import_export_csv_of_tasks_and_objects(admin_client, lake):
-    from reconciliation.resources import StoredObjectResource, TaskResource
+    from reconciliation.interfaces.resources import StoredObjectResource, TaskResource
 
     tasks = _export_post(admin_client, "task", TaskResource, ["id", "status", "open_gaps"], 0)
     rows = list(csv.reader(io.StringIO(tasks.content.decode())))

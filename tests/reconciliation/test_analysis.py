@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciliation.analysis import (
+from reconciliation.domain.analysis import (
     AnalysisInput,
     DataTypeSpec,
     PRESENT,
@@ -16,7 +16,7 @@ from reconciliation.analysis import (
     plan_tasks,
     stale_cutoff,
 )
-from reconciliation.seasons import season_of
+from reconciliation.domain.seasons import season_of
 
 UTC = dt.timezone.utc
 AS_OF = dt.date(2025, 1, 15)  # current season 2024-25, previous 2023-24

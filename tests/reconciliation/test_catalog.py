@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciliation.catalog import MAX_REPORTED, CatalogError, catalog_import, parse_catalog
+from reconciliation.services.catalog import MAX_REPORTED, CatalogError, catalog_import, parse_catalog
 from reconciliation.models import CatalogGame, Source
 
 REFERENCE = Path("/work/shared/reference/catalog_espn.example.csv")

@@ -9,9 +9,9 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciliation import copy_binary
-from reconciliation.copy_binary import HEADER, TRAILER, encode_rows
-from reconciliation.inventory import STAGING_SCHEMA
+from reconciliation.engine import copy_binary
+from reconciliation.engine.copy_binary import HEADER, TRAILER, encode_rows
+from reconciliation.engine.inventory import STAGING_SCHEMA
 
 UTC = dt.timezone.utc
 PG_EPOCH = dt.datetime(2000, 1, 1)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciliation.coverage import CoverageError, coverage_import, load_coverage, parse_coverage
+from reconciliation.services.coverage import CoverageError, coverage_import, load_coverage, parse_coverage
 from reconciliation.models import DataType, ReconciliationSettings, Source
 
 REFERENCE = Path("/work/shared/reference/data_inventory.example.yaml")

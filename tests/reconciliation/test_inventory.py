@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from reconciliation.inventory import InventoryStaging, Region, inventory_replace, objects_delete, objects_upsert
+from reconciliation.engine.inventory import InventoryStaging, Region, inventory_replace, objects_delete, objects_upsert
 from reconciliation.models import StoredObject
 from reconciliation.storage import ObjectInfo
 
@@ -161,7 +161,7 @@ def test_failed_bulk_load_leaves_the_inventory_and_its_indexes_as_they_were():
 
 
 class RecordingWriteBehind:
-    """Stands in for reconciliation.write_behind.WriteBehind: records what the bulk load asked of it."""
+    """Stands in for reconciliation.engine.write_behind.WriteBehind: records what the bulk load asked of it."""
 
     made: list = []
 
@@ -179,7 +179,7 @@ class RecordingWriteBehind:
 
 @pytest.fixture
 def write_behind(monkeypatch, tmp_path):
-    from reconciliation import inventory
+    from reconciliation.engine import inventory
 
     RecordingWriteBehind.made = []
     files = (str(tmp_path / "db"), str(tmp_path / "db-wal"))

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciliation.patterns import (
+from reconciliation.domain.patterns import (
     Match,
     MatcherSpec,
     PartitionMatcher,
@@ -12,7 +12,7 @@ from reconciliation.patterns import (
     common_level,
     compile_pattern,
 )
-from reconciliation.seasons import season_of
+from reconciliation.domain.seasons import season_of
 
 S3 = "s3://lake"
 
@@ -206,7 +206,7 @@ def test_generated_keys_round_trip_and_mutations_do_not_match(game_id, day):
     ("x/{season}/{game_id}.json", "7", None, None, "x/{season}/7.json"),  # unknown value: left as written
 ])
 def test_expected_key_inverts_a_pattern(pattern, partition, season, day, expected):
-    from reconciliation.patterns import compile_pattern, expected_key
+    from reconciliation.domain.patterns import compile_pattern, expected_key
 
     key = expected_key(pattern, partition=partition, season=season, day=day)
     assert key == expected

@@ -8,8 +8,8 @@ import pytest
 
 from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.models import Gap, ReconciliationSettings, Task
-from reconciliation.queue_file import queue_document, queue_file_write
-from reconciliation.reconciling import reconcile_run
+from reconciliation.services.queue_file import queue_document, queue_file_write
+from reconciliation.services.reconcile import reconcile_run
 
 from .test_scanning import add_games, file_uri, make_source, put_file
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from reconciliation.readahead import read_ahead
+from reconciliation.engine.readahead import read_ahead
 
 
 def test_same_items_in_order():

@@ -112,7 +112,7 @@ def test_nothing_to_reconcile_exit_2(db):
 
 
 def test_output_write_failure_exit_1_after_commit(lake, tmp_path, monkeypatch):
-    import reconciliation.queue_file as queue_file
+    import reconciliation.services.queue_file as queue_file
 
     def full_disk(*a, **kw):
         raise OSError(28, "No space left on device")

@@ -7,16 +7,16 @@ import json
 import pytest
 from django.apps import apps
 
-from reconciliation.analysis import PRESENT, ObjectSummary
+from reconciliation.domain.analysis import PRESENT, ObjectSummary
 from reconciliation.choices import GapKind, GapStatus, Priority, RunStatus, ScanStatus, TaskStatus
-from reconciliation.inventory import objects_upsert
+from reconciliation.engine.inventory import objects_upsert
 from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
-from reconciliation.reconciling import (ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, load_have,
+from reconciliation.services.reconcile import (ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, load_have,
                                         reconcile_run)
-from reconciliation.scanning import scan_run
+from reconciliation.services.scan import scan_run
 from reconciliation.storage import ObjectInfo, StorageError
 
-from reconciliation.specs import data_type_specs
+from reconciliation.services.specs import data_type_specs
 
 from .test_scanning import add_games, file_uri, make_source, put_file
 
@@ -131,7 +131,7 @@ def test_gap_of_done_task_is_requeued(lake):
 def test_gap_of_task_failed_for_good_waits_for_an_operator(lake):
     """SPEC §13: after max_attempts the gaps stay open but reconcile does not queue them again,
     dry run included, until the task is requeued."""
-    from reconciliation.tasks import tasks_requeue
+    from reconciliation.services.task_queue import tasks_requeue
 
     reconcile_run(as_of=AS_OF)
     t = Task.objects.get(gaps__partition="g3")
@@ -159,7 +159,7 @@ def test_failed_scan_changes_no_gap_or_task(lake, monkeypatch):
               sorted(StoredObject.objects.values_list("key", "size")))
     put_file(lake, "pbp/g2.json")
     put_file(lake, "pbp/g3.json")
-    import reconciliation.scanning as scanning
+    import reconciliation.services.scan as scanning
     real = scanning.list_objects
 
     def broken(location, **kw):
@@ -377,7 +377,7 @@ def test_reconcile_stale_season_file(lake, tmp_path):
 
 
 def test_interrupted_scan_fails_the_reconcile_run(lake, monkeypatch):
-    import reconciliation.scanning as scanning
+    import reconciliation.services.scan as scanning
 
     def interrupted(location, **kw):
         yield from ()

@@ -1,4 +1,4 @@
-"""The scan and reconcile run pages read as tables (reconciliation/run_pages.py + the summary
+"""The scan and reconcile run pages read as tables (reconciliation/interfaces/run_pages.py + the summary
 templates), sizes and durations formatted, the raw JSON one link away."""
 import datetime as dt
 import json
@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from reconciliation.models import ReconcileRun, ScanRun, Source
-from reconciliation.run_pages import unmatched_rows
+from reconciliation.interfaces.run_pages import unmatched_rows
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.timezone.utc)

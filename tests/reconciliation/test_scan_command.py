@@ -95,8 +95,8 @@ def test_scan_starts_without_loading_the_admin_or_its_export_libraries(tmp_path)
                           cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0  # an empty database: the command itself got to run and refused
     loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "reconciliation.scanning" in loaded
-    assert not {"adce_site.urls", "reconciliation.admin", "import_export.admin", "openpyxl"} & loaded
+    assert "reconciliation.services.scan" in loaded
+    assert not {"adce_site.urls", "reconciliation.interfaces.admin", "import_export.admin", "openpyxl"} & loaded
 
 
 # --- SPEC §12: a versioned ORC report found from its configuration folder; a bad manifest.checksum ------

@@ -9,8 +9,8 @@ import pytest
 
 from reconciliation.choices import ScanMode, ScanStatus
 from reconciliation.models import CatalogGame, DataType, ScanRun, Source, StoredObject
-from reconciliation.patterns import common_level
-from reconciliation.scanning import ScanFailed, ScanInputError, minimal_locations, scan_run
+from reconciliation.domain.patterns import common_level
+from reconciliation.services.scan import ScanFailed, ScanInputError, minimal_locations, scan_run
 from reconciliation.storage import StorageError, parse_location
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +126,7 @@ def test_failed_listing_leaves_inventory_untouched_and_records_failure(lake, mon
     before = inventory()
     put_file(root, "pbp/99.json")
 
-    import reconciliation.scanning as scanning
+    import reconciliation.services.scan as scanning
     real = scanning.list_objects
 
     def broken(location, **kw):
@@ -147,7 +147,7 @@ def test_failed_listing_leaves_inventory_untouched_and_records_failure(lake, mon
 def test_interrupted_scan_is_recorded_and_changes_nothing(lake, monkeypatch):
     root, _ = lake
     put_file(root, "pbp/1.json")
-    import reconciliation.scanning as scanning
+    import reconciliation.services.scan as scanning
 
     def interrupted(location, **kw):
         yield from ()

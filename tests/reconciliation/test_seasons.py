@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from reconciliation.seasons import (
+from reconciliation.domain.seasons import (
     SeasonError,
     current_season,
     expand_seasons,

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciliation.analysis import AnalysisInput, analyze
-from reconciliation.catalog import catalog_import
-from reconciliation.coverage import coverage_import
+from reconciliation.domain.analysis import AnalysisInput, analyze
+from reconciliation.services.catalog import catalog_import
+from reconciliation.services.coverage import coverage_import
 from reconciliation.models import Source
-from reconciliation.patterns import Match, PartitionMatcher
-from reconciliation.specs import catalog_specs, data_type_specs, matcher_specs, reconciliation_settings
+from reconciliation.domain.patterns import Match, PartitionMatcher
+from reconciliation.services.specs import catalog_specs, data_type_specs, matcher_specs, reconciliation_settings
 
 REFERENCE_YAML = Path("/work/shared/reference/data_inventory.example.yaml")
 REFERENCE_CSV = Path("/work/shared/reference/catalog_espn.example.csv")

@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from reconciliation import tasks as tasks_mod
+from reconciliation.services import task_queue as tasks_mod
 from reconciliation.choices import PRIORITY_RANK, GapStatus, TaskStatus
 from reconciliation.models import DataType, Gap, ReconciliationSettings, Source, Task
-from reconciliation.tasks import (
+from reconciliation.services.task_queue import (
     LEASE_EXPIRED,
     TaskNotFound,
     TaskStateError,
@@ -264,7 +264,7 @@ def test_gaps_requeue_groups_into_new_tasks_and_never_double_queues(ptype):
 
 
 def test_max_attempts_default_comes_from_settings(settings):
-    from reconciliation.tasks import task_max_attempts_default
+    from reconciliation.services.task_queue import task_max_attempts_default
 
     settings.ADCE_TASK_MAX_ATTEMPTS = 5
     assert task_max_attempts_default() == 5

@@ -117,7 +117,7 @@ def test_a_claim_skips_a_row_another_claimer_holds():
         other.execute("SELECT id FROM reconciliation_task WHERE id = %s FOR UPDATE", [top.pk])
         with connection.cursor() as cur:
             cur.execute("SET lock_timeout = '2s'")
-        from reconciliation.tasks import task_claim
+        from reconciliation.services.task_queue import task_claim
 
         got = task_claim(scraper="espn_scraper", worker="me")
         assert got is not None and got.pk == nxt.pk

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from reconciliation.write_behind import WriteBehind, descriptors_of, sqlite_files
+from reconciliation.engine.write_behind import WriteBehind, descriptors_of, sqlite_files
 
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="finds descriptors through /proc/self/fd (Linux)")
 

@@ -136,8 +136,8 @@ AS_OF = dt.date(2024, 12, 31)
 
 
 def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
-    from reconciliation import reconciling
-    from reconciliation.reconciling import reconcile_run
+    from reconciliation.services import reconcile as reconciling
+    from reconciliation.services.reconcile import reconcile_run
 
     from ..reconciliation.test_scanning import put_file
 
@@ -227,7 +227,7 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_run(metrics_lake)
 def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
     """Killed while the listing streams into the staging table: the scan is recorded failed, the
     inventory is untouched, the next scan succeeds."""
-    from reconciliation import scanning
+    from reconciliation.services import scan as scanning
     from reconciliation.choices import ScanStatus
     from reconciliation.models import ScanRun
 
@@ -258,10 +258,10 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
 
 def test_connection_killed_during_reconcile_scan_step(file_lake, monkeypatch):
     """Killed during reconcile's scan step: neither the ReconcileRun nor its ScanRun is left running."""
-    from reconciliation import scanning
+    from reconciliation.services import scan as scanning
     from reconciliation.choices import ScanStatus
     from reconciliation.models import ScanRun
-    from reconciliation.reconciling import reconcile_run
+    from reconciliation.services.reconcile import reconcile_run
 
     assert reconcile_run(as_of=AS_OF).status == RunStatus.COMPLETED
     before = state_snapshot()
@@ -288,7 +288,7 @@ def test_a_reconcile_whose_process_died_is_marked_failed_by_the_next_one(file_la
     """Rows left 'running' by a dead process (nobody holds their advisory lock) are swept."""
     from reconciliation.choices import ScanStatus
     from reconciliation.models import ScanRun
-    from reconciliation.reconciling import reconcile_run
+    from reconciliation.services.reconcile import reconcile_run
 
     # a dead process' rows: committed, and no process holds them any more
     orphan_scan = ScanRun.objects.create(status=ScanStatus.RUNNING, mode="list", trigger="reconcile:schedule")

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 
 from reconciliation.choices import RunStatus, ScanStatus
 from reconciliation.models import Gap, ReconcileRun, ScanRun, StoredObject, Task
-from reconciliation.reconciling import ReconcileFailed, reconcile_run
-from reconciliation.scanning import ScanFailed, scan_run
+from reconciliation.services.reconcile import ReconcileFailed, reconcile_run
+from reconciliation.services.scan import ScanFailed, scan_run
 from reconciliation.storage import s3 as s3mod
 
 from ..reconciliation.test_scanning import add_games, make_source

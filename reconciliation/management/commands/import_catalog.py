@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import bad_input
-from reconciliation.catalog import CatalogError, catalog_import
+from reconciliation.services.catalog import CatalogError, catalog_import
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import bad_input
-from reconciliation.coverage import CoverageError, coverage_import
+from reconciliation.services.coverage import CoverageError, coverage_import
 
 
 class Command(BaseCommand):

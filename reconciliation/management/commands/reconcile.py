@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from adce_site.cli import StderrProgress, bad_input, emit_json, parse_iso_date
 from events.notifications import notify_reconcile
-from reconciliation.reconciling import ReconcileFailed, ReconcileInputError, ReconcileOutputError, reconcile_run
+from reconciliation.services.reconcile import ReconcileFailed, ReconcileInputError, ReconcileOutputError, reconcile_run
 
 
 class Command(BaseCommand):

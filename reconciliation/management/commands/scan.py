@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import StderrProgress, bad_input, emit_json
-from reconciliation.scanning import ScanFailed, ScanInputError, scan_run, scan_summary
+from reconciliation.services.scan import ScanFailed, ScanInputError, scan_run, scan_summary
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from adce_site.cli import bad_input, emit_json
 from reconciliation.choices import TaskStatus
 from reconciliation.selectors import known_scrapers, task_document, task_documents, tasks_query
-from reconciliation.tasks import (
+from reconciliation.services.task_queue import (
     LEASE_MINUTES_MAX, LEASE_MINUTES_MIN, TaskError, lease_minutes_problem, task_claim, task_complete, task_fail,
     worker_problem,
 )
@@ -102,7 +102,7 @@ class Command(BaseCommand):
         self._finish(opts, task_fail, error=opts["error"])
 
     def _requeue(self, opts):
-        from reconciliation.tasks import _get, tasks_requeue
+        from reconciliation.services.task_queue import _get, tasks_requeue
 
         try:
             task = _get(opts["id"])

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from reconciliation.reconciling import reconcile_run
+from reconciliation.services.reconcile import reconcile_run
 
 from ..test_scanning import add_games, file_uri, make_source, put_file
 

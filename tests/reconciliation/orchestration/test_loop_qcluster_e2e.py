@@ -22,7 +22,7 @@ from reconciliation.choices import GapStatus, ScraperRunStatus, TaskStatus
 from reconciliation.models import Gap, Task
 from reconciliation.orchestration.models import ScraperRun
 from reconciliation.orchestration.services import scrapers_import
-from reconciliation.seasons import season_of
+from reconciliation.domain.seasons import season_of
 from tests.events.test_qcluster_e2e import _database_url
 
 from ..test_scanning import add_games, file_uri, make_source, put_file

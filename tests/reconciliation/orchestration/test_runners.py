@@ -12,7 +12,7 @@ from reconciliation.choices import GapStatus, ScraperRunStatus, TaskStatus
 from reconciliation.models import Gap, Task
 from reconciliation.orchestration.models import ScraperRun
 from reconciliation.orchestration.services import dispatch_claim, dispatch_once, scrapers_import
-from reconciliation.tasks import task_complete
+from reconciliation.services.task_queue import task_complete
 
 from ..test_scanning import put_file
 from .conftest import scrapers_yaml

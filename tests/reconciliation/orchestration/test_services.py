@@ -12,7 +12,7 @@ from reconciliation.choices import GapStatus, ScraperRunStatus, TaskStatus
 from reconciliation.models import Gap, Task
 from reconciliation.orchestration.models import Scraper, ScraperRun
 from reconciliation.orchestration.services import dispatch_claim, dispatch_once, scraper_resume, scrapers_import
-from reconciliation.reconciling import reconcile_run
+from reconciliation.services.reconcile import reconcile_run
 
 from .conftest import AS_OF, demo_command, scrapers_yaml
 
@@ -188,7 +188,7 @@ def test_disabled_and_undeclared_scrapers_are_never_started(lake, tmp_path):
 
 
 def test_a_task_claimed_elsewhere_is_not_started_again(lake, tmp_path):
-    from reconciliation.tasks import task_claim
+    from reconciliation.services.task_queue import task_claim
 
     declare(tmp_path, demo_command() + "    max_concurrency: 5\n")
     held = task_claim(scraper="espn_scraper", worker="someone")
@@ -214,7 +214,7 @@ def test_dispatch_once_exits_1_when_a_run_did_not_finish_its_task(lake, tmp_path
 
 
 def test_a_lost_worker_frees_its_slot(lake, tmp_path):
-    from reconciliation.tasks import tasks_expire_leases
+    from reconciliation.services.task_queue import tasks_expire_leases
 
     declare(tmp_path, demo_command() + "    max_concurrency: 1\n")
     first = dispatch_claim()
@@ -227,7 +227,7 @@ def test_a_lost_worker_frees_its_slot(lake, tmp_path):
 
 
 def test_a_lost_last_attempt_fails_the_task_for_good_with_a_notification(lake, tmp_path, settings):
-    from reconciliation.tasks import tasks_expire_leases
+    from reconciliation.services.task_queue import tasks_expire_leases
 
     settings.ADCE_NOTIFY_EMAILS = ["ops@example.org"]
     declare(tmp_path, demo_command() + "    max_concurrency: 1\n    max_attempts: 1\n")

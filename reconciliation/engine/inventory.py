@@ -30,10 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
-from . import copy_binary
-from .models import StoredObject
-from .storage.batches import batch_from_tuples
-from .write_behind import WriteBehind, sqlite_files
+from reconciliation.engine import copy_binary
+from reconciliation.models import StoredObject
+from reconciliation.storage.batches import batch_from_tuples
+from reconciliation.engine.write_behind import WriteBehind, sqlite_files
 
 TABLE = StoredObject._meta.db_table
 STAGING = "adce_inventory_staging"
@@ -286,7 +286,7 @@ class InventoryStaging:
                 # A writer thread feeds the server while this one goes on reading and matching: the
                 # server parses and stores on the other core.
                 # Binary tuples: the server stores them almost as they come, where parsing CSV cost
-                # it a second per million rows (reconciliation.copy_binary).
+                # it a second per million rows (reconciliation.engine.copy_binary).
                 self._copy_ctx = cur.copy(f"COPY {self._target} ({_COLS}) FROM STDIN (FORMAT binary)",
                                           writer=QueuedLibpqWriter(cur))
                 self._copy = self._copy_ctx.__enter__()
@@ -487,7 +487,7 @@ def objects_upsert(store: str, objects: Iterable, *, matcher=None, scan=None) ->
 
     `objects` are ObjectInfo-like (key, size, last_modified, etag). Returns the (data_type_id, partition)
     pairs touched, for `gaps_rejudge`."""
-    from .patterns import PartitionMatcher
+    from reconciliation.domain.patterns import PartitionMatcher
 
     matcher = matcher or PartitionMatcher.from_db()
     source_of = _source_of_data_type()
@@ -522,6 +522,6 @@ def objects_delete(store: str, keys: Iterable[str]) -> set[tuple[int, str]]:
 
 
 def _source_of_data_type() -> dict[int, int]:
-    from .models import DataType
+    from reconciliation.models import DataType
 
     return dict(DataType.objects.values_list("id", "source_id"))

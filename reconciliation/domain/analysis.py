@@ -3,7 +3,7 @@
     report = analyze(AnalysisInput(data_types, catalog, have, as_of, critical_days))
     plans = plan_tasks(gaps_not_in_open_tasks, specs_by_id, max_items_per_task)
 
-The reconcile service builds the input with reconciliation.specs (selectors), runs `analyze`, opens /
+The reconcile service builds the input with reconciliation.services.specs (selectors), runs `analyze`, opens /
 resolves / re-prioritises Gap rows from `report.gaps`, then calls `plan_tasks` with only the gaps
 that no open (pending or claimed) task already covers — so a gap is never queued twice.
 """
@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
-from .seasons import current_season, previous_season, start_year
+from reconciliation.choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
+from reconciliation.domain.seasons import current_season, previous_season, start_year
 
 
 @dataclass(frozen=True, slots=True)

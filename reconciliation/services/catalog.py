@@ -16,8 +16,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-from .models import CatalogGame, Source
-from .seasons import SeasonError, normalize_season
+from reconciliation.models import CatalogGame, Source
+from reconciliation.domain.seasons import SeasonError, normalize_season
 
 REQUIRED_COLUMNS = ("game_id", "season", "game_date")
 OPTIONAL_COLUMNS = ("season_type",)

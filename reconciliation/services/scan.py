@@ -35,13 +35,13 @@ from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .choices import ScanMode, ScanStatus
-from .columnar import ColumnMatcher
-from .inventory import STAGING_SCHEMA, InventoryStaging, Region
-from .models import DataType, ScanRun, Source
-from .readahead import read_ahead
-from .storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
-from .storage.batches import batches_from_tuples, tuples_from_batch
+from reconciliation.choices import ScanMode, ScanStatus
+from reconciliation.engine.columnar import ColumnMatcher
+from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region
+from reconciliation.models import DataType, ScanRun, Source
+from reconciliation.engine.readahead import read_ahead
+from reconciliation.storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
+from reconciliation.storage.batches import batches_from_tuples, tuples_from_batch
 
 UNMATCHED_EXAMPLES = 50
 _PARTITION_MAX = 64  # StoredObject.partition max_length
@@ -299,7 +299,7 @@ class _MatchContext:
 def _batches(context: _MatchContext, totals: ScanTotals, targets: list, batches) -> Iterator[pa.RecordBatch]:
     """Column by column, per batch of objects: route each key to its target (targets are disjoint),
     sample, match, and build the inventory batch. The same rules as PartitionMatcher.match one key
-    at a time (reconciliation.columnar), at C speed: this runs over every object of the lake."""
+    at a time (reconciliation.engine.columnar), at C speed: this runs over every object of the lake."""
     sampled = context.sampled
     examples = totals.unmatched_examples
     for batch in batches:
@@ -399,7 +399,7 @@ def scan_run(*, sources: Sequence[str] | None = None, location: str | None = Non
              progress: Callable[[str], None] = no_progress, allow_empty_report: bool = False) -> ScanRun:
     """Run a scan and record it. ScanInputError: nothing was done. ScanFailed: the failed run is recorded
     (status failed/interrupted, error) and the inventory is untouched."""
-    from .patterns import PartitionMatcher
+    from reconciliation.domain.patterns import PartitionMatcher
 
     if isinstance(sources, str):
         sources = [sources]

@@ -1,6 +1,6 @@
 """Admin-wrapped views: the coverage matrix page and streaming CSV exports.
 
-Both are mounted by reconciliation.admin (ModelAdmin.get_urls, behind admin_site.admin_view), so
+Both are mounted by reconciliation.interfaces.admin (ModelAdmin.get_urls, behind admin_site.admin_view), so
 they are staff-only like the rest of the admin."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from .choices import GapStatus
-from .selectors import NO_SEASON, coverage_matrix, iso_z
+from reconciliation.choices import GapStatus
+from reconciliation.selectors import NO_SEASON, coverage_matrix, iso_z
 
 STREAM_CHUNK_ROWS = 2000
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from .choices import PatternLevel
-from .seasons import SeasonError, normalize_season, season_from_end_year, season_from_start_year, season_of
+from reconciliation.choices import PatternLevel
+from reconciliation.domain.seasons import SeasonError, normalize_season, season_from_end_year, season_from_start_year, season_of
 
 PLACEHOLDERS = ("game_id", "date", "season", "season_start", "season_end")
 SEASON_PLACEHOLDERS = frozenset({"season", "season_start", "season_end"})
@@ -232,7 +232,7 @@ class MatcherSpec:
 
     @classmethod
     def from_location(cls, data_type_id: int, location: str, patterns: Sequence[str], **kw) -> "MatcherSpec":
-        from .storage import parse_location
+        from reconciliation.storage import parse_location
 
         loc = parse_location(location)
         return cls(data_type_id=data_type_id, store=loc.store, prefix=loc.prefix, patterns=tuple(patterns), **kw)
@@ -338,13 +338,13 @@ class PartitionMatcher:
 
     @classmethod
     def from_db(cls, *, active_only: bool = True) -> "PartitionMatcher":
-        from .specs import matcher_specs
+        from reconciliation.services.specs import matcher_specs
 
         return cls(matcher_specs(active_only=active_only))
 
     def dispatch_table(self, store: str) -> tuple[Mapping[str, tuple[tuple[int, _Group], ...]], int] | None:
         """(dispatch path → ((offset, group), …) longest location first, depth) of a store, or None.
-        For reconciliation.columnar, which walks the same table a column at a time."""
+        For reconciliation.engine.columnar, which walks the same table a column at a time."""
         return self._tables.get(store)
 
     def under_any_source(self, store: str, key: str) -> bool:

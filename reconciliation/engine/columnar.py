@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .patterns import _TOKEN, _VALUE_REGEX, SEASON_PLACEHOLDERS, PartitionMatcher, _season_value
+from reconciliation.domain.patterns import _TOKEN, _VALUE_REGEX, SEASON_PLACEHOLDERS, PartitionMatcher, _season_value
 
 # Python's `\d` (str patterns) is any Unicode decimal digit; RE2's is ASCII only.
 _RE2_VALUE = {name: regex.replace(r"\d", r"\p{Nd}") for name, regex in _VALUE_REGEX.items()}

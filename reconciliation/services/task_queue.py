@@ -21,8 +21,8 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from .choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
-from .models import Gap, ReconciliationSettings, Task
+from reconciliation.choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
+from reconciliation.models import Gap, ReconciliationSettings, Task
 
 
 class TaskError(ValueError):

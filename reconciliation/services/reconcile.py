@@ -37,15 +37,15 @@ from django.utils import timezone
 from adce_site.cli import no_progress
 from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 
-from .analysis import (PRESENT, AnalysisInput, AnalysisReport, DataTypeSpec, GapFinding, ObjectSummary, analyze,
+from reconciliation.domain.analysis import (PRESENT, AnalysisInput, AnalysisReport, DataTypeSpec, GapFinding, ObjectSummary, analyze,
                        plan_tasks, stale_cutoff)
-from .choices import (OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, PatternLevel, Priority, RunStatus,
+from reconciliation.choices import (OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, PatternLevel, Priority, RunStatus,
                       ScanMode, ScanStatus, TaskStatus)
-from .inventory import objects_delete, objects_upsert  # noqa: F401  (re-exported for the S3-event loop)
-from .models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, Source, StoredObject, Task
-from .storage import StorageError
-from .scanning import paused_gc
-from .scanning import ScanFailed, ScanInputError, ScanTotals, TargetStats, iter_rows, scan_plan, scan_run
+from reconciliation.engine.inventory import objects_delete, objects_upsert  # noqa: F401  (re-exported for the S3-event loop)
+from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, Source, StoredObject, Task
+from reconciliation.storage import StorageError
+from reconciliation.services.scan import paused_gc
+from reconciliation.services.scan import ScanFailed, ScanInputError, ScanTotals, TargetStats, iter_rows, scan_plan, scan_run
 
 UTC = dt.timezone.utc
 _CHUNK = 500
@@ -196,7 +196,7 @@ def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
     Only rows under their source's *current* location count: rows left from an old location (the
     coverage moved) or from a `scan --location` of another copy never make a partition present.
     All queries read one snapshot of the inventory (see _snapshot)."""
-    from .storage import parse_location
+    from reconciliation.storage import parse_location
 
     present_keys, newest = [], {}
     specs = list(specs)
@@ -274,8 +274,8 @@ def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
 def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.date | None = None,
                   output: str | os.PathLike | None = None, trigger: str = "manual",
                   progress: Callable[[str], None] = no_progress) -> ReconcileRun:
-    from .patterns import PartitionMatcher
-    from .specs import data_type_specs, reconciliation_settings
+    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import data_type_specs, reconciliation_settings
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -352,7 +352,7 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
     # -- write (after the commit: the file shows what the database now holds) -----------------
     t0 = time.perf_counter()
     if output_path and not dry_run:
-        from .queue_file import queue_file_write
+        from reconciliation.services.queue_file import queue_file_write
 
         try:
             output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -398,7 +398,7 @@ def _run_fail(run: ReconcileRun, error: str, t_start: float) -> None:
 
 def _analyse_and_persist(run, scan, have, specs, specs_by_id, source_names, conf, as_of, now, dry_run,
                          scan_info, timings, output_path, progress):
-    from .specs import catalog_specs
+    from reconciliation.services.specs import catalog_specs
 
     # -- load --------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -579,7 +579,7 @@ def _uncovered_findings(specs_by_id: dict) -> tuple[list[GapFinding], dict]:
 def _tasks_create(run, specs_by_id, max_items, critical_days, now, new_findings: list[GapFinding]) -> tuple[list, dict]:
     """Tasks for the stored open gaps no open task covers and for `new_findings` (not stored yet).
     Returns ([(plan, task id)], {(data_type_id, partition) of a new finding: its task id})."""
-    from .tasks import task_max_attempts_default
+    from reconciliation.services.task_queue import task_max_attempts_default
 
     findings, ids = _uncovered_findings(specs_by_id)
     findings += new_findings
@@ -703,7 +703,7 @@ def gaps_rejudge(data_type_partitions: Iterable[tuple[int, str]], *, as_of: dt.d
     newest object now satisfies the data type (present, not empty, not stale) and finish tasks left
     with no open gap. Opens nothing: new gaps need the catalog and a complete scan (reconcile).
     Returns the number of gaps resolved."""
-    from .seasons import current_season
+    from reconciliation.domain.seasons import current_season
 
     now = now or timezone.now()
     as_of = as_of or now.astimezone(UTC).date()

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from .choices import OPEN_TASK_STATUSES, GapStatus, Priority
-from .models import Gap, Task
-from .selectors import iso_z, task_queue_entry
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority
+from reconciliation.models import Gap, Task
+from reconciliation.selectors import iso_z, task_queue_entry
 
 _CHUNK = 500
 

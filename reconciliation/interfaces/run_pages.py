@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from adce_site.humanize import duration_label, duration_ms_label, size_label
 
-from .choices import Priority
-from .models import ReconcileRun, ScanRun, Source
+from reconciliation.choices import Priority
+from reconciliation.models import ReconcileRun, ScanRun, Source
 
 TASKS_SHOWN = 50
 

@@ -1,5 +1,5 @@
 """Selectors that turn the coverage and catalog tables into the pure inputs of
-reconciliation.analysis and reconciliation.patterns."""
+reconciliation.domain.analysis and reconciliation.domain.patterns."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,10 +8,10 @@ from itertools import repeat
 
 from django.db import connection
 
-from .analysis import DataTypeSpec, GameSpec
-from .choices import PatternLevel
-from .models import CatalogGame, DataType, ReconciliationSettings, Source
-from .patterns import MatcherSpec, compile_pattern
+from reconciliation.domain.analysis import DataTypeSpec, GameSpec
+from reconciliation.choices import PatternLevel
+from reconciliation.models import CatalogGame, DataType, ReconciliationSettings, Source
+from reconciliation.domain.patterns import MatcherSpec, compile_pattern
 
 
 def _data_types(active_only: bool, sources: Iterable[str] | None = None):
@@ -82,7 +82,7 @@ def _needs_catalog(patterns) -> bool:
 
 
 def matcher_specs(*, active_only: bool = True) -> list[MatcherSpec]:
-    from .storage import parse_location
+    from reconciliation.storage import parse_location
 
     types = list(_data_types(active_only))
     catalog_of: dict[int, dict] = {}

@@ -1,15 +1,15 @@
 """django-import-export resources (export only) for the stored-object inventory, gaps and tasks.
 
-These build the whole file in memory, so the admin caps them (reconciliation.admin.EXPORT_MAX_ROWS);
-larger selections go through the streaming CSV export (reconciliation.views.stream_csv)."""
+These build the whole file in memory, so the admin caps them (reconciliation.interfaces.admin.EXPORT_MAX_ROWS);
+larger selections go through the streaming CSV export (reconciliation.interfaces.views.stream_csv)."""
 from __future__ import annotations
 
 from import_export import fields, widgets
 
 from adce_site.exports import ExportResource
 
-from .models import Gap, StoredObject, Task
-from .selectors import with_open_gap_counts
+from reconciliation.models import Gap, StoredObject, Task
+from reconciliation.selectors import with_open_gap_counts
 
 
 class _Related(fields.Field):

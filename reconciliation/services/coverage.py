@@ -19,9 +19,9 @@ from django.utils import timezone
 from adce_site.storable import first_unstorable
 from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
 
-from .models import DataType, ReconciliationSettings, Source
-from .patterns import PatternError, compile_pattern
-from .seasons import SeasonError, expand_seasons
+from reconciliation.models import DataType, ReconciliationSettings, Source
+from reconciliation.domain.patterns import PatternError, compile_pattern
+from reconciliation.domain.seasons import SeasonError, expand_seasons
 
 DEFAULTS = {
     "required": True,
@@ -222,7 +222,7 @@ def _data_type(ctx: _Ctx, path: str, name: str, body) -> DataTypeConfig:
 
 
 def _source(ctx: _Ctx, path: str, name: str, body) -> SourceConfig:
-    from .storage import LocationError, parse_location
+    from reconciliation.storage import LocationError, parse_location
 
     if not isinstance(body, Mapping):
         ctx.fail(path, f"expected a mapping, got {type(body).__name__}")
