@@ -11,7 +11,7 @@ from django.db import connection
 from reconciliation.domain.analysis import DataTypeSpec, GameSpec
 from reconciliation.choices import PatternLevel
 from reconciliation.models import CatalogGame, DataType, ReconciliationSettings, Source
-from reconciliation.domain.patterns import MatcherSpec, compile_pattern
+from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, MatcherSpec, compile_pattern
 
 
 def _data_types(active_only: bool, sources: Iterable[str] | None = None):
@@ -76,7 +76,7 @@ def _needs_catalog(patterns) -> bool:
     """Game-level patterns that also carry season/date placeholders are checked against the catalog."""
     for p in patterns:
         cp = compile_pattern(p)
-        if cp.level == PatternLevel.GAME and len(cp.placeholders) > 1:
+        if cp.level == PatternLevel.GAME and set(cp.placeholders) & (SEASON_PLACEHOLDERS | {"date"}):
             return True
     return False
 
