@@ -44,7 +44,7 @@ from reconciliation.storage import Location, LocationError, StorageError, list_o
 from reconciliation.storage.batches import batches_from_tuples, tuples_from_batch
 
 UNMATCHED_EXAMPLES = 50
-_PARTITION_MAX = 64  # StoredObject.partition max_length
+_PARTITION_MAX = 255  # StoredObject.partition max_length
 _ETAG_MAX = 80
 
 
