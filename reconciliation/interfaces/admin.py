@@ -33,6 +33,7 @@ from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.models import (
     CatalogGame,
     DataType,
+    DimensionValue,
     Gap,
     ReconcileRun,
     ReconciliationSettings,
@@ -231,11 +232,20 @@ class SourceAdmin(ToolsMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(DataType)
 class DataTypeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    # priority, tier and description are the original's, kept as written (§10)
     list_display = ("name", "source", "level", "required", "completeness_threshold", "freshness_days",
-                    "min_size_bytes", "minutes_per_file", "active")
-    list_filter = ("source", "level", "required", "active")
+                    "min_size_bytes", "minutes_per_file", "expected_count", "priority", "tier", "active")
+    list_filter = ("source", "level", "required", "priority", "tier", "active")
     list_select_related = ("source",)
-    search_fields = ("name",)
+    search_fields = ("name", "description")
+
+
+@admin.register(DimensionValue)
+class DimensionValueAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("value", "dimension", "source", "season")
+    list_filter = ("source", "dimension", "season")
+    list_select_related = ("source",)
+    search_fields = ("value",)
 
 
 @admin.register(CatalogGame)

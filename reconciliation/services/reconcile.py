@@ -455,16 +455,16 @@ def _check_output(output) -> Path:
 def _finding_fields(f: GapFinding) -> tuple:
     obj = f.object
     return (f.kind, f.priority, f.season, f.game_date,
-            obj.key if obj else "", obj.size if obj else None, obj.last_modified if obj else None)
+            obj.key if obj else "", obj.size if obj else None, obj.last_modified if obj else None, f.shortfall)
 
 
 def _live_gaps(data_type_ids) -> dict[tuple[int, str], tuple]:
     """(data_type_id, partition) → (id, status, task_id, kind, priority, season, game_date,
-    object_key, object_size, object_last_modified) of the open and ignored gaps in scope."""
+    object_key, object_size, object_last_modified, shortfall) of the open and ignored gaps in scope."""
     out = {}
     qs = (Gap.objects.filter(status__in=(GapStatus.OPEN, GapStatus.IGNORED), data_type_id__in=list(data_type_ids))
           .values_list("data_type_id", "partition", "id", "status", "task_id", "kind", "priority", "season",
-                       "game_date", "object_key", "object_size", "object_last_modified"))
+                       "game_date", "object_key", "object_size", "object_last_modified", "shortfall"))
     for row in qs.iterator(chunk_size=10_000):
         out[(row[0], row[1])] = row[2:]
     return out
@@ -507,10 +507,10 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
         g = Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority], season=f.season,
                 game_date=f.game_date, object_key=f.object.key if f.object else "",
                 object_size=f.object.size if f.object else None,
-                object_last_modified=f.object.last_modified if f.object else None)
+                object_last_modified=f.object.last_modified if f.object else None, shortfall=f.shortfall)
         updates.append(g)
     Gap.objects.bulk_update(updates, ["kind", "priority", "priority_rank", "season", "game_date", "object_key",
-                                      "object_size", "object_last_modified"], batch_size=500)
+                                      "object_size", "object_last_modified", "shortfall"], batch_size=500)
 
     # resolve: the partition is present now (or no longer expected)
     for ids in _chunks(to_resolve):
@@ -531,7 +531,7 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
             game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority],
             status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now,
             object_key=f.object.key if f.object else "", object_size=f.object.size if f.object else None,
-            object_last_modified=f.object.last_modified if f.object else None, opened_by=run,
+            object_last_modified=f.object.last_modified if f.object else None, opened_by=run, shortfall=f.shortfall,
             task_id=task_of.get((f.data_type_id, f.partition)))
         for f in to_open
     ), batch_size=_BATCH)
@@ -567,11 +567,12 @@ def _uncovered_findings(specs_by_id: dict) -> tuple[list[GapFinding], dict]:
     failed for good wait for an operator's requeue (SPEC §13): never queued again here."""
     rows = (Gap.objects.filter(status=GapStatus.OPEN, data_type_id__in=list(specs_by_id))
             .exclude(task__status__in=(*OPEN_TASK_STATUSES, TaskStatus.FAILED))
-            .values_list("id", "data_type_id", "season", "partition", "game_date", "kind", "priority"))
+            .values_list("id", "data_type_id", "season", "partition", "game_date", "kind", "priority", "shortfall"))
     findings, ids = [], {}
-    for gap_id, dt_id, season, partition, game_date, kind, priority in rows.iterator(chunk_size=10_000):
+    for gap_id, dt_id, season, partition, game_date, kind, priority, short in rows.iterator(chunk_size=10_000):
         spec = specs_by_id[dt_id]
-        findings.append(GapFinding(dt_id, spec.source, spec.name, season, partition, game_date, kind, priority, None))
+        findings.append(GapFinding(dt_id, spec.source, spec.name, season, partition, game_date, kind, priority, None,
+                                   short))
         ids[(dt_id, partition)] = gap_id
     return findings, ids
 
@@ -612,7 +613,7 @@ def _tasks_create(run, specs_by_id, max_items, critical_days, now, new_findings:
 
 def _plan_doc(p, task_id=None) -> dict:
     return {"id": task_id, "source": p.source, "data_type": p.data_type, "season": p.season,
-            "priority": p.priority, "gap_type": p.gap_kind, "scraper": p.scraper, "partitions": len(p.gaps),
+            "priority": p.priority, "gap_type": p.gap_kind, "scraper": p.scraper, "partitions": p.missing_files,
             "estimated_time_minutes": p.minutes}
 
 
@@ -645,7 +646,7 @@ def _plan_changes(report: AnalysisReport, specs_by_id: dict, max_items: int, cri
         f = updated.get(v[0])
         if f is None:
             spec = specs_by_id[dt_id]
-            f = GapFinding(dt_id, spec.source, spec.name, v[5], partition, v[6], v[3], v[4], None)
+            f = GapFinding(dt_id, spec.source, spec.name, v[5], partition, v[6], v[3], v[4], None, v[10])
         pending.append(f)
     plans = plan_tasks(pending, specs_by_id, max(1, max_items), critical_days=critical_days) if pending else []
     return {"opened": len(to_open), "updated": len(to_update), "resolved": len(to_resolve), "ignored": ignored,
@@ -685,9 +686,11 @@ def _summary(run, report: AnalysisReport, changes: dict, scan_info: dict, timing
         },
         "completeness": [
             {"source": c.source, "data_type": c.data_type, "season": c.season, "expected": c.expected,
-             "present": c.present, "completeness": round(c.completeness, 6)}
+             "present": c.present, "completeness": None if c.completeness is None else round(c.completeness, 6),
+             **({"not_judged": c.reason} if c.completeness is None else {}), **({"counted": True} if c.counted else {})}
             for c in report.completeness
         ],
+        "not_judged": sum(c.completeness is None for c in report.completeness),
         "output": {"path": str(output_path), "written": not dry_run} if output_path else None,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
