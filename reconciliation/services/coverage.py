@@ -21,6 +21,7 @@ from django.utils import timezone
 from adce_site.storable import first_unstorable
 from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
 
+from reconciliation.choices import PatternLevel
 from reconciliation.models import DataType, DimensionValue, ReconciliationSettings, Source
 from reconciliation.domain.patterns import PatternError, compile_pattern
 from reconciliation.services import coverage_extras as extras
@@ -234,7 +235,7 @@ def _data_type(ctx: _Ctx, path: str, name: str, body, source: dict) -> DataTypeC
     dims = {**source["dimensions"], **extras.dimensions_of(ctx, f"{path}.dimensions", body.get("dimensions"))}
     extras.check_dimension_sets(ctx, path, patterns, set(dims) | source["catalog_dimensions"])
     seasons, union = extras.data_type_seasons(ctx, path, body, source["leagues"])
-    if union:
+    if union and next(iter(levels)) != PatternLevel.FIXED:  # a fixed key takes no season
         ctx.union_seasons.append(f"{source['name']}.{name}")
     used = {d for p in patterns for d in compile_pattern(p).dimensions}
     return DataTypeConfig(

@@ -202,17 +202,20 @@ def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
     specs = list(specs)
     locations = dict(DataType.objects.filter(pk__in=[s.id for s in specs]).values_list("id", "source__location"))
     sqlite = connection.vendor == "sqlite"
-    agg = "group_concat({}, '/')" if sqlite else "string_agg({}, '/')"
+    agg = "group_concat({}, %s)" if sqlite else "string_agg({}, %s)"
     here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
     suspect = '(o."size" < %s OR o."last_modified" < %s)'
     # The location test sits inside the aggregates, not in WHERE: the planner (often without statistics
     # right after a bulk scan) would otherwise AND the data-type index with the whole (store, key) one.
     table = StoredObject._meta.db_table
-    # '/' joins partitions safely: no partition holds one ({game_id} is one path segment, the others are
-    # dates, seasons or "").
+    # '/' joins partitions safely when they hold none ({game_id} is one path segment, the others are
+    # dates, seasons or ""). Partitions with dimension values (§10) hold '/': they are joined with a
+    # control character, and the pieces counted against the rows, so that a key holding that character
+    # too falls back to reading the partitions one row each (_partitions_of).
     present_agg = agg.format(f'CASE WHEN {here} THEN o."partition" END')
     suspect_agg = agg.format(f'CASE WHEN {here} AND {suspect} THEN o."partition" END')
-    sql = f'SELECT {present_agg}, {suspect_agg} FROM {table} o WHERE o."data_type_id" = %s'
+    sql = (f'SELECT {present_agg}, {suspect_agg}, count(CASE WHEN {here} THEN 1 END), '
+           f'count(CASE WHEN {here} AND {suspect} THEN 1 END) FROM {table} o WHERE o."data_type_id" = %s')
     with _snapshot(), connection.cursor() as cur:
         for spec in specs:
             try:
@@ -221,16 +224,36 @@ def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
                 continue
             where = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
             cutoff = stale_cutoff(as_of, spec.freshness_days) if spec.level == PatternLevel.SEASON else None
-            cur.execute(sql, [*where, *where, spec.min_size_bytes, connection.ops.adapt_datetimefield_value(cutoff),
-                              spec.id])
-            present, suspects = cur.fetchone()
-            if present is not None:  # None: no object at all
-                present_keys.append(zip(repeat(spec.id), present.split("/")))
-            if suspects is not None:
-                newest.update(_newest_of(spec.id, sorted(set(suspects.split("/"))), loc))
+            sep = _SEPARATOR if spec.dimensions else "/"
+            lm = connection.ops.adapt_datetimefield_value(cutoff)
+            cur.execute(sql, [*where, sep, *where, spec.min_size_bytes, lm, sep, *where, *where, spec.min_size_bytes,
+                              lm, spec.id])
+            present, suspects, n_present, n_suspect = cur.fetchone()
+            present = present.split(sep) if present is not None else []  # None: no object at all
+            suspects = suspects.split(sep) if suspects is not None else []
+            if len(present) != n_present or len(suspects) != n_suspect:  # a partition holding the separator
+                present, suspects = _partitions_of(spec, loc, cutoff)
+            present_keys.append(zip(repeat(spec.id), present))
+            if suspects:
+                newest.update(_newest_of(spec.id, sorted(set(suspects)), loc))
     have = dict.fromkeys(chain.from_iterable(present_keys), PRESENT)  # one C-level build of ~1M keys
     have.update(newest)
     return have
+
+
+_SEPARATOR = "\x1e"  # ASCII record separator: joins partitions that may hold '/'
+
+
+def _partitions_of(spec: DataTypeSpec, loc, cutoff) -> tuple[list[str], list[str]]:
+    """(present partitions, partitions holding a suspect object) of a data type, one row each (rare)."""
+    present, suspects = [], []
+    rows = (StoredObject.objects.filter(data_type_id=spec.id, store=loc.store, key__startswith=loc.prefix)
+            .values_list("partition", "size", "last_modified"))
+    for partition, size, modified in rows.iterator(chunk_size=10_000):
+        present.append(partition)
+        if size < spec.min_size_bytes or (cutoff is not None and modified < cutoff):
+            suspects.append(partition)
+    return present, suspects
 
 
 def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
