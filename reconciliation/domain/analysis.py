@@ -241,7 +241,7 @@ def analyze(inp: AnalysisInput) -> AnalysisReport:
     # The source's game-level types (and its other types of one level) expect the same partitions
     expected: dict[tuple, dict[str | None, list[Expected]]] = {}
     specs = sorted(inp.data_types, key=lambda s: (s.source, s.name))
-    stored = _stored_of(inp.have, {s.id for s in specs if s.open_dimension or s.labelled})
+    stored = open_types.stored_of(inp.have, {s.id for s in specs if s.open_dimension or s.labelled})
     for spec in specs:
         games = inp.catalog.get(spec.source, ())
         reason = open_types.not_judged_reason(spec, games)
@@ -280,17 +280,6 @@ def analyze(inp: AnalysisInput) -> AnalysisReport:
                     object=None if kind == GapKind.MISSING else obj,
                 ))
     return report
-
-
-def _stored_of(have: Mapping, ids: set[int]) -> dict[int, list[tuple[str, object]]]:
-    """data type id → its stored (partition, newest object or PRESENT), for the open data types only
-    (one pass over HAVE, and none when there is no open data type)."""
-    out: dict[int, list] = defaultdict(list)
-    if ids:
-        for (dt_id, partition), obj in have.items():
-            if dt_id in ids:
-                out[dt_id].append((partition, obj))
-    return out
 
 
 # --------------------------------------------------------------------------------------------

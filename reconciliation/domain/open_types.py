@@ -53,6 +53,17 @@ def expand_dimensions(spec, expected: dict) -> dict:
     return out
 
 
+def stored_of(have, ids: set[int]) -> dict[int, list[tuple[str, object]]]:
+    """data type id → its stored (partition, newest object or PRESENT), for the open data types only
+    (one pass over HAVE, and none when there is no open data type)."""
+    out: dict[int, list] = defaultdict(list)
+    if ids:
+        for (dt_id, partition), obj in have.items():
+            if dt_id in ids:
+                out[dt_id].append((partition, obj))
+    return out
+
+
 def _locate(spec, games_by_id: dict):
     """partition → (season, day) or None when it cannot be placed."""
     if spec.level == PatternLevel.FIXED:
