@@ -22,9 +22,10 @@ from adce_site.storable import first_unstorable
 from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
 
 from reconciliation.choices import PatternLevel
-from reconciliation.models import DataType, DimensionValue, ReconciliationSettings, Source
+from reconciliation.models import DataType, ReconciliationSettings, Source
 from reconciliation.domain.patterns import PatternError, compile_pattern
 from reconciliation.services import coverage_extras as extras
+from reconciliation.services.specs import dimension_catalog_names
 
 DEFAULTS = {
     "required": True,
@@ -357,12 +358,6 @@ def load_coverage(path: str | Path, *, location: str | None = None,
     return parse_coverage(data, label, location=location, catalog_dimensions=catalog_dimensions)
 
 
-def _catalog_dimensions() -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for source, dimension in DimensionValue.objects.values_list("source__name", "dimension").distinct():
-        out.setdefault(source, set()).add(dimension)
-    return out
-
 
 # --------------------------------------------------------------------------------------------
 # The write
@@ -373,7 +368,7 @@ def coverage_import(path: str | Path, *, dry_run: bool = False, location: str | 
     settings it lists; sources and data types absent from it become inactive (never deleted: their
     gaps and tasks stay as history). A dry run validates and reports without writing. `location`
     is the location of every source that gives none (§10)."""
-    config = load_coverage(path, location=location, catalog_dimensions=_catalog_dimensions())
+    config = load_coverage(path, location=location, catalog_dimensions=dimension_catalog_names())
     result = CoverageImportResult(path=str(path), dry_run=dry_run, critical_days=config.critical_days,
                                   max_items_per_task=config.max_items_per_task, warnings=config.warnings)
     with transaction.atomic():

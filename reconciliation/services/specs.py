@@ -60,6 +60,14 @@ def _dimension_catalogs(source_ids) -> dict[int, dict[str, tuple]]:
     return {sid: {dim: tuple(rows) for dim, rows in dims.items()} for sid, dims in out.items()}
 
 
+def dimension_catalog_names() -> dict[str, set[str]]:
+    """Source name → the dimensions it has a dimension catalog for (closed at coverage import, §10)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for source, dimension in DimensionValue.objects.order_by().values_list("source__name", "dimension").distinct():
+        out[source].add(dimension)
+    return dict(out)
+
+
 def _catalog_days(sources: Iterable[str] | None):
     """(source name, game_date, season, game ids) per (source, date, season), in that order: the game
     ids joined by '/' in the database (import_catalog refuses a game id holding one), so that a few
