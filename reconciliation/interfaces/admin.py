@@ -29,7 +29,7 @@ from adce_site.exports import TableXLSX
 from adce_site.humanize import size_label, when_html, when_label
 
 from reconciliation.interfaces import run_pages, views
-from reconciliation.choices import GapStatus, TaskStatus
+from reconciliation.choices import GapKind, GapStatus, TaskStatus
 from reconciliation.models import (
     CatalogGame,
     DataType,
@@ -434,6 +434,8 @@ class GapAdmin(ToolsMixin, ListColumnsMixin, NoAddDeleteMixin, StreamingExportMi
 
     @admin.display(description="partition", ordering="partition")
     def partition_label(self, obj):
+        if obj.kind == GapKind.SHORT:  # §10: a count, not a partition
+            return f"{obj.shortfall} short"
         return obj.partition or "(fixed key)"
 
     @admin.display(description="task")

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from reconciliation.models import DataType, DimensionValue, Gap, Source
+from reconciliation.selectors import coverage_matrix
 
 FIXTURE = Path(__file__).resolve().parents[1] / "legacy_inventory" / "inventory" / "data_inventory.yaml"
 AS_OF = "2025-01-15"
@@ -199,6 +201,21 @@ def test_a_lake_built_for_its_patterns_reconciles_exactly(lake):
     assert (short["partitions"], short["game_ids"], short["missing_files"], short["estimated_time_minutes"]) == (
         [], [], 27, 54)
     assert {(n["source"], n["data_type"], n["reason"]) for n in queue["not_judged"]} == not_judged
+
+
+def test_the_admin_shows_not_judged_cells_apart_and_short_gaps_by_their_shortfall(lake, admin_client, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    run("import_coverage", str(FIXTURE), "--location", f"file://{lake}/lake/")
+    run("import_catalog", "--source", "espn", str(lake / "games.csv"))
+    run("reconcile", "--as-of", AS_OF)
+    apart = [c for row in coverage_matrix().rows for c in row.cells if c is not None and c.not_judged]
+    assert {c.not_judged for c in apart} >= {"no catalog", "open dimension player_id", "open dimension team"}
+    assert all(c.completeness is None and c.colour == "notjudged" for c in apart)
+    page = admin_client.get(reverse("admin:reconciliation_coverage")).content.decode()
+    assert page.count("<strong>not judged</strong>") == len(apart)
+    assert "<small>no catalog</small>" in page and "<small>open dimension player_id</small>" in page
+    gaps = admin_client.get(reverse("admin:reconciliation_gap_changelist") + "?kind__exact=short").content.decode()
+    assert "497 short" in gaps
 
 
 @pytest.mark.parametrize(
