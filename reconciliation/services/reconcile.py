@@ -214,8 +214,9 @@ def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
     # too falls back to reading the partitions one row each (_partitions_of).
     present_agg = agg.format(f'CASE WHEN {here} THEN o."partition" END')
     suspect_agg = agg.format(f'CASE WHEN {here} AND {suspect} THEN o."partition" END')
-    sql = (f'SELECT {present_agg}, {suspect_agg}, count(CASE WHEN {here} THEN 1 END), '
-           f'count(CASE WHEN {here} AND {suspect} THEN 1 END) FROM {table} o WHERE o."data_type_id" = %s')
+    plain = f'SELECT {present_agg}, {suspect_agg}, -1, -1 FROM {table} o WHERE o."data_type_id" = %s'
+    counted = (f'SELECT {present_agg}, {suspect_agg}, count(CASE WHEN {here} THEN 1 END), '
+               f'count(CASE WHEN {here} AND {suspect} THEN 1 END) FROM {table} o WHERE o."data_type_id" = %s')
     with _snapshot(), connection.cursor() as cur:
         for spec in specs:
             try:
@@ -224,15 +225,19 @@ def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
                 continue
             where = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
             cutoff = stale_cutoff(as_of, spec.freshness_days) if spec.level == PatternLevel.SEASON else None
-            sep = _SEPARATOR if spec.dimensions else "/"
             lm = connection.ops.adapt_datetimefield_value(cutoff)
-            cur.execute(sql, [*where, sep, *where, spec.min_size_bytes, lm, sep, *where, *where, spec.min_size_bytes,
-                              lm, spec.id])
+            if spec.dimensions:
+                sep = _SEPARATOR
+                cur.execute(counted, [*where, sep, *where, spec.min_size_bytes, lm, sep, *where, *where,
+                                      spec.min_size_bytes, lm, spec.id])
+            else:
+                sep = "/"
+                cur.execute(plain, [*where, sep, *where, spec.min_size_bytes, lm, sep, spec.id])
             present, suspects, n_present, n_suspect = cur.fetchone()
             present = present.split(sep) if present is not None else []  # None: no object at all
             suspects = suspects.split(sep) if suspects is not None else []
-            if len(present) != n_present or len(suspects) != n_suspect:  # a partition holding the separator
-                present, suspects = _partitions_of(spec, loc, cutoff)
+            if n_present >= 0 and (len(present) != n_present or len(suspects) != n_suspect):
+                present, suspects = _partitions_of(spec, loc, cutoff)  # a partition holds the separator
             present_keys.append(zip(repeat(spec.id), present))
             if suspects:
                 newest.update(_newest_of(spec.id, sorted(set(suspects)), loc))
