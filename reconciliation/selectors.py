@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, RunStatus, TaskStatus
+from adce_site.choices import RunStatus
+from adce_site.iterables import chunks
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, ScanMode, TaskStatus
 from reconciliation.models import DataType, Gap, ReconcileRun, ScanRun, Source, Task
 
 # Gap statuses that still mean "the partition is not there" (completeness counts both).
@@ -77,9 +79,9 @@ def open_partitions_by_task(task_ids: Iterable) -> dict:
     partition: game id or ISO date; undated last, as the queue file). One query per 500 tasks."""
     ids = list(task_ids)
     result: dict = defaultdict(list)
-    for start in range(0, len(ids), _IN_CHUNK):
+    for chunk in chunks(ids, _IN_CHUNK):
         rows = (
-            Gap.objects.filter(task_id__in=ids[start:start + _IN_CHUNK], status=GapStatus.OPEN)
+            Gap.objects.filter(task_id__in=chunk, status=GapStatus.OPEN)
             .order_by("task_id", F("game_date").asc(nulls_last=True), "partition")
             .values_list("task_id", "partition")
         )
@@ -215,7 +217,7 @@ def open_task_count() -> int:
 
 def last_completed_scan() -> ScanRun | None:
     """The newest scan that finished completely (sampled scans excluded: they only estimate)."""
-    return (ScanRun.objects.filter(status="completed").exclude(mode="sample")
+    return (ScanRun.objects.filter(status=RunStatus.COMPLETED).exclude(mode=ScanMode.SAMPLE)
             .exclude(finished_at=None).order_by("-finished_at").first())
 
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciliation.choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
+from reconciliation.choices import GapKind, PatternLevel, Priority
 from reconciliation.domain.seasons import current_season, previous_season, start_year
 
 
@@ -99,7 +99,7 @@ class GapFinding:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
     @property
     def sort_key(self) -> tuple:
@@ -291,7 +291,7 @@ class TaskPlan:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
 
 _WHY = {
@@ -345,7 +345,7 @@ def plan_tasks(
 
     def order(key):
         source, data_type, _id, season, priority, kind = key
-        return (PRIORITY_RANK[priority], source, data_type, season is None, season or "", kind)
+        return (Priority(priority).rank, source, data_type, season is None, season or "", kind)
 
     plans: list[TaskPlan] = []
     for key in sorted(groups, key=order):

@@ -1,5 +1,6 @@
 """Shared by `verify` and `update`: print a run's report (human lines or the --json document)."""
 from adce_site.cli import emit_json
+from metrics.choices import DriftStatus
 
 
 def fmt(value) -> str:
@@ -21,11 +22,11 @@ def run_report(command, run, *, as_json: bool, quiet: bool) -> None:
         if quiet and not r.unresolved:
             continue
         line = f"{r.metric:<45} {r.status:<9} {r.severity:<8} {fmt(r.actual):>14}"
-        if r.status == "error":
+        if r.status == DriftStatus.ERROR:
             line += f"  error: {r.error}"
         else:
             line += f"  baseline {fmt(r.baseline)}"
-            if r.drift_pct is not None and r.status != "ok":
+            if r.drift_pct is not None and r.status != DriftStatus.OK:
                 line += f"  drift {r.drift_pct:.2f}%"
         tags = [t for t, on in (("cached", r.from_cache), ("applied", r.applied)) if on]
         if r.approval_id is not None:
