@@ -282,9 +282,9 @@ def _partitions_of(store: str, keys, upsert_result) -> list[tuple]:
     implementation that reports nothing) what the coverage patterns say."""
     if isinstance(upsert_result, (set, frozenset, list, tuple)):
         return [tuple(x) for x in upsert_result]
-    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import partition_matcher
 
-    matcher = PartitionMatcher.from_db()
+    matcher = partition_matcher()
     pairs = []
     for key in keys:
         m = matcher.match(store, key)

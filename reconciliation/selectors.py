@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from adce_site.choices import RunStatus
 from adce_site.iterables import chunks
-from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, ScanMode, TaskStatus
+from reconciliation.domain.analysis import estimated_minutes
+from reconciliation.choices import GapStatus, PatternLevel, ScanMode, TaskStatus
 from reconciliation.models import DataType, Gap, ReconcileRun, ScanRun, Source, Task
 
 # Gap statuses that still mean "the partition is not there" (completeness counts both).
@@ -29,12 +30,6 @@ def iso_z(value: dt.datetime | None) -> str | None:
     if timezone.is_naive(value):
         value = timezone.make_aware(value, dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
-    """partitions × minutes_per_file; an int when whole (the usual case), else rounded to 2 decimals (as analysis.plan_tasks)."""
-    value = partitions * float(minutes_per_file)
-    return int(value) if float(value).is_integer() else round(value, 2)
 
 
 # --- task documents -------------------------------------------------------------------------------
@@ -186,33 +181,6 @@ def known_scrapers() -> set[str]:
 def scraper_known(scraper: str) -> bool:
     """Whether a source or any task names this scraper (two index-free EXISTS, no full listing)."""
     return Source.objects.filter(scraper=scraper).exists() or Task.objects.filter(scraper=scraper).exists()
-
-
-def gaps_query(*, source: str | None = None, data_type: str | None = None, priority: str | None = None,
-               kind: str | None = None, status: str | None = GapStatus.OPEN, season: str | None = None) -> QuerySet:
-    """Gaps filtered by names (data_type is the type's name, or "source.type"); status None = all."""
-    qs = Gap.objects.all()
-    if status:
-        qs = qs.filter(status=status)
-    if source:
-        qs = qs.filter(source__name=source)
-    if data_type:
-        if "." in data_type:
-            src, _, name = data_type.partition(".")
-            qs = qs.filter(source__name=src, data_type__name=name)
-        else:
-            qs = qs.filter(data_type__name=data_type)
-    if priority:
-        qs = qs.filter(priority=priority.upper())
-    if kind:
-        qs = qs.filter(kind=kind.lower())
-    if season:
-        qs = qs.filter(season=season)
-    return qs
-
-
-def open_task_count() -> int:
-    return Task.objects.filter(status__in=OPEN_TASK_STATUSES).count()
 
 
 def last_completed_scan() -> ScanRun | None:

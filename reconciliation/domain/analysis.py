@@ -320,9 +320,10 @@ def task_reason(spec: DataTypeSpec, season: str | None, priority: str, kind: str
     return f"{what}: {why}"
 
 
-def _minutes(count: int, per_file: float) -> float | int:
-    value = count * per_file
-    return int(value) if float(value).is_integer() else round(value, 2)
+def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
+    """partitions × minutes_per_file; an int when whole (the usual case), else rounded to 2 decimals."""
+    value = partitions * float(minutes_per_file)
+    return int(value) if value.is_integer() else round(value, 2)
 
 
 def plan_tasks(
@@ -357,7 +358,7 @@ def plan_tasks(
             plans.append(TaskPlan(
                 source=source, data_type=data_type, data_type_id=dt_id, season=season, priority=priority,
                 gap_kind=kind, scraper=spec.scraper, gaps=chunk,
-                minutes=_minutes(len(chunk), spec.minutes_per_file),
+                minutes=estimated_minutes(len(chunk), spec.minutes_per_file),
                 reason=task_reason(spec, season, priority, kind, len(chunk), critical_days),
                 level=spec.level,
             ))

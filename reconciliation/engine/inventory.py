@@ -461,9 +461,9 @@ def objects_upsert(store: str, objects: Iterable, *, matcher=None, scan=None) ->
 
     `objects` are ObjectInfo-like (key, size, last_modified, etag). Returns the (data_type_id, partition)
     pairs touched, for `gaps_rejudge`."""
-    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import partition_matcher
 
-    matcher = matcher or PartitionMatcher.from_db()
+    matcher = matcher or partition_matcher()
     source_of = _source_of_data_type()
     rows, touched = [], set()
     for obj in objects:

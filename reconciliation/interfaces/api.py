@@ -2,9 +2,13 @@
 fail. Mounted under /api/tasks/ by events/urls.py, behind the same door as every /api/ endpoint
 (events.views: POST only, body size, authentication, Content-Type, strict JSON; every refusal a JSON
 4xx). See docs/events.md.
+
+The checks of a request run in a fixed order and the first one that fails answers: each raises
+_Refused with its 4xx response, which `_answering_refusals` returns.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -16,6 +20,64 @@ from reconciliation.models import Task
 from reconciliation.selectors import scraper_known, task_document
 from reconciliation.services.task_queue import (TaskError, TaskNotFound, lease_minutes_problem, task_claim, task_complete,
                                                 task_fail, worker_problem)
+
+
+class _Refused(Exception):
+    def __init__(self, response: JsonResponse):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _answering_refusals(view):
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except _Refused as refused:
+            return refused.response
+    return wrapped
+
+
+def _document(request, **kwargs) -> dict:
+    document, refused = authenticated_json(request, **kwargs)
+    if refused:
+        raise _Refused(refused)
+    return document
+
+
+def _refuse_problem(key: str, problem: str | None) -> None:
+    if problem:
+        raise _Refused(bad_request(f"{key}: {problem}"))
+
+
+def _required_text(document: dict, key: str) -> str:
+    value = document.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _Refused(bad_request(f"{key}: required, a non-empty string"))
+    return value
+
+
+def _storable(**values) -> None:
+    """What no database can store (NUL, lone surrogates) is a 400 naming the field."""
+    try:
+        for key, value in values.items():
+            check_storable(key, value)
+    except EventError as exc:
+        raise _Refused(bad_request(str(exc))) from None
+
+
+def _worker(document: dict) -> str:
+    """The "worker" a request names (blank: a claim without a name)."""
+    worker = document.get("worker", "")
+    _refuse_problem("worker", worker_problem(worker))
+    return worker
+
+
+def _task_id(task_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(task_id))
+    except ValueError:
+        raise _Refused(bad_request(f"task id {task_id!r}: not a UUID")) from None
 
 
 def _task_error(exc: Exception) -> JsonResponse:
@@ -30,29 +92,17 @@ def _task_after(task_id):
 
 
 @api_post
+@_answering_refusals
 def task_claim_view(request):
     """POST /api/tasks/claim/ {"scraper", "lease_minutes"? (1–10080, default 30), "worker"?} →
     200 {"task": {...}}, 200 {"task": null} when nothing is pending for that scraper, 404 for a
     scraper no source or task names (as `tasks claim` exits 2)."""
-    document, refused = authenticated_json(request)
-    if refused:
-        return refused
-    scraper = document.get("scraper")
-    if not isinstance(scraper, str) or not scraper.strip():
-        return bad_request("scraper: required, a non-empty string")
+    document = _document(request)
+    scraper = _required_text(document, "scraper")
     lease = document.get("lease_minutes", 30)
-    problem = lease_minutes_problem(lease)
-    if problem:
-        return bad_request(f"lease_minutes: {problem}")
-    worker = document.get("worker", "")
-    problem = worker_problem(worker)
-    if problem:
-        return bad_request(f"worker: {problem}")
-    try:
-        check_storable("scraper", scraper)
-        check_storable("worker", worker)
-    except EventError as exc:
-        return bad_request(str(exc))
+    _refuse_problem("lease_minutes", lease_minutes_problem(lease))
+    worker = _worker(document)
+    _storable(scraper=scraper, worker=worker)
     scraper = scraper.strip()
     try:
         task = task_claim(scraper=scraper, lease_minutes=lease, worker=worker)
@@ -65,36 +115,15 @@ def task_claim_view(request):
     return _task_after(task.pk)
 
 
-def _holder(document) -> tuple[str | None, JsonResponse | None]:
-    """The "worker" a complete/fail request names: (worker, None) or (None, 400)."""
-    worker = document.get("worker", "")
-    problem = worker_problem(worker)
-    if problem:
-        return None, bad_request(f"worker: {problem}")
-    return worker, None
-
-
-def _task_id_or_400(task_id: str):
-    try:
-        return uuid.UUID(str(task_id)), None
-    except ValueError:
-        return None, bad_request(f"task id {task_id!r}: not a UUID")
-
-
 @api_post
+@_answering_refusals
 def task_complete_view(request, task_id):
     """POST /api/tasks/<id>/complete/ {"worker"} → 200 {"task": {...}}. Only the current holder: the
     worker must be the one the claim recorded (409 otherwise, also after another worker re-claimed
     the task when the lease ran out). A body may be empty only for a task claimed without a name."""
-    document, refused = authenticated_json(request, empty_ok=True)
-    if refused:
-        return refused
-    tid, error = _task_id_or_400(task_id)
-    if error:
-        return error
-    worker, error = _holder(document)
-    if error:
-        return error
+    document = _document(request, empty_ok=True)
+    tid = _task_id(task_id)
+    worker = _worker(document)
     try:
         task_complete(tid, worker=worker)
     except Exception as exc:
@@ -103,25 +132,15 @@ def task_complete_view(request, task_id):
 
 
 @api_post
+@_answering_refusals
 def task_fail_view(request, task_id):
     """POST /api/tasks/<id>/fail/ {"error": "reason", "worker"} → 200 {"task": {...}}; the worker
     as for complete."""
-    document, refused = authenticated_json(request)
-    if refused:
-        return refused
-    tid, error = _task_id_or_400(task_id)
-    if error:
-        return error
-    reason = document.get("error")
-    if not isinstance(reason, str) or not reason.strip():
-        return bad_request("error: required, a non-empty string")
-    worker, error = _holder(document)
-    if error:
-        return error
-    try:
-        check_storable("error", reason)
-    except EventError as exc:
-        return bad_request(str(exc))
+    document = _document(request)
+    tid = _task_id(task_id)
+    reason = _required_text(document, "error")
+    worker = _worker(document)
+    _storable(error=reason)
     try:
         task_fail(tid, error=reason.strip(), worker=worker)
     except Exception as exc:

@@ -275,8 +275,7 @@ def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
 def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.date | None = None,
                   output: str | os.PathLike | None = None, trigger: str = "manual",
                   progress: Callable[[str], None] = no_progress) -> ReconcileRun:
-    from reconciliation.domain.patterns import PartitionMatcher
-    from reconciliation.services.specs import data_type_specs, reconciliation_settings
+    from reconciliation.services.specs import data_type_specs, partition_matcher, reconciliation_settings
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -312,7 +311,7 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
             progress("reconcile: listing (dry run, nothing recorded)\n")
             try:
                 with paused_gc():
-                    have, totals = have_from_listing(plan, PartitionMatcher.from_db(), progress)
+                    have, totals = have_from_listing(plan, partition_matcher(), progress)
             except StorageError as exc:
                 raise ReconcileFailed(f"scan failed: {exc}") from None
             scan = None

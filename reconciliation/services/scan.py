@@ -399,13 +399,13 @@ def scan_run(*, sources: Sequence[str] | None = None, location: str | None = Non
              progress: Callable[[str], None] = no_progress, allow_empty_report: bool = False) -> ScanRun:
     """Run a scan and record it. ScanInputError: nothing was done. ScanFailed: the failed run is recorded
     (status failed/interrupted, error) and the inventory is untouched."""
-    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import partition_matcher
 
     if isinstance(sources, str):
         sources = [sources]
     plan = scan_plan(sources=sources, location=location, manifest_uri=manifest_uri,
                      sample_rate=sample_rate, seed=seed, allow_empty_report=allow_empty_report)
-    matcher = PartitionMatcher.from_db()
+    matcher = partition_matcher()
     return scan_execute(plan, matcher, trigger=trigger, progress=progress)
 
 

@@ -10,7 +10,7 @@ import pytest
 from adce_site.choices import RunStatus
 from reconciliation.choices import ScanMode
 from reconciliation.models import CatalogGame, DataType, ScanRun, Source, StoredObject
-from reconciliation.domain.patterns import common_level
+from reconciliation.domain.patterns import compile_pattern
 from reconciliation.services.scan import ScanFailed, ScanInputError, minimal_locations, scan_run
 from reconciliation.storage import StorageError, parse_location
 
@@ -27,7 +27,7 @@ def make_source(name: str, location: str, data_types: dict, *, seasons=("2024-25
     for dt_name, conf in data_types.items():
         conf = {"path_patterns": conf} if isinstance(conf, list) else dict(conf)
         patterns = conf.pop("path_patterns")
-        DataType.objects.create(source=src, name=dt_name, path_patterns=patterns, level=common_level(patterns), **conf)
+        DataType.objects.create(source=src, name=dt_name, path_patterns=patterns, level=compile_pattern(patterns[0]).level, **conf)
     return src
 
 
@@ -381,7 +381,7 @@ def test_corrupt_inventory_report_leaves_inventory_untouched(report_lake):
 def test_failed_first_ingest_leaves_an_empty_inventory_with_its_indexes(tmp_path):
     """The first ingest of a report is a bulk load (indexes dropped, rows streamed into the table); a
     data file failing after another one was streamed in must undo all of it."""
-    from reconciliation.storage import write_csv_inventory_report
+    from bench.inventory_writer import write_csv_inventory_report
 
     from .test_inventory import INDEXES, constraints
 
