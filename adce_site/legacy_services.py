@@ -260,7 +260,7 @@ def _snapshot_import(parsed: LegacyFile, typed: dict, metrics: dict, result: Leg
     if run is not None:
         Measurement.objects.filter(run=run).delete()
         for field_name, value in (("options", options), ("started_at", at), ("finished_at", at),
-                                  ("summary", summary), ("status", "completed")):
+                                  ("summary", summary), ("status", RunStatus.COMPLETED)):
             setattr(run, field_name, value)
         run.save()
         action = "replaced"

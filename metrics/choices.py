@@ -45,6 +45,11 @@ class DriftStatus(models.TextChoices):
     ERROR = "error"
 
 
+# The order a run's counts are shown in (admin, home): the first measurement before any drift.
+DRIFT_DISPLAY_ORDER = (DriftStatus.OK, DriftStatus.NEW, DriftStatus.MINOR, DriftStatus.MODERATE, DriftStatus.MAJOR,
+                       DriftStatus.CRITICAL, DriftStatus.CHANGED, DriftStatus.ERROR)
+
+
 class Severity(models.TextChoices):
     NONE = "none"
     LOW = "low"
