@@ -24,6 +24,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from adce_site.choices import RunStatus
+
 from .choices import FINISHED_STATUSES, EventStatus, EventType
 from .hooks import enabled_metric_names, load_config, plan_for
 from .models import Cooldown, Event
@@ -280,9 +282,9 @@ def _partitions_of(store: str, keys, upsert_result) -> list[tuple]:
     implementation that reports nothing) what the coverage patterns say."""
     if isinstance(upsert_result, (set, frozenset, list, tuple)):
         return [tuple(x) for x in upsert_result]
-    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import partition_matcher
 
-    matcher = PartitionMatcher.from_db()
+    matcher = partition_matcher()
     pairs = []
     for key in keys:
         m = matcher.match(store, key)
@@ -446,13 +448,13 @@ def event_process(event_id: int, *, now=None, ignore_cooldown: bool = False) -> 
                     run = reconcile_for_event(trigger=trigger)
                     Event.objects.filter(pk=event.pk).update(reconcile_run=run)
                     event.reconcile_run = run
-                    if run.status == "failed":
+                    if run.status == RunStatus.FAILED:
                         errors.append(f"reconcile run #{run.pk} failed: {run.error}")
                 if plan.metrics:
                     run = verification_for_event(trigger=trigger, patterns=plan.patterns, update=plan.update)
                     Event.objects.filter(pk=event.pk).update(verification_run=run)
                     event.verification_run = run
-                    if run.status == "failed":
+                    if run.status == RunStatus.FAILED:
                         errors.append(f"verification run #{run.pk} failed: {run.error}")
 
         if event.type == EventType.SCRAPER_COMPLETE:

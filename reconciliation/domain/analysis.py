@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciliation.choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
+from reconciliation.choices import GapKind, PatternLevel, Priority
 from reconciliation.domain.patterns import public_partition
 from reconciliation.domain.seasons import current_season, previous_season, start_year
 
@@ -109,7 +109,7 @@ class GapFinding:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
     @property
     def sort_key(self) -> tuple:
@@ -322,7 +322,7 @@ class TaskPlan:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
 
 _WHY = {
@@ -360,9 +360,10 @@ def level_ids(partitions: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(p.split("/", 1)[0] for p in partitions))
 
 
-def _minutes(count: int, per_file: float) -> float | int:
-    value = count * per_file
-    return int(value) if float(value).is_integer() else round(value, 2)
+def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
+    """partitions × minutes_per_file; an int when whole (the usual case), else rounded to 2 decimals."""
+    value = partitions * float(minutes_per_file)
+    return int(value) if value.is_integer() else round(value, 2)
 
 
 def plan_tasks(
@@ -385,7 +386,7 @@ def plan_tasks(
 
     def order(key):
         source, data_type, _id, season, priority, kind = key
-        return (PRIORITY_RANK[priority], source, data_type, season is None, season or "", kind)
+        return (Priority(priority).rank, source, data_type, season is None, season or "", kind)
 
     plans: list[TaskPlan] = []
     for key in sorted(groups, key=order):
@@ -400,7 +401,7 @@ def plan_tasks(
                 gap_kind=kind, scraper=spec.scraper, gaps=members[i:i + step], minutes=0, reason="",
                 level=spec.level,
             )
-            plan.minutes = _minutes(plan.missing_files, spec.minutes_per_file)
+            plan.minutes = estimated_minutes(plan.missing_files, spec.minutes_per_file)
             plan.reason = task_reason(spec, season, priority, kind, plan.missing_files, critical_days)
             plans.append(plan)
     return plans

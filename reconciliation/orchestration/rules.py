@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from reconciliation.choices import PatternLevel
 from reconciliation.domain import patterns
 
 WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
@@ -105,7 +106,7 @@ def expected_key(pattern: str, *, level: str, partition: str, season: str | None
     """The key (relative to the source location) of one partition under `pattern`, or None when a
     placeholder has no value (e.g. a game without a catalog date under a {date} pattern). The inverse of
     matching is reconciliation.domain.patterns.expected_key (dimension values included, §10)."""
-    if level == "season" and not season:
+    if level == PatternLevel.SEASON and not season:
         season = partition[:7]
     key = patterns.expected_key(pattern, partition=partition, season=season, day=game_date)
     return None if _PLACEHOLDER.search(key) else key

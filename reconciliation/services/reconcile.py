@@ -35,12 +35,13 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from adce_site.cli import no_progress
-from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
+from adce_site.iterables import chunks
+from adce_site.runs import run_record
 
 from reconciliation.domain.analysis import (PRESENT, AnalysisInput, AnalysisReport, DataTypeSpec, GapFinding, ObjectSummary, analyze,
                        plan_tasks, stale_cutoff)
-from reconciliation.choices import (OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, PatternLevel, Priority, RunStatus,
-                      ScanMode, ScanStatus, TaskStatus)
+from adce_site.choices import RunStatus
+from reconciliation.choices import OPEN_TASK_STATUSES, GapKind, GapStatus, PatternLevel, Priority, ScanMode, TaskStatus
 from reconciliation.engine.inventory import objects_delete, objects_upsert  # noqa: F401  (re-exported for the S3-event loop)
 from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, Source, StoredObject, Task
 from reconciliation.storage import StorageError
@@ -112,7 +113,7 @@ def fresh_scans(now: dt.datetime | None = None) -> list[ScanRun] | None:
         return None
     used: list[ScanRun] = []
     # A scan of another copy (--location) inventories that copy; it does not stand for the source.
-    qs = (ScanRun.objects.filter(status=ScanStatus.COMPLETED, finished_at__gt=since, location_override="")
+    qs = (ScanRun.objects.filter(status=RunStatus.COMPLETED, finished_at__gt=since, location_override="")
           .exclude(mode=ScanMode.SAMPLE).order_by("-finished_at"))
     for run in qs.iterator():
         covered = needed & set(run.sources or [])
@@ -266,7 +267,7 @@ def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
     newest: dict = {}
     # Chunks of 100: without statistics (right after a bulk scan) PostgreSQL estimates a longer IN list
     # to match more rows than the whole data type and scans all of it instead of the index.
-    for chunk in _chunks(partitions, 100):
+    for chunk in chunks(partitions, 100):
         rows = (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
                 .values_list("partition", "store", "key", "size", "last_modified"))
         have_from_rows(((dt_id, part, key, size, lm) for part, store, key, size, lm in rows
@@ -302,8 +303,7 @@ def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
 def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.date | None = None,
                   output: str | os.PathLike | None = None, trigger: str = "manual",
                   progress: Callable[[str], None] = no_progress) -> ReconcileRun:
-    from reconciliation.domain.patterns import PartitionMatcher
-    from reconciliation.services.specs import data_type_specs, reconciliation_settings
+    from reconciliation.services.specs import data_type_specs, partition_matcher, reconciliation_settings
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -324,58 +324,53 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
     run: ReconcileRun | None = None
     have = None
     scan_info: dict
-    if cached:
-        scan = cached[0]
-        scan_info = {"id": scan.pk, "cached": True, "ids": [s.pk for s in cached], "mode": scan.mode,
-                     "status": scan.status, "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
-        progress(f"reconcile: using the inventory of scan(s) {', '.join(str(s.pk) for s in cached)}\n")
-    elif dry_run:
-        try:
-            plan = scan_plan()
-        except ScanInputError as exc:
-            raise ReconcileInputError(str(exc)) from None
-        progress("reconcile: listing (dry run, nothing recorded)\n")
-        try:
-            with paused_gc():
-                have, totals = have_from_listing(plan, PartitionMatcher.from_db(), progress)
-        except StorageError as exc:
-            raise ReconcileFailed(f"scan failed: {exc}") from None
-        scan = None
-        scan_info = {"id": None, "cached": False, "mode": plan.mode, "status": "not recorded (dry run)",
-                     "objects": totals.total("objects"), "unmatched": totals.total("unmatched"),
-                     "unmatched_examples": totals.unmatched_examples[:10]}
-    else:
-        try:
-            scan_plan()  # validate before recording anything
-        except ScanInputError as exc:
-            raise ReconcileInputError(str(exc)) from None
-        run = _run_create(trigger=trigger, as_of=as_of, started_at=now, output_path=str(output_path or ""))
-        try:
-            scan = scan_run(trigger=f"reconcile:{trigger}"[:40], progress=progress)
-        except (ScanFailed, ScanInputError) as exc:
-            run.scan = getattr(exc, "run", None)
-            _run_fail(run, f"scan failed: {exc}", t_start)
-            raise ReconcileFailed(run.error, run) from None
-        except BaseException as exc:  # interrupted, a dead connection, a bug: never leave it "running"
-            _run_fail(run, f"scan: {type(exc).__name__}: {exc}" if str(exc) else f"scan: {type(exc).__name__}", t_start)
-            raise
-        scan_info = {"id": scan.pk, "cached": False, "mode": scan.mode, "status": scan.status,
-                     "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
-    timings["scan"] = time.perf_counter() - t0
-    if run is None and not dry_run:
-        run = _run_create(trigger=trigger, as_of=as_of, started_at=now, scan=scan, output_path=str(output_path or ""))
+    fields = {"trigger": trigger, "as_of": as_of, "started_at": now, "output_path": str(output_path or "")}
+    with contextlib.ExitStack() as recording:  # the run's row, from its creation to its commit (adce_site.runs)
+        if cached:
+            scan = cached[0]
+            scan_info = {"id": scan.pk, "cached": True, "ids": [s.pk for s in cached], "mode": scan.mode,
+                         "status": scan.status, "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
+            progress(f"reconcile: using the inventory of scan(s) {', '.join(str(s.pk) for s in cached)}\n")
+        elif dry_run:
+            try:
+                plan = scan_plan()
+            except ScanInputError as exc:
+                raise ReconcileInputError(str(exc)) from None
+            progress("reconcile: listing (dry run, nothing recorded)\n")
+            try:
+                with paused_gc():
+                    have, totals = have_from_listing(plan, partition_matcher(), progress)
+            except StorageError as exc:
+                raise ReconcileFailed(f"scan failed: {exc}") from None
+            scan = None
+            scan_info = {"id": None, "cached": False, "mode": plan.mode, "status": "not recorded (dry run)",
+                         "objects": totals.total("objects"), "unmatched": totals.total("unmatched"),
+                         "unmatched_examples": totals.unmatched_examples[:10]}
+        else:
+            try:
+                scan_plan()  # validate before recording anything
+            except ScanInputError as exc:
+                raise ReconcileInputError(str(exc)) from None
+            run = recording.enter_context(run_record(ReconcileRun, **fields))
+            try:
+                scan = scan_run(trigger=f"reconcile:{trigger}"[:40], progress=progress)
+            except (ScanFailed, ScanInputError) as exc:
+                run.scan = getattr(exc, "run", None)
+                run.fail(f"scan failed: {exc}")
+                raise ReconcileFailed(run.error, run) from None
+            except BaseException as exc:  # interrupted, a dead connection, a bug: never leave it "running"
+                run.fail(f"scan: {type(exc).__name__}: {exc}" if str(exc) else f"scan: {type(exc).__name__}")
+                raise
+            scan_info = {"id": scan.pk, "cached": False, "mode": scan.mode, "status": scan.status,
+                         "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
+        timings["scan"] = time.perf_counter() - t0
+        if run is None and not dry_run:
+            run = recording.enter_context(run_record(ReconcileRun, scan=scan, **fields))
 
-    try:
         with paused_gc():
             report, changes = _analyse_and_persist(
                 run, scan, have, specs, specs_by_id, source_names, conf, as_of, now, dry_run, scan_info,
                 timings, output_path, progress)
-    except BaseException as exc:
-        if run is not None and run.status == RunStatus.RUNNING:
-            _run_fail(run, f"{type(exc).__name__}: {exc}", t_start)
-        raise
-    if run is not None:
-        run_unlock("reconcile", run.pk)
 
     # -- write (after the commit: the file shows what the database now holds) -----------------
     t0 = time.perf_counter()
@@ -400,28 +395,6 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
     if not dry_run:
         ReconcileRun.objects.filter(pk=run.pk).update(summary=run.summary, duration_ms=run.duration_ms)
     return run
-
-
-STALE_ERROR = "interrupted: its process or database connection died before it finished"
-
-
-def _run_create(**fields) -> ReconcileRun:
-    """The running row, created together with its advisory lock (adce_site.runguard); runs left
-    "running" by a process or connection that died are marked failed first."""
-    runs_fail_stale(ReconcileRun.objects.all(), "reconcile", STALE_ERROR)
-    with transaction.atomic():
-        run = ReconcileRun.objects.create(status=RunStatus.RUNNING, **fields)
-        run_lock("reconcile", run.pk)
-    return run
-
-
-def _run_fail(run: ReconcileRun, error: str, t_start: float) -> None:
-    run.status = RunStatus.FAILED
-    run.error = error
-    run.finished_at = timezone.now()
-    run.duration_ms = int((time.perf_counter() - t_start) * 1000)
-    save_after_failure(run.save, f"reconcile run #{run.pk}")  # even when the connection itself died
-    run_unlock("reconcile", run.pk)
 
 
 def _analyse_and_persist(run, scan, have, specs, specs_by_id, source_names, conf, as_of, now, dry_run,
@@ -517,11 +490,6 @@ def _decide(report: AnalysisReport, live: dict) -> tuple[list, list, list, int]:
     return to_open, to_update, to_resolve, ignored
 
 
-def _chunks(items: list, size: int = _CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_items: int, critical_days: int,
              now: dt.datetime) -> dict:
     scope = list(specs_by_id)
@@ -532,7 +500,7 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
     # update (kind and priority move with as_of; the deciding object may have changed)
     updates = []
     for gap_id, f in to_update:
-        g = Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority], season=f.season,
+        g = Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank, season=f.season,
                 game_date=f.game_date, object_key=f.object.key if f.object else "",
                 object_size=f.object.size if f.object else None,
                 object_last_modified=f.object.last_modified if f.object else None, shortfall=f.shortfall)
@@ -541,7 +509,7 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
                                       "object_size", "object_last_modified", "shortfall"], batch_size=500)
 
     # resolve: the partition is present now (or no longer expected)
-    for ids in _chunks(to_resolve):
+    for ids in chunks(to_resolve, _CHUNK):
         Gap.objects.filter(pk__in=ids, status=GapStatus.OPEN).update(
             status=GapStatus.RESOLVED, resolved_at=now, resolved_by=run)
     Gap.objects.filter(status=GapStatus.OPEN, data_type_id__in=scope).exclude(last_seen_at=now).update(last_seen_at=now)
@@ -556,7 +524,7 @@ def _persist(run: ReconcileRun, report: AnalysisReport, specs_by_id: dict, max_i
     # open: inserted last, with their task, so that each new row is written once
     Gap.objects.bulk_create((
         Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season, partition=f.partition,
-            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority],
+            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank,
             status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now,
             object_key=f.object.key if f.object else "", object_size=f.object.size if f.object else None,
             object_last_modified=f.object.last_modified if f.object else None, opened_by=run, shortfall=f.shortfall,
@@ -582,9 +550,9 @@ def _tasks_rerank_pending(now) -> int:
     for row in tops:
         if current.get(row["task_id"]) != row["top"]:
             by_rank[row["top"]].append(row["task_id"])
-    names = {v: k for k, v in PRIORITY_RANK.items()}
+    names = {p.rank: p for p in Priority}
     for rank, ids in by_rank.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, _CHUNK):
             changed += Task.objects.filter(pk__in=chunk, status=TaskStatus.PENDING).update(
                 priority=names[rank], priority_rank=rank, updated_at=now)
     return changed
@@ -621,7 +589,7 @@ def _tasks_create(run, specs_by_id, max_items, critical_days, now, new_findings:
     for p in plans:
         tasks.append(Task(
             id=uuid.uuid4(), source_id=source_of[p.data_type_id], data_type_id=p.data_type_id, season=p.season,
-            priority=p.priority, priority_rank=PRIORITY_RANK[p.priority], gap_kind=p.gap_kind, scraper=p.scraper,
+            priority=p.priority, priority_rank=Priority(p.priority).rank, gap_kind=p.gap_kind, scraper=p.scraper,
             reason=p.reason, status=TaskStatus.PENDING, max_attempts=attempts, created_at=now, reconcile_run=run,
         ))
     Task.objects.bulk_create(tasks, batch_size=_BATCH)
@@ -634,7 +602,7 @@ def _tasks_create(run, specs_by_id, max_items, critical_days, now, new_findings:
                 gap_ids.append(ids[k])
             else:
                 task_of[k] = task.pk
-        for chunk in _chunks(gap_ids):
+        for chunk in chunks(gap_ids, _CHUNK):
             Gap.objects.filter(pk__in=chunk).update(task=task)
     return [(p, str(t.pk)) for t, p in zip(tasks, plans)], task_of
 

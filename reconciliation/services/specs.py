@@ -12,7 +12,7 @@ from reconciliation.domain.analysis import DataTypeSpec, GameSpec
 from reconciliation.choices import PatternLevel
 from reconciliation.domain.dimensions import OpenDimension, dimension_for
 from reconciliation.models import CatalogGame, DataType, DimensionValue, ReconciliationSettings, Source
-from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, MatcherSpec, compile_pattern, dimension_order
+from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, MatcherSpec, PartitionMatcher, compile_pattern, dimension_order
 
 
 def _data_types(active_only: bool, sources: Iterable[str] | None = None):
@@ -131,6 +131,11 @@ def matcher_specs(*, active_only: bool = True) -> list[MatcherSpec]:
             catalog=catalog_of.get(d.source_id) if _needs_catalog(d.path_patterns) else None,
         ))
     return specs
+
+
+def partition_matcher(*, active_only: bool = True) -> PartitionMatcher:
+    """The matcher of the data types in the database (active ones by default)."""
+    return PartitionMatcher(matcher_specs(active_only=active_only))
 
 
 def reconciliation_settings() -> ReconciliationSettings:

@@ -21,7 +21,8 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from reconciliation.choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
+from adce_site.iterables import chunks
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority, TaskStatus
 from reconciliation.models import Gap, ReconciliationSettings, Task
 
 
@@ -264,11 +265,10 @@ def gaps_requeue(gaps: QuerySet | Iterable[Gap], *, reason: str = "requeued by a
     created: list[Task] = []
     for (_, season, priority, kind), members in groups.items():
         first = members[0]
-        for start in range(0, len(members), cap):
-            chunk = members[start:start + cap]
+        for chunk in chunks(members, cap):
             task = Task.objects.create(
                 source=first.source, data_type=first.data_type, season=season, priority=priority,
-                priority_rank=PRIORITY_RANK[priority], gap_kind=kind, scraper=first.source.scraper,
+                priority_rank=Priority(priority).rank, gap_kind=kind, scraper=first.source.scraper,
                 reason=f"{reason}: {len(chunk)} {kind} partition(s) of {first.data_type}",
                 max_attempts=task_max_attempts_default(), created_at=now,
             )

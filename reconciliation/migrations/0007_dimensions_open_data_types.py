@@ -30,7 +30,7 @@ def _narrow_partition(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reconciliation', '0005_scrapers'),
+        ('reconciliation', '0006_run_record_status'),
     ]
 
     operations = [
