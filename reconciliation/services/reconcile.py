@@ -37,8 +37,9 @@ from django.utils import timezone
 from adce_site.cli import no_progress
 from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 
-from reconciliation.domain.analysis import (PRESENT, AnalysisInput, AnalysisReport, DataTypeSpec, GapFinding, ObjectSummary, analyze,
-                       plan_tasks, stale_cutoff)
+from reconciliation.domain.analysis import AnalysisInput, AnalysisReport, GapFinding, analyze, plan_tasks
+from reconciliation.domain.verdict import partition_verdict
+from reconciliation.engine.have import have_from_rows, load_have
 from reconciliation.choices import (OPEN_TASK_STATUSES, PRIORITY_RANK, GapKind, GapStatus, PatternLevel, Priority, RunStatus,
                       ScanMode, ScanStatus, TaskStatus)
 from reconciliation.engine.inventory import objects_delete, objects_upsert  # noqa: F401  (re-exported for the S3-event loop)
@@ -126,137 +127,6 @@ def fresh_scans(now: dt.datetime | None = None) -> list[ScanRun] | None:
 
 # --------------------------------------------------------------------------------------------
 # Load
-
-
-def _newer(lm, size, key, cur: ObjectSummary) -> bool:
-    """analysis.pick_newest, on raw values: latest LastModified, then larger, then smaller key."""
-    if lm != cur.last_modified:
-        return lm > cur.last_modified
-    if size != cur.size:
-        return size > cur.size
-    return key < cur.key
-
-
-def _summary_setters():
-    """ObjectSummary's slot descriptors: setting the fields directly skips the frozen dataclass'
-    __init__ (a third of HAVE's load time for a million objects). None when it has no slots."""
-    try:
-        return ObjectSummary.key.__set__, ObjectSummary.size.__set__, ObjectSummary.last_modified.__set__
-    except AttributeError:
-        return None
-
-
-def have_from_rows(rows: Iterable[tuple], have: dict | None = None, *, parse=None) -> dict:
-    """(data_type_id, partition, key, size, last_modified) rows → HAVE, the newest object per partition.
-    `parse` turns a raw last_modified (SQLite text) into an aware datetime."""
-    have = {} if have is None else have
-    get = have.get
-    setters = _summary_setters()
-    if setters is None:
-        for dt_id, part, key, size, lm in rows:
-            if parse is not None:
-                lm = parse(lm)
-            cur = get((dt_id, part))
-            if cur is None or _newer(lm, size, key, cur):
-                have[(dt_id, part)] = ObjectSummary(key, size, lm)
-        return have
-    set_key, set_size, set_lm = setters
-    new, cls = object.__new__, ObjectSummary
-    if parse is None:
-        parse = _identity
-    for dt_id, part, key, size, lm in rows:
-        lm = parse(lm)
-        k = (dt_id, part)
-        cur = get(k)
-        if cur is None or _newer(lm, size, key, cur):
-            obj = new(cls)
-            set_key(obj, key)
-            set_size(obj, size)
-            set_lm(obj, lm)
-            have[k] = obj
-    return have
-
-
-def _identity(value):
-    return value
-
-
-def load_have(specs: Iterable[DataTypeSpec], as_of: dt.date) -> dict:
-    """HAVE from the inventory table for analysis.analyze as of `as_of`: (data type id, partition) →
-    the newest object (ObjectSummary, with its key) when it could be empty or stale, else PRESENT.
-
-    Most partitions are healthy and only their presence matters. So per data type one aggregate query
-    returns its present partitions as one text (split in C instead of a row tuple per object) and the
-    partitions holding a *suspect* object: smaller than min_size_bytes or, for season-level types,
-    modified before the stale cutoff. Only those partitions' rows are read in full, and their newest
-    object picked as pick_newest does. A partition without a suspect object cannot be empty or stale,
-    whichever object is the newest; one with a suspect object is judged on its newest object (an empty
-    older copy under a good newest one is fine; an empty newest one is a gap even with a large older one).
-
-    Only rows under their source's *current* location count: rows left from an old location (the
-    coverage moved) or from a `scan --location` of another copy never make a partition present.
-    All queries read one snapshot of the inventory (see _snapshot)."""
-    from reconciliation.storage import parse_location
-
-    present_keys, newest = [], {}
-    specs = list(specs)
-    locations = dict(DataType.objects.filter(pk__in=[s.id for s in specs]).values_list("id", "source__location"))
-    sqlite = connection.vendor == "sqlite"
-    agg = "group_concat({}, '/')" if sqlite else "string_agg({}, '/')"
-    here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
-    suspect = '(o."size" < %s OR o."last_modified" < %s)'
-    # The location test sits inside the aggregates, not in WHERE: the planner (often without statistics
-    # right after a bulk scan) would otherwise AND the data-type index with the whole (store, key) one.
-    table = StoredObject._meta.db_table
-    # '/' joins partitions safely: no partition holds one ({game_id} is one path segment, the others are
-    # dates, seasons or "").
-    present_agg = agg.format(f'CASE WHEN {here} THEN o."partition" END')
-    suspect_agg = agg.format(f'CASE WHEN {here} AND {suspect} THEN o."partition" END')
-    sql = f'SELECT {present_agg}, {suspect_agg} FROM {table} o WHERE o."data_type_id" = %s'
-    with _snapshot(), connection.cursor() as cur:
-        for spec in specs:
-            try:
-                loc = parse_location(locations[spec.id])
-            except (KeyError, ValueError):
-                continue
-            where = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
-            cutoff = stale_cutoff(as_of, spec.freshness_days) if spec.level == PatternLevel.SEASON else None
-            cur.execute(sql, [*where, *where, spec.min_size_bytes, connection.ops.adapt_datetimefield_value(cutoff),
-                              spec.id])
-            present, suspects = cur.fetchone()
-            if present is not None:  # None: no object at all
-                present_keys.append(zip(repeat(spec.id), present.split("/")))
-            if suspects is not None:
-                newest.update(_newest_of(spec.id, sorted(set(suspects.split("/"))), loc))
-    have = dict.fromkeys(chain.from_iterable(present_keys), PRESENT)  # one C-level build of ~1M keys
-    have.update(newest)
-    return have
-
-
-def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
-    """The newest object (with its key) of each of these partitions, among rows under `loc`."""
-    newest: dict = {}
-    # Chunks of 100: without statistics (right after a bulk scan) PostgreSQL estimates a longer IN list
-    # to match more rows than the whole data type and scans all of it instead of the index.
-    for chunk in _chunks(partitions, 100):
-        rows = (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
-                .values_list("partition", "store", "key", "size", "last_modified"))
-        have_from_rows(((dt_id, part, key, size, lm) for part, store, key, size, lm in rows
-                        if store == loc.store and key.startswith(loc.prefix)), newest)
-    return newest
-
-
-@contextlib.contextmanager
-def _snapshot():
-    """Several reads that see one state of the inventory, even while a scan commits: a transaction,
-    REPEATABLE READ on PostgreSQL (SQLite's read transaction is a snapshot already). Inside a caller's
-    transaction its isolation applies."""
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cur:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
 
 
 def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
@@ -703,8 +573,6 @@ def gaps_rejudge(data_type_partitions: Iterable[tuple[int, str]], *, as_of: dt.d
     newest object now satisfies the data type (present, not empty, not stale) and finish tasks left
     with no open gap. Opens nothing: new gaps need the catalog and a complete scan (reconcile).
     Returns the number of gaps resolved."""
-    from reconciliation.domain.seasons import current_season
-
     now = now or timezone.now()
     as_of = as_of or now.astimezone(UTC).date()
     pairs = {(int(d), str(p)) for d, p in data_type_partitions if d is not None}
@@ -721,10 +589,7 @@ def gaps_rejudge(data_type_partitions: Iterable[tuple[int, str]], *, as_of: dt.d
             rows = StoredObject.objects.filter(data_type_id=dt_id, partition=partition).values_list(
                 "data_type_id", "partition", "key", "size", "last_modified")
             newest = have_from_rows(rows).get((dt_id, partition))
-            if newest is None or newest.size < spec.min_size_bytes:
-                continue
-            if (spec.level == PatternLevel.SEASON and gap.season == current_season(as_of)
-                    and newest.last_modified < stale_cutoff(as_of, spec.freshness_days)):
+            if partition_verdict(spec, partition, newest, as_of) is not None:
                 continue
             resolved += Gap.objects.filter(pk=gap.pk, status=GapStatus.OPEN).update(
                 status=GapStatus.RESOLVED, resolved_at=now)

@@ -14,8 +14,8 @@ from reconciliation.domain.analysis import (
     analyze,
     pick_newest,
     plan_tasks,
-    stale_cutoff,
 )
+from reconciliation.domain.verdict import stale_cutoff
 from reconciliation.domain.seasons import season_of
 
 UTC = dt.timezone.utc
