@@ -144,7 +144,7 @@ def overhead(args, tmp: Path) -> dict:
     from reconciliation.choices import TaskStatus
     from reconciliation.models import Task
     from reconciliation.orchestration.models import ScraperRun
-    from reconciliation.orchestration.services import dispatch_once
+    from reconciliation.orchestration.dispatch import dispatch_once
 
     n, w = args.tasks, args.workers
     peer = noop_peer(n, w)
@@ -189,7 +189,7 @@ def queries(args, tmp: Path) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from reconciliation.orchestration.services import dispatch_once
+    from reconciliation.orchestration.dispatch import dispatch_once
 
     plant_queue(tmp / "lake", args.tasks, args.workers)
     passes = 0

@@ -110,11 +110,13 @@ def _pick_candidate(scraper: str, *, skip_locked: bool = False):
     return pending.order_by("priority_rank", "created_at", "id").values_list("pk", flat=True).first()
 
 
-def _try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta) -> bool:
-    """The conditional UPDATE: True only for the one claimer that flipped pending → claimed."""
+def task_try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta, **also) -> bool:
+    """The §8 claim, for every claimer (the queue API and the dispatcher): a conditional UPDATE,
+    True only for the one claimer that flipped pending → claimed. `also`: more fields written in
+    the same UPDATE (the dispatcher writes the scraper's max_attempts)."""
     changed = Task.objects.filter(pk=pk, status=TaskStatus.PENDING).update(
         status=TaskStatus.CLAIMED, claimed_by=worker, claimed_at=now, lease_expires_at=now + lease,
-        attempts=F("attempts") + 1, updated_at=now,
+        attempts=F("attempts") + 1, updated_at=now, **also,
     )
     return changed == 1
 
@@ -138,7 +140,7 @@ def task_claim(*, scraper: str, lease_minutes: float = 30, worker: str = "",
             pk = _pick_candidate(scraper, skip_locked=skip_locked)
             if pk is None:
                 return None
-            claimed = _try_claim(pk, worker=worker, now=now, lease=lease)
+            claimed = task_try_claim(pk, worker=worker, now=now, lease=lease)
         if claimed:
             return _get(pk)
 

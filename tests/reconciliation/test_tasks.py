@@ -126,7 +126,7 @@ def test_lost_race_is_detected_by_rowcount_and_the_pick_retried(ptype, monkeypat
 
 def test_conditional_update_changes_nothing_for_a_non_pending_task(ptype):
     t = make_task(ptype, status=TaskStatus.CLAIMED, claimed_by="rival", attempts=1)
-    assert tasks_mod._try_claim(t.pk, worker="me", now=T0, lease=dt.timedelta(minutes=5)) is False
+    assert tasks_mod.task_try_claim(t.pk, worker="me", now=T0, lease=dt.timedelta(minutes=5)) is False
     t.refresh_from_db()
     assert (t.claimed_by, t.attempts) == ("rival", 1)
 

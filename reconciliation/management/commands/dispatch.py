@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from reconciliation.orchestration import jobs
-        from reconciliation.orchestration.services import dispatch_once
+        from reconciliation.orchestration.dispatch import dispatch_once
 
         if opts["once"]:
             result, runs = dispatch_once()
