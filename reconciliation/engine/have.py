@@ -104,7 +104,7 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
 
     Only rows under their source's *current* location count: rows left from an old location (the
     coverage moved) or from a `scan --location` of another copy never make a partition present.
-    All queries read one snapshot of the inventory (see _snapshot)."""
+    All queries read one snapshot of the inventory (see have_snapshot)."""
     from reconciliation.storage import parse_location
 
     present_keys, newest = [], {}
@@ -119,7 +119,7 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
     # '/' joins partitions safely: no partition holds one ({game_id} is one path segment, the others are
     # dates, seasons or "").
     present_agg = agg.format(f'CASE WHEN {here} THEN o."partition" END')
-    with _snapshot(), connection.cursor() as cur:
+    with have_snapshot(), connection.cursor() as cur:
         for spec in specs:
             try:
                 loc = parse_location(locations[spec.id])
@@ -154,7 +154,7 @@ def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
 
 
 @contextlib.contextmanager
-def _snapshot():
+def have_snapshot():
     """Several reads that see one state of the inventory, even while a scan commits: a transaction,
     REPEATABLE READ on PostgreSQL (SQLite's read transaction is a snapshot already). Inside a caller's
     transaction its isolation applies."""

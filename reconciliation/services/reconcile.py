@@ -7,9 +7,10 @@ Steps (each timed in the run's summary): scan → load → analyze → persist �
 * scan: a fresh complete scan of every active source (services.scan.scan_run), unless `use_cache` and
   the inventory is fresh (scan_cache.fresh_scans). A scan that fails fails the reconcile: no gap or
   task changes.
-* load: data type specs, the catalog, and HAVE (engine.have.load_have): per data type its present
-  partitions as one aggregated text, and the newest object only of the partitions that could be gaps.
-* analyze: analysis.analyze (pure).
+* load + analyze, one data type at a time (with its source's catalog), all from one snapshot of the
+  inventory: HAVE (engine.have.load_have: the present partitions as one aggregated text, the newest
+  object only of the partitions that could be gaps), then analysis.analyze (pure). Memory holds the
+  largest data type's HAVE, never the whole lake's (issue 23).
 * persist: the gap lifecycle, planned (domain.lifecycle.plan, pure) and applied in ONE transaction
   (services.lifecycle): open, update, resolve gaps; finish, re-rank and create tasks.
 * write: the §8 queue file (queue_file.queue_document), atomically.
@@ -25,6 +26,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 
 from django.db import transaction
@@ -35,7 +38,7 @@ from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after
 
 from reconciliation.choices import RunStatus
 from reconciliation.domain.analysis import AnalysisInput, AnalysisReport, DataTypeSpec, analyze
-from reconciliation.engine.have import have_from_rows, load_have
+from reconciliation.engine.have import have_from_rows, have_snapshot, load_have
 from reconciliation.models import ReconcileRun, ScanRun
 from reconciliation.scan_cache import fresh_scans
 from reconciliation.services.lifecycle import lifecycle_apply, lifecycle_changes, lifecycle_plan
@@ -229,26 +232,40 @@ class _Job:
         return {s.id: s for s in self.specs}
 
 
-def _analyse_and_persist(job: _Job) -> tuple[AnalysisReport, dict]:
+def _analyse(job: _Job) -> AnalysisReport:
+    """Load and analyse, one data type at a time with its source's catalog (in analyze's order), so that
+    memory holds the largest data type's HAVE and the largest source's catalog, never the whole lake's.
+    A dry run's listing brings HAVE for every type at once: analysed at once."""
     from reconciliation.services.specs import catalog_specs
 
-    timings, conf = job.timings, job.conf
-    # -- load --------------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    catalog = catalog_specs(sources=sorted({s.source for s in job.specs}))
+    timings, conf, as_of = job.timings, job.conf, job.as_of
+    timings["load"] = timings["analyze"] = 0.0
+    report, present = AnalysisReport(), 0
     have, job.have = job.have, None
-    if have is None:  # from the inventory table (else from a dry run's listing)
-        have = load_have(job.specs, job.as_of)
-    timings["load"] = time.perf_counter() - t0
-    job.progress(f"reconcile: {len(have)} partitions present; analysing as of {job.as_of}\n")
+    with have_snapshot():  # every data type read from one state of the inventory
+        for source, specs in groupby(sorted(job.specs, key=lambda s: (s.source, s.name)), key=attrgetter("source")):
+            t0 = time.perf_counter()
+            catalog = catalog_specs(sources=[source])
+            timings["load"] += time.perf_counter() - t0
+            for group in ([list(specs)] if have is not None else [[spec] for spec in specs]):
+                t0 = time.perf_counter()
+                group_have = have if have is not None else load_have(group, as_of)
+                present += len(group_have) if have is None else 0
+                timings["load"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                part = analyze(AnalysisInput(data_types=group, catalog=catalog, have=group_have, as_of=as_of,
+                                             critical_days=conf.critical_days))
+                report.gaps += part.gaps
+                report.completeness += part.completeness
+                del group_have, part
+                timings["analyze"] += time.perf_counter() - t0
+    job.progress(f"reconcile: {present if have is None else len(have)} partitions present; analysing as of {as_of}\n")
+    return report
 
-    # -- analyze -----------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    report = analyze(AnalysisInput(data_types=job.specs, catalog=catalog, have=have, as_of=job.as_of,
-                                   critical_days=conf.critical_days))
-    del have
-    timings["analyze"] = time.perf_counter() - t0
 
+def _analyse_and_persist(job: _Job) -> tuple[AnalysisReport, dict]:
+    report = _analyse(job)
+    conf, timings = job.conf, job.timings
     # -- the gap lifecycle: planned, then (unless a dry run) applied in one transaction --------
     t0 = time.perf_counter()
     limits = {"max_items": conf.max_items_per_task, "critical_days": conf.critical_days}
