@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from adce_site.choices import RunStatus
 from reconciliation.services.closed_loop import s3_object_created, s3_object_removed, scraper_tasks_complete
 from reconciliation.storage import ObjectInfo
 
@@ -380,13 +381,13 @@ def event_process(event_id: int, *, now=None, ignore_cooldown: bool = False) -> 
                     run = reconcile_for_event(trigger=trigger)
                     Event.objects.filter(pk=event.pk).update(reconcile_run=run)
                     event.reconcile_run = run
-                    if run.status == "failed":
+                    if run.status == RunStatus.FAILED:
                         errors.append(f"reconcile run #{run.pk} failed: {run.error}")
                 if plan.metrics:
                     run = verification_for_event(trigger=trigger, patterns=plan.patterns, update=plan.update)
                     Event.objects.filter(pk=event.pk).update(verification_run=run)
                     event.verification_run = run
-                    if run.status == "failed":
+                    if run.status == RunStatus.FAILED:
                         errors.append(f"verification run #{run.pk} failed: {run.error}")
 
         if event.type == EventType.SCRAPER_COMPLETE:

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from reconciliation.choices import ScanMode, ScanStatus
+from adce_site.choices import RunStatus
+from reconciliation.choices import ScanMode
 from reconciliation.models import ReconciliationSettings, ScanRun, Source
 
 
@@ -50,7 +51,7 @@ def fresh_scans(now: dt.datetime | None = None) -> list[ScanRun] | None:
         return None
     used: list[ScanRun] = []
     # A scan of another copy (--location) inventories that copy; it does not stand for the source.
-    qs = (ScanRun.objects.filter(status=ScanStatus.COMPLETED, finished_at__gt=since, location_override="")
+    qs = (ScanRun.objects.filter(status=RunStatus.COMPLETED, finished_at__gt=since, location_override="")
           .exclude(mode=ScanMode.SAMPLE).order_by("-finished_at"))
     for run in qs.iterator():
         covered = needed & set(run.sources or [])

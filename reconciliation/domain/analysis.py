@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciliation.choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
+from reconciliation.choices import GapKind, PatternLevel, Priority
 from reconciliation.domain.seasons import current_season, previous_season, start_year
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
 
@@ -100,7 +100,7 @@ class GapFinding:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
     @property
     def sort_key(self) -> tuple:
@@ -268,7 +268,7 @@ class TaskPlan:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
 
 _WHY = {
@@ -297,9 +297,10 @@ def task_reason(spec: DataTypeSpec, season: str | None, priority: str, kind: str
     return f"{what}: {why}"
 
 
-def _minutes(count: int, per_file: float) -> float | int:
-    value = count * per_file
-    return int(value) if float(value).is_integer() else round(value, 2)
+def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
+    """partitions × minutes_per_file; an int when whole (the usual case), else rounded to 2 decimals."""
+    value = partitions * float(minutes_per_file)
+    return int(value) if value.is_integer() else round(value, 2)
 
 
 def plan_tasks(
@@ -322,7 +323,7 @@ def plan_tasks(
 
     def order(key):
         source, data_type, _id, season, priority, kind = key
-        return (PRIORITY_RANK[priority], source, data_type, season is None, season or "", kind)
+        return (Priority(priority).rank, source, data_type, season is None, season or "", kind)
 
     plans: list[TaskPlan] = []
     for key in sorted(groups, key=order):
@@ -334,7 +335,7 @@ def plan_tasks(
             plans.append(TaskPlan(
                 source=source, data_type=data_type, data_type_id=dt_id, season=season, priority=priority,
                 gap_kind=kind, scraper=spec.scraper, gaps=chunk,
-                minutes=_minutes(len(chunk), spec.minutes_per_file),
+                minutes=estimated_minutes(len(chunk), spec.minutes_per_file),
                 reason=task_reason(spec, season, priority, kind, len(chunk), critical_days),
                 level=spec.level,
             ))

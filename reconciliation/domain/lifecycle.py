@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reconciliation.choices import PRIORITY_RANK, GapStatus, TaskStatus
+from reconciliation.choices import GapStatus, Priority, TaskStatus
 from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, GapFinding, TaskPlan, plan_tasks
 
-_NAME_OF_RANK = {rank: name for name, rank in PRIORITY_RANK.items()}
+_NAME_OF_RANK = {p.rank: p.value for p in Priority}
 
 
 class LiveGap(NamedTuple):
@@ -106,7 +106,7 @@ def plan(report: AnalysisReport, live_gaps: Mapping[tuple[int, str], LiveGap], o
             continue
         f = updated.get(g.id)
         if g.task_id is not None:
-            ranks[g.task_id].append(PRIORITY_RANK[f.priority if f else g.priority])
+            ranks[g.task_id].append(Priority(f.priority if f else g.priority).rank)
         if g.task_status in (TaskStatus.PENDING, TaskStatus.CLAIMED, TaskStatus.FAILED):
             continue
         if f is None:

@@ -15,6 +15,8 @@ from itertools import chain, repeat
 
 from django.db import connection, transaction
 
+from adce_site.iterables import chunks
+
 from reconciliation.domain.analysis import PRESENT, DataTypeSpec, ObjectSummary
 from reconciliation.domain.verdict import FIELDS, VerdictRule, verdict_rule
 from reconciliation.models import DataType, StoredObject
@@ -145,8 +147,8 @@ def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
     newest: dict = {}
     # Chunks of 100: without statistics (right after a bulk scan) PostgreSQL estimates a longer IN list
     # to match more rows than the whole data type and scans all of it instead of the index.
-    for i in range(0, len(partitions), 100):
-        rows = (StoredObject.objects.filter(data_type_id=dt_id, partition__in=partitions[i:i + 100])
+    for chunk in chunks(partitions, 100):
+        rows = (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
                 .values_list("partition", "store", "key", "size", "last_modified"))
         have_from_rows(((dt_id, part, key, size, lm) for part, store, key, size, lm in rows
                         if store == loc.store and key.startswith(loc.prefix)), newest)

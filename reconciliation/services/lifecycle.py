@@ -14,7 +14,8 @@ from collections import defaultdict
 
 from django.db.models import Count, Min
 
-from reconciliation.choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
+from adce_site.iterables import chunks
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority, TaskStatus
 from reconciliation.domain.analysis import AnalysisReport, TaskPlan
 from reconciliation.domain.lifecycle import LifecyclePlan, LiveGap, OpenTask, plan
 from reconciliation.models import DataType, Gap, ReconcileRun, Task
@@ -67,12 +68,12 @@ def lifecycle_apply(plan: LifecyclePlan, *, run: ReconcileRun, now: dt.datetime)
     with their task, so that each new row is written once). Every write re-checks the state it expects."""
     source_of = dict(DataType.objects.filter(pk__in=plan.scope).values_list("id", "source_id"))
     Gap.objects.bulk_update([
-        Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority], season=f.season,
+        Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank, season=f.season,
             game_date=f.game_date, **_object_fields(f))
         for gap_id, f in plan.to_update
     ], ["kind", "priority", "priority_rank", "season", "game_date", "object_key", "object_size",
         "object_last_modified"], batch_size=500)
-    for ids in _chunks(plan.to_resolve):
+    for ids in chunks(plan.to_resolve, _CHUNK):
         Gap.objects.filter(pk__in=ids, status=GapStatus.OPEN).update(
             status=GapStatus.RESOLVED, resolved_at=now, resolved_by=run)
     Gap.objects.filter(status=GapStatus.OPEN, data_type_id__in=plan.scope).exclude(last_seen_at=now).update(
@@ -83,7 +84,7 @@ def lifecycle_apply(plan: LifecyclePlan, *, run: ReconcileRun, now: dt.datetime)
     created_ids, task_of = _tasks_create(run, plan, source_of, now)
     Gap.objects.bulk_create((
         Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season, partition=f.partition,
-            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=PRIORITY_RANK[f.priority],
+            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank,
             status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now, opened_by=run,
             task_id=task_of.get((f.data_type_id, f.partition)), **_object_fields(f))
         for f in plan.to_open
@@ -97,20 +98,15 @@ def _object_fields(f) -> dict:
             "object_last_modified": obj.last_modified if obj else None}
 
 
-def _chunks(items: list, size: int = _CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def _tasks_rerank(moves: list[tuple[object, str]], now: dt.datetime) -> int:
     by_priority = defaultdict(list)
     for task_id, priority in moves:
         by_priority[priority].append(task_id)
     changed = 0
     for priority, ids in by_priority.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, _CHUNK):
             changed += Task.objects.filter(pk__in=chunk, status=TaskStatus.PENDING).update(
-                priority=priority, priority_rank=PRIORITY_RANK[priority], updated_at=now)
+                priority=priority, priority_rank=Priority(priority).rank, updated_at=now)
     return changed
 
 
@@ -119,7 +115,7 @@ def _tasks_create(run, plan: LifecyclePlan, source_of: dict, now) -> tuple[list[
     partition) of a gap still to open: its task id})."""
     attempts = task_max_attempts_default()
     tasks = [Task(id=uuid.uuid4(), source_id=source_of[p.data_type_id], data_type_id=p.data_type_id, season=p.season,
-                  priority=p.priority, priority_rank=PRIORITY_RANK[p.priority], gap_kind=p.gap_kind,
+                  priority=p.priority, priority_rank=Priority(p.priority).rank, gap_kind=p.gap_kind,
                   scraper=p.scraper, reason=p.reason, status=TaskStatus.PENDING, max_attempts=attempts,
                   created_at=now, reconcile_run=run)
              for p in plan.tasks_create]
@@ -133,6 +129,6 @@ def _tasks_create(run, plan: LifecyclePlan, source_of: dict, now) -> tuple[list[
                 gap_ids.append(plan.stored_gap_ids[k])
             else:
                 task_of[k] = task.pk
-        for chunk in _chunks(gap_ids):
+        for chunk in chunks(gap_ids, _CHUNK):
             Gap.objects.filter(pk__in=chunk).update(task=task)
     return [str(t.pk) for t in tasks], task_of

@@ -21,6 +21,7 @@ Decisions are in docs/scan-and-reconcile.md.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
@@ -33,10 +34,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from adce_site.choices import RunStatus
 from adce_site.cli import no_progress
-from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
+from adce_site.runs import run_record
 
-from reconciliation.choices import RunStatus
 from reconciliation.domain.analysis import AnalysisInput, AnalysisReport, DataTypeSpec, analyze
 from reconciliation.engine.have import have_from_rows, have_snapshot, load_have
 from reconciliation.models import ReconcileRun, ScanRun
@@ -90,8 +91,7 @@ def have_from_listing(plan, matcher, progress) -> tuple[dict, ScanTotals]:
 def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.date | None = None,
                   output: str | os.PathLike | None = None, trigger: str = "manual",
                   progress: Callable[[str], None] = no_progress) -> ReconcileRun:
-    from reconciliation.domain.patterns import PartitionMatcher
-    from reconciliation.services.specs import data_type_specs, reconciliation_settings
+    from reconciliation.services.specs import data_type_specs, partition_matcher, reconciliation_settings
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -110,58 +110,53 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
     run: ReconcileRun | None = None
     have = None
     scan_info: dict
-    if cached:
-        scan = cached[0]
-        scan_info = {"id": scan.pk, "cached": True, "ids": [s.pk for s in cached], "mode": scan.mode,
-                     "status": scan.status, "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
-        progress(f"reconcile: using the inventory of scan(s) {', '.join(str(s.pk) for s in cached)}\n")
-    elif dry_run:
-        try:
-            plan = scan_plan()
-        except ScanInputError as exc:
-            raise ReconcileInputError(str(exc)) from None
-        progress("reconcile: listing (dry run, nothing recorded)\n")
-        try:
-            with paused_gc():
-                have, totals = have_from_listing(plan, PartitionMatcher.from_db(), progress)
-        except StorageError as exc:
-            raise ReconcileFailed(f"scan failed: {exc}") from None
-        scan = None
-        scan_info = {"id": None, "cached": False, "mode": plan.mode, "status": "not recorded (dry run)",
-                     "objects": totals.total("objects"), "unmatched": totals.total("unmatched"),
-                     "unmatched_examples": totals.unmatched_examples[:10]}
-    else:
-        try:
-            scan_plan()  # validate before recording anything
-        except ScanInputError as exc:
-            raise ReconcileInputError(str(exc)) from None
-        run = _run_create(trigger=trigger, as_of=as_of, started_at=now, output_path=str(output_path or ""))
-        try:
-            scan = scan_run(trigger=f"reconcile:{trigger}"[:40], progress=progress)
-        except (ScanFailed, ScanInputError) as exc:
-            run.scan = getattr(exc, "run", None)
-            _run_fail(run, f"scan failed: {exc}", t_start)
-            raise ReconcileFailed(run.error, run) from None
-        except BaseException as exc:  # interrupted, a dead connection, a bug: never leave it "running"
-            _run_fail(run, f"scan: {type(exc).__name__}: {exc}" if str(exc) else f"scan: {type(exc).__name__}", t_start)
-            raise
-        scan_info = {"id": scan.pk, "cached": False, "mode": scan.mode, "status": scan.status,
-                     "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
-    timings["scan"] = time.perf_counter() - t0
-    if run is None and not dry_run:
-        run = _run_create(trigger=trigger, as_of=as_of, started_at=now, scan=scan, output_path=str(output_path or ""))
+    fields = {"trigger": trigger, "as_of": as_of, "started_at": now, "output_path": str(output_path or "")}
+    with contextlib.ExitStack() as recording:  # the run's row, from its creation to its commit (adce_site.runs)
+        if cached:
+            scan = cached[0]
+            scan_info = {"id": scan.pk, "cached": True, "ids": [s.pk for s in cached], "mode": scan.mode,
+                         "status": scan.status, "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
+            progress(f"reconcile: using the inventory of scan(s) {', '.join(str(s.pk) for s in cached)}\n")
+        elif dry_run:
+            try:
+                plan = scan_plan()
+            except ScanInputError as exc:
+                raise ReconcileInputError(str(exc)) from None
+            progress("reconcile: listing (dry run, nothing recorded)\n")
+            try:
+                with paused_gc():
+                    have, totals = have_from_listing(plan, partition_matcher(), progress)
+            except StorageError as exc:
+                raise ReconcileFailed(f"scan failed: {exc}") from None
+            scan = None
+            scan_info = {"id": None, "cached": False, "mode": plan.mode, "status": "not recorded (dry run)",
+                         "objects": totals.total("objects"), "unmatched": totals.total("unmatched"),
+                         "unmatched_examples": totals.unmatched_examples[:10]}
+        else:
+            try:
+                scan_plan()  # validate before recording anything
+            except ScanInputError as exc:
+                raise ReconcileInputError(str(exc)) from None
+            run = recording.enter_context(run_record(ReconcileRun, **fields))
+            try:
+                scan = scan_run(trigger=f"reconcile:{trigger}"[:40], progress=progress)
+            except (ScanFailed, ScanInputError) as exc:
+                run.scan = getattr(exc, "run", None)
+                run.fail(f"scan failed: {exc}")
+                raise ReconcileFailed(run.error, run) from None
+            except BaseException as exc:  # interrupted, a dead connection, a bug: never leave it "running"
+                run.fail(f"scan: {type(exc).__name__}: {exc}" if str(exc) else f"scan: {type(exc).__name__}")
+                raise
+            scan_info = {"id": scan.pk, "cached": False, "mode": scan.mode, "status": scan.status,
+                         "objects": scan.objects_seen, "unmatched": scan.unmatched_count}
+        timings["scan"] = time.perf_counter() - t0
+        if run is None and not dry_run:
+            run = recording.enter_context(run_record(ReconcileRun, scan=scan, **fields))
 
-    try:
         with paused_gc():
             report, changes = _analyse_and_persist(_Job(
                 run=run, scan=scan, have=have, specs=specs, conf=conf, as_of=as_of, now=now, dry_run=dry_run,
                 scan_info=scan_info, timings=timings, output_path=output_path, progress=progress))
-    except BaseException as exc:
-        if run is not None and run.status == RunStatus.RUNNING:
-            _run_fail(run, f"{type(exc).__name__}: {exc}", t_start)
-        raise
-    if run is not None:
-        run_unlock("reconcile", run.pk)
 
     # -- write (after the commit: the file shows what the database now holds) -----------------
     t0 = time.perf_counter()
@@ -186,28 +181,6 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
     if not dry_run:
         ReconcileRun.objects.filter(pk=run.pk).update(summary=run.summary, duration_ms=run.duration_ms)
     return run
-
-
-STALE_ERROR = "interrupted: its process or database connection died before it finished"
-
-
-def _run_create(**fields) -> ReconcileRun:
-    """The running row, created together with its advisory lock (adce_site.runguard); runs left
-    "running" by a process or connection that died are marked failed first."""
-    runs_fail_stale(ReconcileRun.objects.all(), "reconcile", STALE_ERROR)
-    with transaction.atomic():
-        run = ReconcileRun.objects.create(status=RunStatus.RUNNING, **fields)
-        run_lock("reconcile", run.pk)
-    return run
-
-
-def _run_fail(run: ReconcileRun, error: str, t_start: float) -> None:
-    run.status = RunStatus.FAILED
-    run.error = error
-    run.finished_at = timezone.now()
-    run.duration_ms = int((time.perf_counter() - t_start) * 1000)
-    save_after_failure(run.save, f"reconcile run #{run.pk}")  # even when the connection itself died
-    run_unlock("reconcile", run.pk)
 
 
 @dataclass

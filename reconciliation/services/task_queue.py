@@ -21,7 +21,8 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from reconciliation.choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
+from adce_site.iterables import chunks
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority, TaskStatus
 from reconciliation.models import Gap, ReconciliationSettings, Task
 
 
@@ -240,15 +241,13 @@ def tasks_finish_resolved(task_ids=None, *, now: dt.datetime | None = None) -> l
     now = now or timezone.now()
     with_open = Gap.objects.filter(status=GapStatus.OPEN, task__isnull=False).values("task_id")
     qs = Task.objects.filter(status__in=OPEN_TASK_STATUSES).exclude(pk__in=with_open)
-    wanted = None if task_ids is None else list(task_ids)
     finished = []
     with transaction.atomic():
-        for i in range(0, 1 if wanted is None else len(wanted), 500):
-            chosen = qs if wanted is None else qs.filter(pk__in=wanted[i:i + 500])
+        for chosen in [qs] if task_ids is None else (qs.filter(pk__in=c) for c in chunks(list(task_ids), 500)):
             finished += chosen.select_for_update().values_list("pk", flat=True)  # PostgreSQL: locked until done
-        for i in range(0, len(finished), 500):
-            Task.objects.filter(pk__in=finished[i:i + 500]).update(
-                status=TaskStatus.DONE, finished_at=now, lease_expires_at=None, updated_at=now)
+        for chunk in chunks(finished, 500):
+            Task.objects.filter(pk__in=chunk).update(status=TaskStatus.DONE, finished_at=now, lease_expires_at=None,
+                                                     updated_at=now)
     return finished
 
 
@@ -277,11 +276,10 @@ def gaps_requeue(gaps: QuerySet | Iterable[Gap], *, reason: str = "requeued by a
     created: list[Task] = []
     for (_, season, priority, kind), members in groups.items():
         first = members[0]
-        for start in range(0, len(members), cap):
-            chunk = members[start:start + cap]
+        for chunk in chunks(members, cap):
             task = Task.objects.create(
                 source=first.source, data_type=first.data_type, season=season, priority=priority,
-                priority_rank=PRIORITY_RANK[priority], gap_kind=kind, scraper=first.source.scraper,
+                priority_rank=Priority(priority).rank, gap_kind=kind, scraper=first.source.scraper,
                 reason=f"{reason}: {len(chunk)} {kind} partition(s) of {first.data_type}",
                 max_attempts=task_max_attempts_default(), created_at=now,
             )

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from reconciliation.services import task_queue as tasks_mod
-from reconciliation.choices import PRIORITY_RANK, GapStatus, TaskStatus
+from reconciliation.choices import GapStatus, Priority, TaskStatus
 from reconciliation.models import DataType, Gap, ReconciliationSettings, Source, Task
 from reconciliation.services.task_queue import (
     LEASE_EXPIRED,
@@ -41,7 +41,7 @@ def make_task(data_type, *, priority="MEDIUM", season="2024-25", kind="missing",
               status=TaskStatus.PENDING, **extra):
     return Task.objects.create(
         source=data_type.source, data_type=data_type, season=season, priority=priority,
-        priority_rank=PRIORITY_RANK[priority], gap_kind=kind, scraper=data_type.source.scraper,
+        priority_rank=Priority(priority).rank, gap_kind=kind, scraper=data_type.source.scraper,
         reason="test", status=status, created_at=created_at or T0, **extra,
     )
 
@@ -52,7 +52,7 @@ def make_gap(data_type, partition=None, *, season="2024-25", kind="missing", pri
     return Gap.objects.create(
         source=data_type.source, data_type=data_type, season=season, partition=partition,
         game_date=game_date or dt.date(2024, 11, 1), kind=kind, priority=priority,
-        priority_rank=PRIORITY_RANK[priority], status=status, task=task,
+        priority_rank=Priority(priority).rank, status=status, task=task,
     )
 
 
