@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from reconciliation.choices import GapKind, PatternLevel, Priority
 from reconciliation.domain.patterns import public_partition
 from reconciliation.domain.seasons import current_season, previous_season, start_year
+from reconciliation.domain.verdict import partition_verdict, verdict_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class _Present:
 
 
 # A HAVE value meaning "present, and its newest object is neither empty nor stale": a loader that knows
-# the specs and as_of (reconciling.load_have) gives it to the partitions that cannot be gaps, so that
+# the specs and as_of (engine.have.load_have) gives it to the partitions that cannot be gaps, so that
 # it never builds an ObjectSummary for them (most of a million).
 PRESENT = _Present()
 
@@ -181,31 +182,7 @@ def expected_partitions(spec: DataTypeSpec, games: Sequence[GameSpec], as_of: dt
 
 
 # --------------------------------------------------------------------------------------------
-# Gap kind and priority
-
-
-def stale_cutoff(as_of: dt.date, freshness_days: int) -> dt.datetime:
-    """00:00 UTC of the day as_of − freshness_days: an object modified before it is stale."""
-    day = as_of - dt.timedelta(days=freshness_days)
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-
-
-def gap_kind(spec: DataTypeSpec, season: str | None, obj: ObjectSummary | _Present | None,
-             as_of: dt.date) -> str | None:
-    """The gap kind of a partition of `season` whose newest object is `obj` (None: absent), or None."""
-    if obj is None:
-        return GapKind.MISSING
-    if obj is PRESENT:
-        return None
-    if obj.size < spec.min_size_bytes:
-        return GapKind.EMPTY  # wins over stale
-    if (
-        spec.level == PatternLevel.SEASON
-        and season == current_season(as_of)
-        and obj.last_modified < stale_cutoff(as_of, spec.freshness_days)
-    ):
-        return GapKind.STALE
-    return None
+# Priority
 
 
 def priority_of(
@@ -255,13 +232,13 @@ def analyze(inp: AnalysisInput) -> AnalysisReport:
         key = (spec.source, spec.level, spec.seasons, spec.dimensions)
         if key not in expected:
             expected[key] = open_types.expand_dimensions(spec, expected_partitions(spec, games, as_of))
-        dt_id = spec.id
+        dt_id, rule = spec.id, verdict_rule(spec, as_of)
         for season, parts in expected[key].items():
             judged = []
             for day, partition in parts:
                 obj = get((dt_id, partition))
                 if obj is not PRESENT:  # the common case, decided without a call
-                    kind = gap_kind(spec, season, obj, as_of)
+                    kind = partition_verdict(spec, partition, obj, as_of, rule)
                     if kind is not None:
                         judged.append((day, partition, kind, obj))
             present = len(parts) - len(judged)

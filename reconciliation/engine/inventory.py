@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from reconciliation.engine import copy_binary
+from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.models import StoredObject
 from reconciliation.engine.write_behind import WriteBehind, sqlite_files
 
@@ -465,15 +466,18 @@ def objects_upsert(store: str, objects: Iterable, *, matcher=None, scan=None) ->
 
     matcher = matcher or partition_matcher()
     source_of = _source_of_data_type()
+    objects = list(objects)
+    matches = [matcher.match(store, obj.key) for obj in objects]
+    # the scan's rule for what the columns hold (engine.limits): an over-long partition is unmatched
+    data_types, partitions = fit_matches(pa.array([m.data_type_id if m else None for m in matches], pa.int64()),
+                                         pa.array([m.partition if m else "" for m in matches], pa.string()))
+    etags = fit_etags(pa.array([getattr(obj, "etag", "") or "" for obj in objects], pa.string()))
     rows, touched = [], set()
-    for obj in objects:
-        m = matcher.match(store, obj.key)
-        dt_id = m.data_type_id if m else None
-        part = m.partition if m else ""
-        if m:
+    for obj, dt_id, part, etag in zip(objects, data_types.to_pylist(), partitions.to_pylist(), etags.to_pylist()):
+        if dt_id is not None:
             touched.add((dt_id, part))
         rows.append(StoredObject(
-            store=store, key=obj.key, size=obj.size, last_modified=obj.last_modified, etag=getattr(obj, "etag", "") or "",
+            store=store, key=obj.key, size=obj.size, last_modified=obj.last_modified, etag=etag,
             source_id=source_of.get(dt_id), data_type_id=dt_id, partition=part, scan=scan,
         ))
     if rows:

@@ -38,14 +38,13 @@ from adce_site.choices import RunStatus
 from reconciliation.choices import ScanMode
 from reconciliation.engine.columnar import ColumnMatcher
 from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region
+from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.models import DataType, ScanRun, Source
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
 from reconciliation.storage.batches import batches_from_tuples, tuples_from_batch
 
 UNMATCHED_EXAMPLES = 50
-_PARTITION_MAX = 255  # StoredObject.partition max_length
-_ETAG_MAX = 80
 
 
 class ScanInputError(ValueError):
@@ -329,10 +328,7 @@ def _inventory_batch(part, target: Target, stats: TargetStats, context: _MatchCo
     else:
         match_keys = keys
     data_types, partitions = context.columns.match(target.match_store, match_keys)
-    too_long = pc.greater(pc.utf8_length(partitions), _PARTITION_MAX)
-    if pc.any(too_long).as_py():
-        data_types = pc.if_else(too_long, pa.scalar(None, pa.int64()), data_types)
-        partitions = pc.if_else(too_long, "", partitions)
+    data_types, partitions = fit_matches(data_types, partitions)
     matched = pc.is_valid(data_types)
     hits = pc.sum(matched).as_py() or 0
     stats.matched += hits
@@ -346,9 +342,7 @@ def _inventory_batch(part, target: Target, stats: TargetStats, context: _MatchCo
             missed = keys.filter(pc.invert(matched)).slice(0, UNMATCHED_EXAMPLES - len(examples)).to_pylist()
             examples.extend(f"{target.location.store}/{k}" for k in missed)
     sources = pc.if_else(matched, context.type_sources.take(pc.index_in(data_types, value_set=context.type_ids)), owner)
-    etags = part.column(3)
-    if pc.any(pc.greater(pc.utf8_length(etags), _ETAG_MAX)).as_py():
-        etags = pc.utf8_slice_codeunits(etags, 0, _ETAG_MAX)
+    etags = fit_etags(part.column(3))
     store = pa.repeat(pa.scalar(target.location.store, pa.string()), n)
     scans = pa.repeat(pa.scalar(context.scan_id, pa.int64()), n)
     return pa.RecordBatch.from_arrays(

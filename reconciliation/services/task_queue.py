@@ -228,16 +228,27 @@ def gaps_ignore(gaps: QuerySet | Iterable[Gap]) -> int:
     task_ids = set(targets.exclude(task=None).values_list("task_id", flat=True))
     with transaction.atomic():
         n = targets.update(status=GapStatus.IGNORED, task=None)
-        _tasks_finish_empty(task_ids)
+        tasks_finish_resolved(task_ids)
     return n
 
 
-def _tasks_finish_empty(task_ids, now: dt.datetime | None = None) -> int:
-    """Open tasks left without an open partition have nothing to do: done (as reconcile does)."""
+def tasks_finish_resolved(task_ids=None, *, now: dt.datetime | None = None) -> list:
+    """Open (pending or claimed) tasks left without an open gap have nothing to do: done. Among
+    `task_ids`, or every open task when None. Returns the ids of the tasks finished.
+
+    The one place this rule lives: reconcile, the S3-event re-judge, an operator's ignore and a
+    scraper's completion event all finish tasks through it."""
     now = now or timezone.now()
-    with_open = Gap.objects.filter(task_id__in=task_ids, status=GapStatus.OPEN).values("task_id")
-    return (Task.objects.filter(pk__in=task_ids, status__in=OPEN_TASK_STATUSES).exclude(pk__in=with_open)
-            .update(status=TaskStatus.DONE, finished_at=now, lease_expires_at=None, updated_at=now))
+    with_open = Gap.objects.filter(status=GapStatus.OPEN, task__isnull=False).values("task_id")
+    qs = Task.objects.filter(status__in=OPEN_TASK_STATUSES).exclude(pk__in=with_open)
+    finished = []
+    with transaction.atomic():
+        for chosen in [qs] if task_ids is None else (qs.filter(pk__in=c) for c in chunks(list(task_ids), 500)):
+            finished += chosen.select_for_update().values_list("pk", flat=True)  # PostgreSQL: locked until done
+        for chunk in chunks(finished, 500):
+            Task.objects.filter(pk__in=chunk).update(status=TaskStatus.DONE, finished_at=now, lease_expires_at=None,
+                                                     updated_at=now)
+    return finished
 
 
 @transaction.atomic

@@ -15,8 +15,8 @@ from reconciliation.domain.analysis import (
     estimated_minutes,
     pick_newest,
     plan_tasks,
-    stale_cutoff,
 )
+from reconciliation.domain.verdict import stale_cutoff
 from reconciliation.domain.seasons import season_of
 
 UTC = dt.timezone.utc

@@ -106,6 +106,7 @@ def lake(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * size)
     os.utime(root / "espn/standings/2025.json", (OLD, OLD))  # the current season's file, stale
+    os.utime(root / "espn/rosters/2024-25/LAL.json", (OLD, OLD))  # stale too: a season level with a dimension
     catalog = tmp_path / "games.csv"
     catalog.write_text("game_id,season,game_date\n" + "".join(f"{g},{s},{d}\n" for g, (s, d) in GAMES.items()))
     dims = {"espn_team": "value,season\nLAL,\nSEA,2023-24\n", "nba_team": "value,season\nBOS,\nNYK,2025\n",
@@ -172,6 +173,7 @@ def test_a_lake_built_for_its_patterns_reconciles_exactly(lake):
         ("espn", "team_rosters", "2010-11/LAL", "missing", "LOW"),
         ("espn", "box_scores", "401", "empty", "MEDIUM"),
         ("espn", "standings", "2024-25", "stale", "CRITICAL"),
+        ("espn", "team_rosters", "2024-25/LAL", "stale", "CRITICAL"),
         ("espn", "player_game_logs", "2023-24/p3", "empty", "MEDIUM"),
         ("nba_api", "awards", "dpoy", "missing", "HIGH"),
     }

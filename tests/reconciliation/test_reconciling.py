@@ -12,8 +12,10 @@ from adce_site.choices import RunStatus
 from reconciliation.choices import GapKind, GapStatus, Priority, TaskStatus
 from reconciliation.engine.inventory import objects_upsert
 from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
-from reconciliation.services.reconcile import (ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, load_have,
-                                        reconcile_run)
+from reconciliation.engine.have import load_have
+from reconciliation.scan_cache import fresh_scans
+from reconciliation.services.closed_loop import gaps_rejudge
+from reconciliation.services.reconcile import ReconcileFailed, ReconcileInputError, reconcile_run
 from reconciliation.services.scan import scan_run
 from reconciliation.storage import ObjectInfo, StorageError
 

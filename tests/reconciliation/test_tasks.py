@@ -270,3 +270,18 @@ def test_max_attempts_default_comes_from_settings(settings):
     assert task_max_attempts_default() == 5
     settings.ADCE_TASK_MAX_ATTEMPTS = 0  # a task always gets at least one attempt
     assert task_max_attempts_default() == 1
+
+
+def test_tasks_finish_resolved_finishes_open_tasks_without_an_open_gap(ptype):
+    from reconciliation.services.task_queue import tasks_finish_resolved
+
+    waiting, emptied, other, done = (make_task(ptype) for _ in range(4))
+    make_gap(ptype, task=waiting)
+    make_gap(ptype, task=emptied, status=GapStatus.RESOLVED)
+    make_gap(ptype, task=other, status=GapStatus.IGNORED)
+    Task.objects.filter(pk=done.pk).update(status=TaskStatus.DONE)
+    assert tasks_finish_resolved([waiting.pk, emptied.pk, done.pk], now=T0) == [emptied.pk]  # only those asked
+    assert Task.objects.get(pk=emptied.pk).finished_at == T0
+    assert tasks_finish_resolved(now=T0) == [other.pk]  # every open task
+    assert dict(Task.objects.values_list("pk", "status")) == {
+        waiting.pk: "pending", emptied.pk: "done", other.pk: "done", done.pk: "done"}

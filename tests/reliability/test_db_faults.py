@@ -136,7 +136,7 @@ AS_OF = dt.date(2024, 12, 31)
 
 
 def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
-    from reconciliation.services import reconcile as reconciling
+    from reconciliation.services import lifecycle
     from reconciliation.services.reconcile import reconcile_run
 
     from ..reconciliation.test_scanning import put_file
@@ -149,13 +149,13 @@ def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
     before = state_snapshot()
 
     killer = BackendKiller.of(connection).start()
-    original = reconciling._tasks_create
+    original = lifecycle._tasks_create
 
     def tasks_create(*args, **kwargs):  # gaps are opened/resolved already, in the same transaction
         killer.hit()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(reconciling, "_tasks_create", tasks_create)
+    monkeypatch.setattr(lifecycle, "_tasks_create", tasks_create)
     with pytest.raises(Exception):
         reconcile_run(as_of=AS_OF)
     killer.join()
@@ -168,7 +168,7 @@ def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
     assert after["gaps"] == before["gaps"] and after["tasks"] == before["tasks"]
     assert not Gap.objects.filter(opened_by=run).exists() and not Task.objects.filter(reconcile_run=run).exists()
 
-    monkeypatch.setattr(reconciling, "_tasks_create", original)
+    monkeypatch.setattr(lifecycle, "_tasks_create", original)
     nxt = reconcile_run(as_of=AS_OF)
     assert nxt.status == RunStatus.COMPLETED
     assert set(Gap.objects.filter(status="open").values_list("partition", flat=True)) == (
