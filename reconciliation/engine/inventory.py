@@ -49,6 +49,8 @@ _UTC = dt.timezone.utc
 _BATCH = 20_000
 _SQLITE_ROWS = 250  # rows per INSERT statement on SQLite (bounded by its bound-variable limit)
 _SQLITE_CHUNK = 10_000  # rows turned into Python values at a time
+_SQLITE_CACHE_KB = 131_072  # page cache of a staged scan's diff
+_SQLITE_BULK_CACHE_KB = 16_384  # page cache of a bulk load
 
 
 @dataclass(frozen=True)
@@ -185,15 +187,14 @@ class InventoryStaging:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> InventoryStaging:
-        if self.vendor == "sqlite":
-            with connection.cursor() as cur:
-                # A page cache big enough that a million-row swap or index build does not thrash (the
-                # default is 2 MB). Staging stays in SQLite's temp *file*: memory bounded by the cache
-                # whatever the lake's size.
-                cur.execute("PRAGMA cache_size = -131072")
         if self.allow_bulk and self._begin_bulk():
             return self
         with connection.cursor() as cur:
+            if self.vendor == "sqlite":
+                # The diff probes the inventory's unique index once per staged row: a page cache big
+                # enough to hold a good part of it (the default is 2 MB). Staging stays in SQLite's temp
+                # *file*: memory bounded by the cache whatever the lake's size.
+                cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
             # insertion order, so that the later of two rows for one key wins (PostgreSQL; SQLite has rowid)
             order = ", n bigserial" if self.vendor == "postgresql" else ""
@@ -213,6 +214,10 @@ class InventoryStaging:
                     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
                 else:
                     cur.execute(f"DELETE FROM {TABLE} WHERE 0")  # takes SQLite's write lock before looking
+                    # Rows are appended and the indexes built by SQLite's sorter, which spills to its
+                    # temp files: a big page cache only held a growing copy of the new pages (~100 MB
+                    # more peak memory at 1M and 3M objects, no CPU saved: docs/benchmarks.md §7).
+                    cur.execute(f"PRAGMA cache_size = -{_SQLITE_BULK_CACHE_KB}")
                 if not _inventory_empty(cur):
                     transaction.set_rollback(True)
                     atomic.__exit__(None, None, None)
