@@ -79,18 +79,20 @@ def timed(name: str, argv: list[str], env: dict, *, pg: bool = False) -> dict:
     with tempfile.NamedTemporaryFile("r") as rss:
         ticks0 = cpu_ticks()
         t0 = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv], env=env, cwd=ROOT,
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name, *argv], env=env, cwd=ROOT,
                               capture_output=True, text=True)
         wall = time.perf_counter() - t0
         ticks1 = cpu_ticks()
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr[-3000:])
             raise SystemExit(f"{name}: exit {proc.returncode}")
-        peak_kb = int(rss.read().split()[-1])
-    out = {"seconds": round(wall, 2), "peak_rss_mb": round(peak_kb / 1024), "stdout": proc.stdout}
+        peak_kb, user, system = rss.read().split()[-3:]
+    # CPU seconds of the command (user + system): on a machine other jobs load, wall time measures them too
+    out = {"seconds": round(wall, 2), "cpu_s": round(float(user) + float(system), 2),
+           "peak_rss_mb": round(int(peak_kb) / 1024), "stdout": proc.stdout}
     if ticks0 and ticks1 and ticks1[1] > ticks0[1]:
         out["steal_pct"] = round(100 * (ticks1[0] - ticks0[0]) / (ticks1[1] - ticks0[1]), 1)
-    print(f"  {name}: {out['seconds']} s, {out['peak_rss_mb']} MB", file=sys.stderr, flush=True)
+    print(f"  {name}: {out['seconds']} s, {out['cpu_s']} CPU s, {out['peak_rss_mb']} MB", file=sys.stderr, flush=True)
     return out
 
 
@@ -133,25 +135,44 @@ def _changed_copy(manifest_uri: str, folder: Path) -> dict:
     return {"manifest_uri": uri, "changed": changed}
 
 
-def adce_round(kind: str, size: int, exp: dict, workdir: Path, pg_url: str) -> dict:
+MANAGE = [PYTHON, str(ROOT / "manage.py")]
+
+
+def prepared(kind: str, size: int, exp: dict, workdir: Path, pg_url: str) -> dict:
+    """The environment of a fresh database holding the report's coverage and catalogs (untimed)."""
     env = prepare_db(kind, workdir / str(size), pg_url)
-    env["PYTHONPATH"] = str(ROOT)
-    manage = [PYTHON, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-    subprocess.run([*manage, "import_coverage", exp["coverage"]], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    subprocess.run([*MANAGE, "import_coverage", exp["coverage"]], env=env, cwd=ROOT, check=True, capture_output=True)
     for source, path in exp["catalogs"].items():
-        subprocess.run([*manage, "import_catalog", "--source", source, path], env=env, cwd=ROOT, check=True,
+        subprocess.run([*MANAGE, "import_catalog", "--source", source, path], env=env, cwd=ROOT, check=True,
                        capture_output=True)
+    return env
+
+
+def adce_round(kind: str, size: int, exp: dict, workdir: Path, pg_url: str) -> dict:
+    env = prepared(kind, size, exp, workdir, pg_url)
     pg = kind == "postgres"
     steps = {}
     for name, manifest in (("scan", exp["manifest_uri"]), ("rescan_unchanged", exp["manifest_uri"]),
                            ("rescan_changed", exp["changed"]["manifest_uri"])):
-        step = timed(f"{kind} {size} {name}", [*manage, "scan", "--inventory-manifest", manifest, "--json"], env, pg=pg)
+        step = timed(f"{kind} {size} {name}", [*MANAGE, "scan", "--inventory-manifest", manifest, "--json"], env, pg=pg)
         doc = json.loads(step.pop("stdout"))
         step.update(inside_s=round(doc["duration_ms"] / 1000, 2), inventory=doc["inventory"],
                     objects=doc["objects"], unmatched=doc["unmatched"], timings=doc.get("timings"))
         steps[name] = step
     return steps
+
+
+def columnar_round(size: int, exp: dict, workdir: Path, pg_url: str) -> dict:
+    """bench/columnar_ingest.py in both modes, on a SQLite database holding the coverage and catalogs."""
+    env = prepared("sqlite", size, exp, workdir, pg_url)
+    out = {}
+    for mode in ("match", "parquet"):
+        step = timed(f"columnar {size} {mode}", [PYTHON, str(ROOT / "bench" / "columnar_ingest.py"), exp["manifest_uri"],
+                                                 "--mode", mode, "--out", str(workdir / f"inventory-{size}.parquet")], env)
+        step.update(json.loads(step.pop("stdout")))
+        out[mode] = step
+    return out
 
 
 def checks(steps: dict, exp: dict) -> dict:
@@ -171,6 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workdir", default="/tmp/adce-ingest-scale")
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/adce_h4_bench"))
+    ap.add_argument("--columnar", action="store_true",
+                    help="also bench/columnar_ingest.py (ADCE's reader + matcher alone; + a Parquet file) per size")
     ap.add_argument("--out", help="append the results (JSON lines) here")
     args = ap.parse_args(argv)
     workdir = Path(args.workdir)
@@ -187,6 +210,8 @@ def main(argv=None) -> int:
                                                               str(workdir / f"duck-{size}.db")], env)
             for part in ("pyarrow_read", "duckdb_ingest"):
                 row[part].pop("stdout")
+            if args.columnar:
+                row["columnar"] = columnar_round(size, exp, workdir, args.pg_url)
             for kind in args.db:
                 steps = adce_round(kind, size, exp, workdir, args.pg_url)
                 row[kind] = {"steps": steps, "checks": checks(steps, exp),
