@@ -9,7 +9,8 @@ except, in mode `parquet`, a bench table of per-partition aggregates (dropped fi
 
   --mode match    ADCE's own reader and matcher (services.scan.iter_batches, read-ahead thread as a scan
                   uses it), every batch dropped: the floor of any store behind ADCE's matching.
-  --mode parquet  the same batches streamed into one Parquet file (--out), and the per-partition
+  --mode file     the same batches streamed into one Parquet file (--out): a columnar store's write.
+  --mode parquet  the Parquet file, and the per-partition
                   aggregates a reconcile needs (objects, bytes, newest last_modified, smallest size per
                   data type × partition) merged in Arrow and written to the database in one transaction.
 
@@ -35,7 +36,7 @@ AGGREGATES = "bench_partition_aggregates"
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("manifest")
-    ap.add_argument("--mode", choices=["match", "parquet"], default="parquet")
+    ap.add_argument("--mode", choices=["match", "file", "parquet"], default="parquet")
     ap.add_argument("--out", default="/tmp/adce-columnar-inventory.parquet")
     args = ap.parse_args(argv)
 
@@ -56,17 +57,20 @@ def main(argv=None) -> int:
     totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
     batches = read_ahead(iter_batches(plan, PartitionMatcher.from_db(), scan_id=None, totals=totals))
     objects, partials = 0, []
-    writer = pq.ParquetWriter(args.out, STAGING_SCHEMA, compression="lz4") if args.mode == "parquet" else None
+    writer = pq.ParquetWriter(args.out, STAGING_SCHEMA, compression="lz4") if args.mode != "match" else None
     for batch in batches:
         objects += batch.num_rows
         if writer is None:
             continue
         writer.write_batch(batch)
+        if args.mode == "file":
+            continue
         partials.append(pa.Table.from_batches([batch]).group_by(["data_type_id", "partition"]).aggregate(
             [("key", "count"), ("size", "sum"), ("last_modified", "max"), ("size", "min")]))
     aggregates = 0
     if writer is not None:
         writer.close()
+    if args.mode == "parquet":
         merged = pa.concat_tables(partials).group_by(["data_type_id", "partition"]).aggregate(
             [("key_count", "sum"), ("size_sum", "sum"), ("last_modified_max", "max"), ("size_min", "min")])
         aggregates = merged.num_rows

@@ -163,11 +163,11 @@ def adce_round(kind: str, size: int, exp: dict, workdir: Path, pg_url: str) -> d
     return steps
 
 
-def columnar_round(size: int, exp: dict, workdir: Path, pg_url: str) -> dict:
+def columnar_round(size: int, exp: dict, workdir: Path, pg_url: str, modes: list[str]) -> dict:
     """bench/columnar_ingest.py in both modes, on a SQLite database holding the coverage and catalogs."""
     env = prepared("sqlite", size, exp, workdir, pg_url)
     out = {}
-    for mode in ("match", "parquet"):
+    for mode in modes:
         step = timed(f"columnar {size} {mode}", [PYTHON, str(ROOT / "bench" / "columnar_ingest.py"), exp["manifest_uri"],
                                                  "--mode", mode, "--out", str(workdir / f"inventory-{size}.parquet")], env)
         step.update(json.loads(step.pop("stdout")))
@@ -192,8 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workdir", default="/tmp/adce-ingest-scale")
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/adce_h4_bench"))
-    ap.add_argument("--columnar", action="store_true",
-                    help="also bench/columnar_ingest.py (ADCE's reader + matcher alone; + a Parquet file) per size")
+    ap.add_argument("--columnar", nargs="*", choices=["match", "file", "parquet"],
+                    help="also bench/columnar_ingest.py in these modes (default: all) per size")
     ap.add_argument("--out", help="append the results (JSON lines) here")
     args = ap.parse_args(argv)
     workdir = Path(args.workdir)
@@ -210,8 +210,8 @@ def main(argv=None) -> int:
                                                               str(workdir / f"duck-{size}.db")], env)
             for part in ("pyarrow_read", "duckdb_ingest"):
                 row[part].pop("stdout")
-            if args.columnar:
-                row["columnar"] = columnar_round(size, exp, workdir, args.pg_url)
+            if args.columnar is not None:
+                row["columnar"] = columnar_round(size, exp, workdir, args.pg_url, args.columnar or ["match", "file", "parquet"])
             for kind in args.db:
                 steps = adce_round(kind, size, exp, workdir, args.pg_url)
                 row[kind] = {"steps": steps, "checks": checks(steps, exp),
