@@ -188,7 +188,8 @@ def checks(steps: dict, exp: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000])
-    ap.add_argument("--db", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
+    ap.add_argument("--db", nargs="*", choices=["sqlite", "postgres"], default=["sqlite", "postgres"],
+                    help="ADCE on these databases (none: only the peers and --columnar)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workdir", default="/tmp/adce-ingest-scale")
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/adce_h4_bench"))
