@@ -22,7 +22,7 @@ from approvals.choices import ApprovalStatus
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_requests_pending, is_number, metric_history_points
 from metrics.charts import line_chart_svg
-from metrics.choices import DriftStatus, ParseType, Severity
+from metrics.choices import DRIFT_DISPLAY_ORDER, DriftStatus, ParseType, Severity
 from metrics.models import MetricDefinition, VerificationRun
 from metrics.selectors import current_value_of, metrics_with_latest
 from reconciliation.choices import GapStatus, Priority
@@ -133,9 +133,9 @@ def _verify_facts(run: VerificationRun) -> str:
     if not s:
         return run.error or ""
     parts = [f"{s.get('total', 0)} metrics"]
-    for key in ("ok", "new", "minor", "moderate", "major", "critical", "changed", "error"):
+    for key in DRIFT_DISPLAY_ORDER:
         if s.get(key):  # the drift status "critical" reads "severe" on the home (see severe_drift)
-            parts.append(f"{s[key]} {'severe' if key == 'critical' else key}")
+            parts.append(f"{s[key]} {'severe' if key == DriftStatus.CRITICAL else key}")
     if s.get("pending_approval"):
         parts.append(f"{s['pending_approval']} pending approval")
     return ", ".join(parts)

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from metrics.config import _UniqueKeyLoader  # refuses duplicate keys, like import_metrics
+from adce_site.yaml_limits import UniqueKeyLoader  # refuses duplicate keys, like import_metrics
 from metrics.drift import CoercionError, coerce
 
 HISTORICAL_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.ya?ml$")
@@ -72,7 +72,7 @@ def _load(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise LegacyError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

@@ -30,6 +30,8 @@ from django.conf import settings
 from adce_site.cli import no_progress
 from adce_site.legacy import (LegacyError, LegacyFile, historical_files, parse_historical,
                               parse_metrics_document, type_value)
+from adce_site.choices import RunStatus
+from metrics.choices import DriftStatus, Severity
 from metrics.models import Measurement, MetricDefinition, Snapshot, VerificationRun
 
 TRIGGER = "legacy"
@@ -258,17 +260,17 @@ def _snapshot_import(parsed: LegacyFile, typed: dict, metrics: dict, result: Leg
     if run is not None:
         Measurement.objects.filter(run=run).delete()
         for field_name, value in (("options", options), ("started_at", at), ("finished_at", at),
-                                  ("summary", summary), ("status", "completed")):
+                                  ("summary", summary), ("status", RunStatus.COMPLETED)):
             setattr(run, field_name, value)
         run.save()
         action = "replaced"
     else:
-        run = VerificationRun.objects.create(trigger=TRIGGER, status="completed", update=False, options=options,
+        run = VerificationRun.objects.create(trigger=TRIGGER, status=RunStatus.COMPLETED, update=False, options=options,
                                              started_at=at, finished_at=at, duration_ms=0, summary=summary)
         action = "created"
     Measurement.objects.bulk_create([
         Measurement(metric=metrics[name], run=run, measured_at=at, value=value, baseline_value=value,
-                    status="ok", severity="none", drift_pct=0.0 if metrics[name].parse_type in NUMERIC else None)
+                    status=DriftStatus.OK, severity=Severity.NONE, drift_pct=0.0 if metrics[name].parse_type in NUMERIC else None)
         for name, value in sorted(typed.items())
     ])
     result.measurements += len(typed)

@@ -3,6 +3,8 @@
 * `run_lock(kind, pk)` — a running run holds a session-level PostgreSQL advisory lock (kind, pk) for
   its whole life; take it in the transaction that creates the row, so the row never appears unlocked.
   `run_unlock` when the run has been recorded finished.
+The one way to use them is adce_site.runs.run_record; this module is its machinery.
+
 * `runs_fail_stale(queryset, kind, error)` — rows still "running" whose lock nobody holds belong to a
   process or connection that died: mark them failed. Called when the next run starts.
 * `save_after_failure(save)` — record a failure even when the failure was the connection itself:
@@ -17,6 +19,8 @@ from collections.abc import Callable
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
+
+from adce_site.choices import RunStatus
 
 log = logging.getLogger("adce.runguard")
 
@@ -42,21 +46,20 @@ def run_unlock(kind: str, pk: int) -> None:
             pass
 
 
-def runs_fail_stale(queryset, kind: str, error: str, *, status_field: str = "status", running: str = "running",
-                    failed: str = "failed") -> int:
-    """Mark failed the rows of `queryset` still `running` whose advisory lock nobody holds."""
+def runs_fail_stale(queryset, kind: str, error: str) -> int:
+    """Mark failed the rows of `queryset` still running whose advisory lock nobody holds."""
     if connection.vendor != "postgresql":
         return 0
     swept = 0
-    for pk in queryset.filter(**{status_field: running}).values_list("pk", flat=True):
+    for pk in queryset.filter(status=RunStatus.RUNNING).values_list("pk", flat=True):
         with connection.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [_key(kind), pk])
             free = cur.fetchone()[0]
         if not free:
             continue  # its process still runs it
         try:
-            swept += queryset.filter(pk=pk, **{status_field: running}).update(
-                **{status_field: failed}, finished_at=timezone.now(), error=error)
+            swept += queryset.filter(pk=pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED, finished_at=timezone.now(), error=error)
         finally:
             run_unlock(kind, pk)
     if swept:

@@ -12,6 +12,9 @@ runs:
 The configuration files ADCE reads are a few KB, about six levels deep, and use an alias or two at
 most (`<<: *defaults`); the bounds are far above that. Text libyaml cannot parse is left to the real
 loader, which reports the error with its line.
+
+The real loader of every configuration file is UniqueKeyLoader: a key written twice in one mapping is
+an error (PyYAML would silently keep the last one).
 """
 from __future__ import annotations
 
@@ -74,3 +77,31 @@ def yaml_limits_problem(text: str) -> str | None:
             return f"nested too deeply: more than {MAX_DEPTH} levels"
         return None  # the loader reports it, with its line
     return None
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping, and an unhashable key. Keys that a
+    merge (`<<: *defaults`) brings in may be overridden by the mapping's own keys, as YAML intends."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key at line {line + 1}", key_node.start_mark) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {line + 1}, first on line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -32,7 +32,7 @@ class ApprovalRequest(models.Model):
         permissions = [("review_approvalrequest", "Can review approval requests")]
         constraints = [
             # At most one pending request per metric; a later measurement updates it.
-            models.UniqueConstraint(fields=["metric"], condition=Q(status="pending"), name="approval_one_pending_per_metric"),
+            models.UniqueConstraint(fields=["metric"], condition=Q(status=ApprovalStatus.PENDING), name="approval_one_pending_per_metric"),
         ]
         indexes = [models.Index(fields=["status", "-raised_at"], name="approval_status_time")]
 

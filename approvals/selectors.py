@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
-from metrics.choices import SEVERITY_RANK
+from metrics.choices import DriftStatus, Severity
 from metrics.models import Measurement
 
 from .choices import ApprovalStatus
@@ -12,7 +12,7 @@ from .services import stale_reason
 
 # Case/When over the stored severity word so the database can sort "critical first".
 SEVERITY_RANK_EXPR = Case(
-    *(When(severity=word, then=Value(rank)) for word, rank in SEVERITY_RANK.items()),
+    *(When(severity=s, then=Value(s.rank)) for s in Severity),
     default=Value(-1), output_field=IntegerField(),
 )
 # Critical first, then the oldest first (longest waiting), pk last for a stable order.
@@ -51,8 +51,8 @@ def metric_history_points(metric, *, limit: int = 200) -> tuple[list[tuple], lis
     """The newest `limit` measurements for the chart, oldest first: ([(measured_at, number)], [error times])."""
     rows = list(Measurement.objects.filter(metric=metric).order_by("-measured_at", "-pk")
                 .values_list("measured_at", "value", "status")[:limit])[::-1]
-    points = [(at, v) for at, v, status in rows if status != "error" and is_number(v)]
-    errors = [at for at, _, status in rows if status == "error"]
+    points = [(at, v) for at, v, status in rows if status != DriftStatus.ERROR and is_number(v)]
+    errors = [at for at, _, status in rows if status == DriftStatus.ERROR]
     return points, errors
 
 

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from metrics.choices import DriftStatus
 from metrics.models import MetricDefinition
 
 from .choices import ApprovalStatus
@@ -132,13 +133,13 @@ def back_within_threshold(request: ApprovalRequest, metric: MetricDefinition, la
 
     if latest is None:
         latest = Measurement.objects.filter(metric_id=metric.pk).order_by("-measured_at", "-pk").first()
-    if latest is None or latest.pk == request.measurement_id or latest.error or latest.status == "error":
+    if latest is None or latest.pk == request.measurement_id or latest.error or latest.status == DriftStatus.ERROR:
         return None
     if request.measurement is not None and latest.measured_at < request.measurement.measured_at:
         return None
     if threshold is None:
         threshold = MetricsSettings.load().require_approval_threshold
-    if latest.status != "ok" and (latest.drift_pct is None or latest.drift_pct >= threshold):
+    if latest.status != DriftStatus.OK and (latest.drift_pct is None or latest.drift_pct >= threshold):
         return None
     drift = "unchanged" if latest.drift_pct is None else f"drift {latest.drift_pct:.2f} %"
     return (f"{metric.full_name} is back within the {threshold:g} % approval threshold: measured {latest.value!r} "

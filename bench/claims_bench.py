@@ -47,7 +47,7 @@ print(json.dumps({"got": got, "end": time.time()}), flush=True)
 
 
 def make_tasks(n: int) -> set[str]:
-    from reconciliation.choices import PRIORITY_RANK
+    from reconciliation.choices import Priority
     from reconciliation.models import DataType, Gap, Source, Task
 
     Gap.objects.all().delete()
@@ -56,10 +56,10 @@ def make_tasks(n: int) -> set[str]:
         scraper="bench_scraper", location="s3://lake/bench/", seasons=["2024-25"]))
     dtype, _ = DataType.objects.get_or_create(source=source, name="pbp", defaults=dict(
         level="game", path_patterns=["pbp/{game_id}.json"]))
-    priorities = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+    priorities = list(Priority)
     Task.objects.bulk_create(
         Task(source=source, data_type=dtype, season="2024-25", priority=priorities[i % 4],
-             priority_rank=PRIORITY_RANK[priorities[i % 4]], gap_kind="missing", scraper="bench_scraper",
+             priority_rank=priorities[i % 4].rank, gap_kind="missing", scraper="bench_scraper",
              reason="bench") for i in range(n))
     return {str(pk) for pk in Task.objects.values_list("pk", flat=True)}
 

@@ -33,9 +33,7 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reconciliation.storage.inventory_report import (  # noqa: E402
-    write_columnar_inventory_report, write_csv_inventory_report,
-)
+from bench.inventory_writer import write_columnar_inventory_report, write_csv_inventory_report  # noqa: E402
 
 UTC = dt.timezone.utc
 BUCKET = "nba-sim-raw-data-lake"

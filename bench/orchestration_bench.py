@@ -106,7 +106,7 @@ def noop_peer(n: int, workers: int) -> float:
 
 
 def plant_queue(lake: Path, n: int, workers: int):
-    from reconciliation.choices import PRIORITY_RANK
+    from reconciliation.choices import Priority
     from reconciliation.models import DataType, Gap, Source, Task
     from reconciliation.orchestration.services import scrapers_import
 
@@ -116,7 +116,7 @@ def plant_queue(lake: Path, n: int, workers: int):
     tasks, gaps = [], []
     for i in range(n):
         (lake / "pbp" / f"{i}.json").write_text("{}")
-        task = Task(source=src, data_type=dtype, season="2024-25", priority="HIGH", priority_rank=PRIORITY_RANK["HIGH"],
+        task = Task(source=src, data_type=dtype, season="2024-25", priority=Priority.HIGH, priority_rank=Priority.HIGH.rank,
                     gap_kind="missing", scraper="noop", reason="bench")
         tasks.append(task)
         gaps.append(Gap(source=src, data_type=dtype, season="2024-25", partition=str(i), kind="missing",
@@ -144,7 +144,7 @@ def overhead(args, tmp: Path) -> dict:
     from reconciliation.choices import TaskStatus
     from reconciliation.models import Task
     from reconciliation.orchestration.models import ScraperRun
-    from reconciliation.orchestration.services import dispatch_once
+    from reconciliation.orchestration.dispatch import dispatch_once
 
     n, w = args.tasks, args.workers
     peer = noop_peer(n, w)
@@ -189,7 +189,7 @@ def queries(args, tmp: Path) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from reconciliation.orchestration.services import dispatch_once
+    from reconciliation.orchestration.dispatch import dispatch_once
 
     plant_queue(tmp / "lake", args.tasks, args.workers)
     passes = 0

@@ -1,5 +1,5 @@
 """Rescan of a never-analysed inventory on PostgreSQL (issue 15 item 3): the time of the second
-`inventory_replace` of one prefix region and the plans of its two diff statements.
+inventory swap (InventoryStaging.replace) of one prefix region and the plans of its two diff statements.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/DB python bench/rescan_plan.py N PREFIX MODE
 
@@ -12,13 +12,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adce_site.settings")
 django.setup()
 from django.db import connection
-from reconciliation.engine.inventory import Region, inventory_replace
+from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region
+from reconciliation.storage.batches import batch_from_tuples
 from reconciliation.models import StoredObject
 import datetime as dt
 T = dt.datetime(2024,5,1,tzinfo=dt.timezone.utc)
 TABLE = StoredObject._meta.db_table
 n = int(sys.argv[1]); prefix = sys.argv[2]; mode = sys.argv[3]
 def row(store, key, size=10): return (store, key, size, T, "etag", None, None, "", None)
+def inventory_replace(regions, rows):
+    with InventoryStaging() as staging:
+        staging.add_batch(batch_from_tuples(rows, STAGING_SCHEMA))
+        return staging.replace(regions)
 with connection.cursor() as cur:
     cur.execute(f"TRUNCATE {TABLE} CASCADE")
     cur.execute(f"ALTER TABLE {TABLE} SET (autovacuum_enabled = false)")

@@ -14,6 +14,9 @@ import urllib.request
 from django.conf import settings
 from django.core.mail import send_mail
 
+from metrics.choices import Severity
+from reconciliation.choices import Priority
+
 logger = logging.getLogger("adce.events.notifications")
 
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -56,7 +59,7 @@ def notify_verification(run_id) -> dict:
         if run is None:
             return _nothing()
         critical = list(
-            Measurement.objects.filter(run_id=run_id, severity="critical").select_related("metric")
+            Measurement.objects.filter(run_id=run_id, severity=Severity.CRITICAL).select_related("metric")
             .order_by("metric__category", "metric__name")
         )
         if not critical:
@@ -88,7 +91,7 @@ def notify_reconcile(run_id) -> dict:
         if run is None or run.dry_run:
             return _nothing()
         gaps = list(
-            Gap.objects.filter(opened_by_id=run_id, priority="CRITICAL")
+            Gap.objects.filter(opened_by_id=run_id, priority=Priority.CRITICAL)
             .select_related("source", "data_type").order_by("game_date", "partition")
         )
         if not gaps:

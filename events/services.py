@@ -9,8 +9,8 @@ Processing an event (`event_process`, the django-q2 task body):
    (gap metrics are measured after the reconcile that moves them);
 3. a `scraper_complete` event completes the scraper's claimed tasks whose gaps are all resolved.
 
-Other apps' services are imported lazily: they belong to other helpers and must not be needed
-to import this module.
+The closed loop's inventory, gap and task work is reconciliation's (reconciliation.services.closed_loop);
+the runs (reconcile, verify) are imported where they are used.
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from adce_site.choices import RunStatus
+from reconciliation.services.closed_loop import s3_object_created, s3_object_removed, scraper_tasks_complete
+from reconciliation.storage import ObjectInfo
 
 from .choices import FINISHED_STATUSES, EventStatus, EventType
 from .hooks import enabled_metric_names, load_config, plan_for
@@ -275,22 +279,6 @@ def _parse_event_time(value) -> dt.datetime:
     return parsed.astimezone(dt.timezone.utc)
 
 
-def _partitions_of(store: str, keys, upsert_result) -> list[tuple]:
-    """(data_type_id, partition) pairs affected by these keys: what objects_upsert reports, else (an
-    implementation that reports nothing) what the coverage patterns say."""
-    if isinstance(upsert_result, (set, frozenset, list, tuple)):
-        return [tuple(x) for x in upsert_result]
-    from reconciliation.domain.patterns import PartitionMatcher
-
-    matcher = PartitionMatcher.from_db()
-    pairs = []
-    for key in keys:
-        m = matcher.match(store, key)
-        if m is not None:
-            pairs.append((m.data_type_id, m.partition))
-    return pairs
-
-
 def _jsonable(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -301,26 +289,9 @@ def _jsonable(value):
     return str(value)
 
 
-def _reconciliation(name: str):
-    """A closed-loop service of the reconciliation app: reconciling.py is its public home, the
-    inventory module its implementation."""
-    import importlib
-
-    for module in ("reconciliation.services.reconcile", "reconciliation.engine.inventory"):
-        try:
-            fn = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if fn is not None:
-            return fn
-    raise ImportError(f"reconciliation has no {name}()")
-
-
 def s3_event_apply(event: Event) -> dict:
     """Apply one S3 notification record to the inventory (its own key only, in sequencer order) and
-    re-judge the affected gaps."""
-    from reconciliation.storage import ObjectInfo
-
+    re-judge the affected gaps (reconciliation.services.closed_loop), in one transaction with the claim."""
     p = event.payload
     bucket, key, name = p.get("bucket", ""), p.get("key", ""), p.get("event_name", "")
     store = f"s3://{bucket}"
@@ -331,56 +302,20 @@ def s3_event_apply(event: Event) -> dict:
         refused = s3_key_claim(event)
         if refused:
             return {"action": refused, "store": store, "key": key, "sequencer": p.get("sequencer", "")}
-        if creates:
-            info = ObjectInfo(key=key, size=int(p["size"]), last_modified=_parse_event_time(p.get("event_time")),
-                              etag=(p.get("etag") or "").strip('"'))
-            upserted = _reconciliation("objects_upsert")(store, [info])
-        else:
-            touched = _reconciliation("objects_delete")(store, [key])
-    if creates:
-        partitions = _partitions_of(store, [key], upserted)
-        rejudged = _reconciliation("gaps_rejudge")(partitions) if partitions else None
-        return {"action": "upsert", "store": store, "key": key, "partitions": _jsonable(sorted(partitions)),
-                "rejudged": _jsonable(rejudged)}
-    # Removal alone opens no gap (an event is not a complete scan): the next reconcile does.
-    return {"action": "remove", "store": store, "key": key, "partitions": _jsonable(sorted(touched or []))}
+        if removes:
+            return s3_object_removed(store, key)
+        info = ObjectInfo(key=key, size=int(p["size"]), last_modified=_parse_event_time(p.get("event_time")),
+                          etag=(p.get("etag") or "").strip('"'))
+        return s3_object_created(store, info)
 
 
 # --- scraper_complete ------------------------------------------------------------------------------
 
-def scraper_tasks_complete(event: Event) -> dict:
-    """Complete the scraper's claimed tasks whose gaps are all resolved; the others stay claimed
-    (their data is not seen yet) until a later event, reconcile or lease expiry."""
-    from reconciliation.choices import GapStatus, TaskStatus
-    from reconciliation.models import Source, Task
-    from reconciliation.services.task_queue import task_complete
-
+def scraper_complete_apply(event: Event) -> dict:
+    """A scraper_complete event: its claimed tasks whose gaps are all resolved are done."""
     p = event.payload or {}
-    task_ids = p.get("task_ids") or ([p["task_id"]] if p.get("task_id") else [])
-    scraper = p.get("scraper") or ""
-    if not scraper and not task_ids and event.source:
-        scraper = Source.objects.filter(name=event.source).values_list("scraper", flat=True).first() or ""
-    qs = Task.objects.filter(status=TaskStatus.CLAIMED)
-    if task_ids:
-        qs = qs.filter(pk__in=[str(t) for t in task_ids])
-    elif scraper:
-        qs = qs.filter(scraper=scraper)
-    else:
-        return {"scraper": "", "completed": [], "waiting": [], "note": "no scraper or task ids to complete"}
-    completed, waiting, errors = [], [], {}
-    for task in qs:
-        if task.gaps.filter(status=GapStatus.OPEN).exists():
-            waiting.append(str(task.pk))
-            continue
-        try:
-            task_complete(task.pk)
-            completed.append(str(task.pk))
-        except Exception as exc:  # e.g. completed meanwhile over HTTP
-            errors[str(task.pk)] = str(exc)
-    out = {"scraper": scraper, "completed": completed, "waiting": waiting}
-    if errors:
-        out["errors"] = errors
-    return out
+    return scraper_tasks_complete(scraper=p.get("scraper") or "", source=event.source or "",
+                                  task_ids=p.get("task_ids") or ([p["task_id"]] if p.get("task_id") else []))
 
 
 # --- processing --------------------------------------------------------------------------------------
@@ -446,17 +381,17 @@ def event_process(event_id: int, *, now=None, ignore_cooldown: bool = False) -> 
                     run = reconcile_for_event(trigger=trigger)
                     Event.objects.filter(pk=event.pk).update(reconcile_run=run)
                     event.reconcile_run = run
-                    if run.status == "failed":
+                    if run.status == RunStatus.FAILED:
                         errors.append(f"reconcile run #{run.pk} failed: {run.error}")
                 if plan.metrics:
                     run = verification_for_event(trigger=trigger, patterns=plan.patterns, update=plan.update)
                     Event.objects.filter(pk=event.pk).update(verification_run=run)
                     event.verification_run = run
-                    if run.status == "failed":
+                    if run.status == RunStatus.FAILED:
                         errors.append(f"verification run #{run.pk} failed: {run.error}")
 
         if event.type == EventType.SCRAPER_COMPLETE:
-            result["tasks"] = scraper_tasks_complete(event)
+            result["tasks"] = scraper_complete_apply(event)
     except Exception as exc:
         logger.exception("event %s (%s) failed", event.pk, event.type)
         errors.append(f"{exc.__class__.__name__}: {exc}")

@@ -4,6 +4,8 @@ Each endpoint also answers without its trailing slash: Django's APPEND_SLASH wou
 POST to /api/events with a 301 that no HTTP client re-POSTs."""
 from django.urls import path
 
+from reconciliation.interfaces import api as task_api
+
 from . import views
 
 app_name = "events"
@@ -11,9 +13,10 @@ app_name = "events"
 _ENDPOINTS = [
     ("events/", views.event_receive, "receive"),
     ("events/s3/", views.s3_receive, "s3"),
-    ("tasks/claim/", views.task_claim_view, "task-claim"),
-    ("tasks/<str:task_id>/complete/", views.task_complete_view, "task-complete"),
-    ("tasks/<str:task_id>/fail/", views.task_fail_view, "task-fail"),
+    # the task queue's API lives with the queue (reconciliation.interfaces.api)
+    ("tasks/claim/", task_api.task_claim_view, "task-claim"),
+    ("tasks/<str:task_id>/complete/", task_api.task_complete_view, "task-complete"),
+    ("tasks/<str:task_id>/fail/", task_api.task_fail_view, "task-fail"),
 ]
 
 urlpatterns = [path(route, view, name=name) for route, view, name in _ENDPOINTS] + [

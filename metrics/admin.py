@@ -18,7 +18,7 @@ from adce_site.admin_runs import RunSummaryMixin
 from adce_site.exports import TableXLSX
 
 from .charts import history_chart_svg
-from .choices import DriftStatus, MetricKind
+from .choices import DRIFT_DISPLAY_ORDER, DriftStatus, MetricKind
 from .models import CacheEntry, Measurement, MetricDefinition, MetricsSettings, Snapshot, VerificationRun
 from .resources import MeasurementResource, MetricDefinitionResource
 from .selectors import NUMERIC_PARSE_TYPES, current_value_of, latest_measurements_status_q, metric_history, metrics_with_latest
@@ -223,8 +223,7 @@ class VerificationRunAdmin(RunSummaryMixin, admin.ModelAdmin):
 
     def summary_context(self, obj):
         s = obj.summary or {}
-        statuses = [(k, s[k]) for k in ("ok", "new", "minor", "moderate", "major", "critical", "changed", "error")
-                    if s.get(k)]
+        statuses = [(k.value, s[k]) for k in DRIFT_DISPLAY_ORDER if s.get(k)]
         outcome = [(label, s[k]) for k, label in (
             ("applied", "baselines applied"), ("pending_approval", "waiting for approval"),
             ("from_cache", "reused from the cache"), ("unresolved", "unresolved (drifted, pending or error)"),

@@ -45,6 +45,11 @@ class DriftStatus(models.TextChoices):
     ERROR = "error"
 
 
+# The order a run's counts are shown in (admin, home): the first measurement before any drift.
+DRIFT_DISPLAY_ORDER = (DriftStatus.OK, DriftStatus.NEW, DriftStatus.MINOR, DriftStatus.MODERATE, DriftStatus.MAJOR,
+                       DriftStatus.CRITICAL, DriftStatus.CHANGED, DriftStatus.ERROR)
+
+
 class Severity(models.TextChoices):
     NONE = "none"
     LOW = "low"
@@ -52,14 +57,13 @@ class Severity(models.TextChoices):
     HIGH = "high"
     CRITICAL = "critical"
 
+    @property
+    def rank(self) -> int:
+        """0 = none … 4 = critical: the order of the approval queue."""
+        return _SEVERITY_RANK[self]
 
-SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
-
-class RunStatus(models.TextChoices):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 
 class Trigger(models.TextChoices):

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from adce_site.storable import first_unstorable
-from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
+from adce_site.yaml_limits import UniqueKeyLoader, read_yaml_text, yaml_limits_problem
 
 from .drift import PARSE_TYPES, VOLATILITIES, Thresholds
 from .probes import REGISTRY
@@ -60,25 +60,6 @@ class MetricsConfig:
     warnings: list[str] = field(default_factory=list)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (YAML would silently keep the last one)."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    seen = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", mark)
-        seen[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 class _Errors:
     def __init__(self, path: str):
         self.path = path
@@ -115,7 +96,7 @@ def parse_config(text: str, *, path: str = "<string>", base_dir=None, allow_shel
     if problem:
         raise ConfigError(f"{path}: refused before parsing: {problem}")
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)
+        doc = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

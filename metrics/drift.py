@@ -18,9 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-NUMERIC = ("integer", "float")
-PARSE_TYPES = ("integer", "float", "string", "boolean")
-VOLATILITIES = ("volatile", "stable")
+from .choices import DriftStatus as S
+from .choices import ParseType, Severity, Volatility
+
+NUMERIC = (ParseType.INTEGER, ParseType.FLOAT)
+PARSE_TYPES = tuple(ParseType)
+VOLATILITIES = tuple(Volatility)
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -46,10 +49,10 @@ class Judgement:
 
 _SEVERITY = {
     # status: (volatile, stable)
-    "minor": ("low", "medium"),
-    "moderate": ("medium", "high"),
-    "major": ("high", "critical"),
-    "critical": ("critical", "critical"),
+    S.MINOR: (Severity.LOW, Severity.MEDIUM),
+    S.MODERATE: (Severity.MEDIUM, Severity.HIGH),
+    S.MAJOR: (Severity.HIGH, Severity.CRITICAL),
+    S.CRITICAL: (Severity.CRITICAL, Severity.CRITICAL),
 }
 
 
@@ -62,7 +65,7 @@ def coerce(value: Any, parse_type: str, precision: int = 2):
     """
     if value is None:
         raise CoercionError("no value")
-    if parse_type == "integer":
+    if parse_type == ParseType.INTEGER:
         if isinstance(value, bool):
             return int(value)
         if isinstance(value, int):
@@ -73,14 +76,14 @@ def coerce(value: Any, parse_type: str, precision: int = 2):
         if math.isnan(number) or math.isinf(number):
             raise CoercionError(f"{value!r} is not a finite number")
         return int(round(number))
-    if parse_type == "float":
+    if parse_type == ParseType.FLOAT:
         if isinstance(value, bool):
             raise CoercionError(f"{value!r} is not a number")
         number = float(_number(value))
         if math.isnan(number) or math.isinf(number):
             raise CoercionError(f"{value!r} is not a finite number")
         return round(number, precision)
-    if parse_type == "boolean":
+    if parse_type == ParseType.BOOLEAN:
         if isinstance(value, bool):
             return value
         if isinstance(value, (int, float)) and value in (0, 1):
@@ -91,7 +94,7 @@ def coerce(value: Any, parse_type: str, precision: int = 2):
         if text in _FALSE:
             return False
         raise CoercionError(f"{value!r} is not a boolean")
-    if parse_type == "string":
+    if parse_type == ParseType.STRING:
         return str(value).strip()
     raise CoercionError(f"unknown parse_type {parse_type!r}")
 
@@ -121,50 +124,50 @@ def drift_pct(baseline: float, actual: float) -> float:
 
 
 def values_equal(baseline, actual, parse_type: str, precision: int) -> bool:
-    if parse_type == "float":
+    if parse_type == ParseType.FLOAT:
         return round(float(baseline), precision) == round(float(actual), precision)
     return baseline == actual
 
 
 def status_for(pct: float, thresholds: Thresholds) -> str:
     if pct == 0:
-        return "ok"
+        return S.OK
     if pct < thresholds.minor:
-        return "minor"
+        return S.MINOR
     if pct < thresholds.moderate:
-        return "moderate"
+        return S.MODERATE
     if pct < thresholds.major:
-        return "major"
-    return "critical"
+        return S.MAJOR
+    return S.CRITICAL
 
 
 def severity_for(status: str, volatility: str) -> str:
     if status in _SEVERITY:
-        return _SEVERITY[status][0 if volatility == "volatile" else 1]
-    return {"ok": "none", "new": "none", "changed": "medium", "error": "high"}[status]
+        return _SEVERITY[status][0 if volatility == Volatility.VOLATILE else 1]
+    return {S.OK: Severity.NONE, S.NEW: Severity.NONE, S.CHANGED: Severity.MEDIUM, S.ERROR: Severity.HIGH}[status]
 
 
 def classify(*, actual, baseline, has_baseline: bool, parse_type: str, precision: int, volatility: str,
              thresholds: Thresholds = Thresholds(), error: str | None = None) -> Judgement:
     """Judge a typed `actual` against the typed `baseline` (both per parse_type)."""
     if error is not None:
-        return Judgement("error", "high", None)
+        return Judgement(S.ERROR, Severity.HIGH, None)
     if not has_baseline:
-        return Judgement("new", "none", None)
+        return Judgement(S.NEW, Severity.NONE, None)
     if parse_type in NUMERIC:
         try:
             base = coerce(baseline, parse_type, precision)
         except CoercionError:
             base = None  # a baseline of another type (parse_type changed): it differs
         if base is None:
-            return Judgement("changed", "medium", None)
+            return Judgement(S.CHANGED, Severity.MEDIUM, None)
         if values_equal(base, actual, parse_type, precision):
-            return Judgement("ok", "none", 0.0)
+            return Judgement(S.OK, Severity.NONE, 0.0)
         pct = drift_pct(base, actual)
         status = status_for(pct, thresholds)
-        if status == "ok":  # a difference too small to show as a percentage is still a difference
-            status = "minor"
+        if status == S.OK:  # a difference too small to show as a percentage is still a difference
+            status = S.MINOR
         return Judgement(status, severity_for(status, volatility), round(pct, 4))
     if baseline == actual:
-        return Judgement("ok", "none", None)
-    return Judgement("changed", "medium", None)
+        return Judgement(S.OK, Severity.NONE, None)
+    return Judgement(S.CHANGED, Severity.MEDIUM, None)

@@ -6,7 +6,9 @@ by a probe is an integer in the database, in `--json` output and in the admin.
 from django.db import models
 from django.utils import timezone
 
-from .choices import DriftStatus, MetricKind, ParseType, RunStatus, Severity, Trigger, Volatility
+from adce_site.runs import RunRecord
+
+from .choices import DriftStatus, MetricKind, ParseType, Severity, Trigger, Volatility
 
 
 class MetricsSettings(models.Model):
@@ -75,20 +77,13 @@ class MetricDefinition(models.Model):
         return self.baseline_set_at is not None
 
 
-class VerificationRun(models.Model):
+class VerificationRun(RunRecord):
+    run_kind = "verify"
+
     trigger = models.CharField(max_length=40, default=Trigger.MANUAL)
-    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING)
     update = models.BooleanField(default=False, help_text="Whether drift was applied to baselines.")
     options = models.JSONField(default=dict, blank=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    # counts by status, e.g. {"total": 12, "ok": 10, "minor": 1, "error": 1, "pending_approval": 0}
-    summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
+    # summary: counts by status, e.g. {"total": 12, "ok": 10, "minor": 1, "error": 1, "pending_approval": 0}
 
     def __str__(self):
         return f"Verification #{self.pk} ({self.trigger}, {self.status})"

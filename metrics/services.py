@@ -19,11 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from adce_site.cli import no_progress
-from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
 from adce_site.redact import redact
+from adce_site.runs import run_record
+from approvals.choices import ApprovalStatus
 
 from . import cache as metric_cache
-from .choices import RunStatus
+from .choices import DriftStatus
 from .config import MetricsConfig, load_config
 from .drift import CoercionError, Thresholds, classify, coerce
 from .models import Measurement, MetricDefinition, MetricsSettings, VerificationRun
@@ -31,8 +32,8 @@ from .probes import REGISTRY, ProbeContext, ProbeError
 
 log = logging.getLogger("adce.metrics")
 
-DRIFTED = ("minor", "moderate", "major", "critical", "changed")
-STATUSES = ("ok", "minor", "moderate", "major", "critical", "new", "changed", "error")
+DRIFTED = (DriftStatus.MINOR, DriftStatus.MODERATE, DriftStatus.MAJOR, DriftStatus.CRITICAL, DriftStatus.CHANGED)
+STATUSES = tuple(s.value for s in DriftStatus)  # the summary's keys, in this order
 LOCATION_PARAMS = ("location", "denominator_location", "left", "right")
 
 
@@ -283,84 +284,64 @@ def verification_run(*, trigger: str = "manual", category: str | None = None, me
     targets = metrics_select(category=category, metric=metric, patterns=patterns)
     cfg = MetricsSettings.load()
     thresholds = Thresholds(cfg.minor_drift_pct, cfg.moderate_drift_pct, cfg.major_drift_pct)
-    verification_runs_fail_stale()
-    with transaction.atomic():  # the row becomes visible already locked: a concurrent sweep never takes it
-        run = VerificationRun.objects.create(
-            trigger=(trigger or "manual")[:40], update=update,
-            options={"category": category, "metric": metric, "patterns": patterns, "use_cache": use_cache})
-        run_lock("verify", run.pk)
-    started = time.monotonic()
-    run.results = []
-    ctx = None
-    try:
-        ctx = context or ProbeContext()
-        ctx.now = timezone.now()
-        order, missing = _order_with_dependencies(targets)
-        for name in missing:
-            ctx.errors[name] = "no such metric"
-        target_names = {m.full_name for m in targets}
-
-        cached: dict[str, Any] = {}
-        if use_cache:
-            cache_settings = MetricsSettings.load()
-            for m in order:
-                entry = metric_cache.cache_read(m, now=ctx.now, ttl=metric_cache.ttl_hours(m, cache_settings))
-                if entry is not None:
-                    cached[m.full_name] = entry.value
-        # One listing per distinct root location, all roots concurrently, before measuring.
-        uris = [m.params[k] for m in order if m.full_name not in cached
-                for k in LOCATION_PARAMS if isinstance(m.params.get(k), str) and "://" in m.params[k]]
-        if uris:
-            roots = ctx.plan_locations(uris)
-            progress(f"listing {len(roots)} location(s): {', '.join(r.uri for r in roots)}")
-            ctx.prefetch()
-
-        for i, m in enumerate(order, 1):
-            name = m.full_name
-            t0 = time.monotonic()
-            from_cache = name in cached
-            if from_cache:
-                value, error = cached[name], None
-            else:
-                value, error = _measure(m, ctx)
-                if error is None:
-                    metric_cache.cache_write(m, value, ttl=metric_cache.ttl_hours(m, cfg))
-            if error is None:
-                ctx.values[name] = value
-            else:
-                ctx.errors[name] = error
-            if name not in target_names:
-                continue  # measured only because an expression needs it
-            duration_ms = int((time.monotonic() - t0) * 1000)
-            result = _record(run, m, value, error, from_cache, duration_ms, cfg, thresholds, update)
-            run.results.append(result)
-            progress(f"[{len(run.results)}/{len(targets)}] {name}: {result.status}"
-                     + (f" ({result.error})" if result.error else ""))
-    except BaseException as exc:
-        run.status = RunStatus.FAILED
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-        _finish_after_failure(run, started, ctx)
-        raise
-    position = {m.full_name: i for i, m in enumerate(targets)}
-    run.results.sort(key=lambda r: position[r.metric])
-    run.status = RunStatus.COMPLETED
-    _finish(run, started, ctx)
-    run_unlock("verify", run.pk)
+    with run_record(VerificationRun, trigger=(trigger or "manual")[:40], update=update,
+                    options={"category": category, "metric": metric, "patterns": patterns,
+                             "use_cache": use_cache}) as run:
+        run.results = []
+        ctx = None
+        try:
+            ctx = context or ProbeContext()
+            _measure_all(run, targets, ctx, cfg, thresholds, update, use_cache, progress)
+        finally:  # a failed run keeps the counts of what it measured
+            run.summary = _summary(run.results, ctx)
     return run
 
 
-STALE_ERROR = "interrupted: its process or database connection died before it finished"
+def _measure_all(run, targets, ctx, cfg, thresholds, update, use_cache, progress) -> None:
+    ctx.now = timezone.now()
+    order, missing = _order_with_dependencies(targets)
+    for name in missing:
+        ctx.errors[name] = "no such metric"
+    target_names = {m.full_name for m in targets}
 
+    cached: dict[str, Any] = {}
+    if use_cache:
+        cache_settings = MetricsSettings.load()
+        for m in order:
+            entry = metric_cache.cache_read(m, now=ctx.now, ttl=metric_cache.ttl_hours(m, cache_settings))
+            if entry is not None:
+                cached[m.full_name] = entry.value
+    # One listing per distinct root location, all roots concurrently, before measuring.
+    uris = [m.params[k] for m in order if m.full_name not in cached
+            for k in LOCATION_PARAMS if isinstance(m.params.get(k), str) and "://" in m.params[k]]
+    if uris:
+        roots = ctx.plan_locations(uris)
+        progress(f"listing {len(roots)} location(s): {', '.join(r.uri for r in roots)}")
+        ctx.prefetch()
 
-def verification_runs_fail_stale() -> int:
-    """Mark failed the "running" runs whose process or connection is gone (adce_site.runguard)."""
-    return runs_fail_stale(VerificationRun.objects.all(), "verify", STALE_ERROR)
-
-
-def _finish_after_failure(run: VerificationRun, started: float, ctx) -> None:
-    """Record the failure even when it was the database connection itself (adce_site.runguard)."""
-    save_after_failure(lambda: _finish(run, started, ctx), f"verification run #{run.pk}")
-    run_unlock("verify", run.pk)  # if unrecorded, the next run's sweep records it
+    for m in order:
+        name = m.full_name
+        t0 = time.monotonic()
+        from_cache = name in cached
+        if from_cache:
+            value, error = cached[name], None
+        else:
+            value, error = _measure(m, ctx)
+            if error is None:
+                metric_cache.cache_write(m, value, ttl=metric_cache.ttl_hours(m, cfg))
+        if error is None:
+            ctx.values[name] = value
+        else:
+            ctx.errors[name] = error
+        if name not in target_names:
+            continue  # measured only because an expression needs it
+        duration_ms = int((time.monotonic() - t0) * 1000)
+        result = _record(run, m, value, error, from_cache, duration_ms, cfg, thresholds, update)
+        run.results.append(result)
+        progress(f"[{len(run.results)}/{len(targets)}] {name}: {result.status}"
+                 + (f" ({result.error})" if result.error else ""))
+    position = {m.full_name: i for i, m in enumerate(targets)}
+    run.results.sort(key=lambda r: position[r.metric])
 
 
 def _record(run, metric, value, error, from_cache, duration_ms, cfg, thresholds, update) -> MetricResult:
@@ -384,14 +365,14 @@ def _record(run, metric, value, error, from_cache, duration_ms, cfg, thresholds,
             # A pending proposal whose drift is over (this measurement is back within the approval
             # threshold) no longer applies: close it, whatever `update` says (docs/approvals.md).
             pending = (ApprovalRequest.objects.select_related("measurement")
-                       .filter(metric=metric, status="pending").first())
+                       .filter(metric=metric, status=ApprovalStatus.PENDING).first())
             reason = pending and back_within_threshold(pending, metric, latest=measurement,
                                                        threshold=cfg.require_approval_threshold)
             if reason:
                 approval_requests_supersede(metric, reason=reason)
-        if update and error is None and judged.status in (*DRIFTED, "new"):
+        if update and error is None and judged.status in (*DRIFTED, DriftStatus.NEW):
             needs_approval = (
-                judged.status != "new"  # a first baseline is applied directly, critical or not
+                judged.status != DriftStatus.NEW  # a first baseline is applied directly, critical or not
                 and cfg.approval_enabled and metric.critical
                 and (judged.drift_pct is None or judged.drift_pct >= cfg.require_approval_threshold)
             )
@@ -404,16 +385,15 @@ def _record(run, metric, value, error, from_cache, duration_ms, cfg, thresholds,
                 baseline_apply(metric, value, by=f"system: run #{run.pk}", measurement=measurement)
                 applied = True
         if approval_id is None:
-            approval_id = (ApprovalRequest.objects.filter(metric=metric, status="pending")
+            approval_id = (ApprovalRequest.objects.filter(metric=metric, status=ApprovalStatus.PENDING)
                            .values_list("pk", flat=True).first())
-    unresolved = (judged.status == "error" or approval_id is not None
+    unresolved = (judged.status == DriftStatus.ERROR or approval_id is not None
                   or (judged.status in DRIFTED and not applied))
     return MetricResult(metric.full_name, judged.status, judged.severity, baseline, None if error else value,
                         judged.drift_pct, approval_id, error, from_cache, applied, unresolved)
 
 
-def _finish(run: VerificationRun, started: float, ctx: ProbeContext | None) -> None:
-    results = getattr(run, "results", [])
+def _summary(results: list[MetricResult], ctx: ProbeContext | None) -> dict:
     summary = {"total": len(results)}
     for status in STATUSES:
         summary[status] = sum(1 for r in results if r.status == status)
@@ -424,10 +404,7 @@ def _finish(run: VerificationRun, started: float, ctx: ProbeContext | None) -> N
     # How many storage listings the run made, and their ListObjectsV2 calls (one listing per root).
     summary["listings"] = ctx.listings_made if ctx is not None else 0
     summary["s3_list_calls"] = ctx.list_calls if ctx is not None else 0
-    run.summary = summary
-    run.finished_at = timezone.now()
-    run.duration_ms = int((time.monotonic() - started) * 1000)
-    run.save(update_fields=["status", "error", "summary", "finished_at", "duration_ms"])
+    return summary
 
 
 def metric_update(*, category: str | None = None, metric: str | None = None, trigger: str = "manual",

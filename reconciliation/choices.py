@@ -9,23 +9,10 @@ class PatternLevel(models.TextChoices):
     FIXED = "fixed"    # no placeholder
 
 
-class ScanStatus(models.TextChoices):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
 class ScanMode(models.TextChoices):
     LIST = "list"
     INVENTORY_REPORT = "inventory-report"
     SAMPLE = "sample"
-
-
-class RunStatus(models.TextChoices):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
 
 
 class GapKind(models.TextChoices):
@@ -40,8 +27,13 @@ class Priority(models.TextChoices):
     MEDIUM = "MEDIUM"
     LOW = "LOW"
 
+    @property
+    def rank(self) -> int:
+        """0 = CRITICAL … 3 = LOW: the order of urgency (stored beside the priority for ordering)."""
+        return _PRIORITY_RANK[self]
 
-PRIORITY_RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
+
+_PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
 
 
 class GapStatus(models.TextChoices):

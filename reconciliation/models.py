@@ -5,7 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from reconciliation.choices import GapKind, GapStatus, PatternLevel, Priority, RunStatus, ScanMode, ScanStatus, TaskStatus
+from adce_site.runs import RunRecord
+from reconciliation.choices import GapKind, GapStatus, PatternLevel, Priority, ScanMode, TaskStatus
 from reconciliation.engine.fields import ByteOrderCharField, ByteOrderTextField
 
 
@@ -80,8 +81,10 @@ class CatalogGame(models.Model):
         return f"{self.source_id}:{self.game_id} ({self.game_date})"
 
 
-class ScanRun(models.Model):
-    status = models.CharField(max_length=12, choices=ScanStatus.choices, default=ScanStatus.RUNNING)
+class ScanRun(RunRecord):
+    run_kind = "scan"
+    summary = None  # its counts are columns below, per-location counts and step timings in `stats`
+
     mode = models.CharField(max_length=20, choices=ScanMode.choices, default=ScanMode.LIST)
     trigger = models.CharField(max_length=40, default="manual")
     sources = models.JSONField(default=list, help_text="Names of the sources this scan covered.")
@@ -90,9 +93,6 @@ class ScanRun(models.Model):
     manifest_uri = models.CharField(max_length=1024, blank=True)
     sample_rate = models.FloatField(null=True, blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
     objects_seen = models.BigIntegerField(default=0)
     bytes_seen = models.BigIntegerField(default=0)
     # Sampling only estimates: seen / rate. Never used for gap detection.
@@ -102,19 +102,12 @@ class ScanRun(models.Model):
     unmatched_count = models.BigIntegerField(default=0)
     unmatched_examples = models.JSONField(default=list, blank=True)
     stats = models.JSONField(default=dict, blank=True, help_text="Per-location counts, step timings.")
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-started_at"]
+    class Meta(RunRecord.Meta):
         indexes = [models.Index(fields=["status", "-finished_at"], name="scanrun_status_finished")]
 
     def __str__(self):
         return f"Scan #{self.pk} ({self.mode}, {self.status})"
-
-    @property
-    def is_complete(self) -> bool:
-        """Only a finished, non-sampled scan may open or resolve gaps."""
-        return self.status == ScanStatus.COMPLETED and self.mode != ScanMode.SAMPLE
 
 
 class StoredObject(models.Model):
@@ -150,22 +143,15 @@ class StoredObject(models.Model):
         return f"{self.store}/{self.key}"
 
 
-class ReconcileRun(models.Model):
-    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING)
+class ReconcileRun(RunRecord):
+    run_kind = "reconcile"
+
     trigger = models.CharField(max_length=40, default="manual")
     as_of = models.DateField()
     dry_run = models.BooleanField(default=False)
     scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="reconcile_runs")
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    # counts by priority and kind, gaps opened/resolved, tasks created, completeness, step timings
-    summary = models.JSONField(default=dict, blank=True)
+    # summary: counts by priority and kind, gaps opened/resolved, tasks created, completeness, step timings
     output_path = models.CharField(max_length=1024, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
 
     def __str__(self):
         return f"Reconcile #{self.pk} as of {self.as_of} ({self.status})"
@@ -202,9 +188,9 @@ class Task(models.Model):
             models.Index(
                 fields=["scraper", "priority_rank", "created_at"],
                 name="task_claimable",
-                condition=Q(status="pending"),
+                condition=Q(status=TaskStatus.PENDING),
             ),
-            models.Index(fields=["lease_expires_at"], name="task_lease", condition=Q(status="claimed")),
+            models.Index(fields=["lease_expires_at"], name="task_lease", condition=Q(status=TaskStatus.CLAIMED)),
             models.Index(fields=["status", "priority_rank"], name="task_status_priority"),
         ]
 
@@ -242,7 +228,7 @@ class Gap(models.Model):
             # One live (open or ignored) gap per partition; resolved ones are history.
             models.UniqueConstraint(
                 fields=["data_type", "partition"],
-                condition=Q(status__in=["open", "ignored"]),
+                condition=Q(status__in=[GapStatus.OPEN, GapStatus.IGNORED]),
                 name="gap_one_live_per_partition",
             ),
         ]

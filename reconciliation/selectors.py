@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, PatternLevel, RunStatus, TaskStatus
+from adce_site.choices import RunStatus
+from adce_site.iterables import chunks
+from reconciliation.domain.analysis import estimated_minutes
+from reconciliation.choices import GapStatus, PatternLevel, ScanMode, TaskStatus
 from reconciliation.models import DataType, Gap, ReconcileRun, ScanRun, Source, Task
 
 # Gap statuses that still mean "the partition is not there" (completeness counts both).
@@ -27,12 +30,6 @@ def iso_z(value: dt.datetime | None) -> str | None:
     if timezone.is_naive(value):
         value = timezone.make_aware(value, dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
-    """partitions × minutes_per_file; an int when whole (the usual case), else rounded to 2 decimals (as analysis.plan_tasks)."""
-    value = partitions * float(minutes_per_file)
-    return int(value) if float(value).is_integer() else round(value, 2)
 
 
 # --- task documents -------------------------------------------------------------------------------
@@ -77,9 +74,9 @@ def open_partitions_by_task(task_ids: Iterable) -> dict:
     partition: game id or ISO date; undated last, as the queue file). One query per 500 tasks."""
     ids = list(task_ids)
     result: dict = defaultdict(list)
-    for start in range(0, len(ids), _IN_CHUNK):
+    for chunk in chunks(ids, _IN_CHUNK):
         rows = (
-            Gap.objects.filter(task_id__in=ids[start:start + _IN_CHUNK], status=GapStatus.OPEN)
+            Gap.objects.filter(task_id__in=chunk, status=GapStatus.OPEN)
             .order_by("task_id", F("game_date").asc(nulls_last=True), "partition")
             .values_list("task_id", "partition")
         )
@@ -186,36 +183,9 @@ def scraper_known(scraper: str) -> bool:
     return Source.objects.filter(scraper=scraper).exists() or Task.objects.filter(scraper=scraper).exists()
 
 
-def gaps_query(*, source: str | None = None, data_type: str | None = None, priority: str | None = None,
-               kind: str | None = None, status: str | None = GapStatus.OPEN, season: str | None = None) -> QuerySet:
-    """Gaps filtered by names (data_type is the type's name, or "source.type"); status None = all."""
-    qs = Gap.objects.all()
-    if status:
-        qs = qs.filter(status=status)
-    if source:
-        qs = qs.filter(source__name=source)
-    if data_type:
-        if "." in data_type:
-            src, _, name = data_type.partition(".")
-            qs = qs.filter(source__name=src, data_type__name=name)
-        else:
-            qs = qs.filter(data_type__name=data_type)
-    if priority:
-        qs = qs.filter(priority=priority.upper())
-    if kind:
-        qs = qs.filter(kind=kind.lower())
-    if season:
-        qs = qs.filter(season=season)
-    return qs
-
-
-def open_task_count() -> int:
-    return Task.objects.filter(status__in=OPEN_TASK_STATUSES).count()
-
-
 def last_completed_scan() -> ScanRun | None:
     """The newest scan that finished completely (sampled scans excluded: they only estimate)."""
-    return (ScanRun.objects.filter(status="completed").exclude(mode="sample")
+    return (ScanRun.objects.filter(status=RunStatus.COMPLETED).exclude(mode=ScanMode.SAMPLE)
             .exclude(finished_at=None).order_by("-finished_at").first())
 
 

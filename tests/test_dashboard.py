@@ -15,7 +15,7 @@ from django.utils import timezone
 from adce_site import dashboard
 from approvals.services import approval_request_open_or_update
 from metrics.models import Measurement, MetricDefinition, VerificationRun
-from reconciliation.choices import PRIORITY_RANK
+from reconciliation.choices import Priority
 from reconciliation.models import DataType, Gap, ReconcileRun, ScanRun, Source
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def make_source(name="espn", seasons=("2025-26", "2026-27")):
 def make_gaps(data_type, n, *, priority="CRITICAL", season="2026-27", status="open"):
     Gap.objects.bulk_create([
         Gap(source=data_type.source, data_type=data_type, season=season, partition=f"{next(_seq):09d}",
-            kind="missing", priority=priority, priority_rank=PRIORITY_RANK[priority], status=status)
+            kind="missing", priority=priority, priority_rank=Priority(priority).rank, status=status)
         for _ in range(n)
     ])
 
@@ -65,7 +65,7 @@ def populate(scale: int, tag: str):
     """A lake's worth of rows; `scale` multiplies everything that grows with data size."""
     _, pbp = make_source(f"espn{tag}")
     _, adv = make_source(f"nba_api{tag}")
-    for priority in PRIORITY_RANK:
+    for priority in Priority:
         make_gaps(pbp, 3 * scale, priority=priority)
     make_gaps(adv, 5 * scale, priority="HIGH", season="2025-26")
     make_gaps(adv, 2 * scale, status="resolved")

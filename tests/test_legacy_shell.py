@@ -1,4 +1,4 @@
-"""The translator of the original's shell one-liners (adce_site/legacy_shell.py, SPEC §11): each family
+"""The translator of the original's shell one-liners (adce_site/legacy_shell/, SPEC §11): each family
 in each spelling the original used, and the commands that stay shell with their reason. Pure: no I/O."""
 from pathlib import Path
 

@@ -5,6 +5,7 @@ import io
 import pathlib
 
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 
 from adce_site.yaml_limits import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, yaml_limits_problem
@@ -77,3 +78,14 @@ def test_ordinary_aliases_pass_and_expansion_is_counted_through_anchors():
 
 def test_invalid_yaml_is_left_to_the_loader():
     assert yaml_limits_problem("a: [1, 2\nb: }") is None
+
+
+def test_the_loader_refuses_a_key_written_twice_but_lets_a_merge_be_overridden():
+    from adce_site.yaml_limits import UniqueKeyLoader
+
+    with pytest.raises(yaml.YAMLError, match=r"duplicate key 'a' \(line 3, first on line 2\)"):
+        yaml.load("x:\n  a: 1\n  a: 2\n", Loader=UniqueKeyLoader)
+    with pytest.raises(yaml.YAMLError, match="unhashable key at line 1"):
+        yaml.load("? [1, 2]\n: x\n", Loader=UniqueKeyLoader)
+    doc = yaml.load("d: &d {a: 1, b: 2}\nx:\n  <<: *d\n  a: 3\n", Loader=UniqueKeyLoader)
+    assert doc["x"] == {"a": 3, "b": 2}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from reconciliation.choices import GapKind, GapStatus, Priority
+
 from .base import ParamError, ProbeError, check_keys, register, want_str
 
-PRIORITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
-GAP_KINDS = ("missing", "empty", "stale")
-GAP_STATUSES = ("open", "resolved", "ignored", "any")
+ANY_STATUS = "any"
 STATS = ("last_reconcile_age_hours", "last_scan_age_hours", "open_gaps", "critical_gaps", "queue_size",
          "unmatched_objects",
          # the autonomous loop's health (SPEC §13; reconciliation.orchestration.selectors)
@@ -36,10 +36,10 @@ def validate_gap_count(params, *, base_dir):
     for key in ("source", "data_type"):
         if key in params:
             params[key] = want_str(params, key).strip()
-    _choice(params, "priority", PRIORITIES, upper=True)
-    _choice(params, "gap_kind", GAP_KINDS)
-    _choice(params, "status", GAP_STATUSES)
-    params.setdefault("status", "open")
+    _choice(params, "priority", tuple(Priority), upper=True)
+    _choice(params, "gap_kind", tuple(GapKind))
+    _choice(params, "status", (*GapStatus, ANY_STATUS))
+    params.setdefault("status", GapStatus.OPEN.value)
     return params
 
 
@@ -77,8 +77,8 @@ def gap_count(params, ctx):
         qs = qs.filter(priority=params["priority"])
     if params.get("gap_kind"):
         qs = qs.filter(kind=params["gap_kind"])
-    status = params.get("status", "open")
-    if status != "any":
+    status = params.get("status", GapStatus.OPEN)
+    if status != ANY_STATUS:
         qs = qs.filter(status=status)
     return qs.count()
 
@@ -101,7 +101,7 @@ def _stat_parse_type(params) -> str:
 
 @register("reconciliation_stat", validate=validate_stat, parse_type=_stat_parse_type)
 def reconciliation_stat(params, ctx):
-    from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus
+    from reconciliation.choices import OPEN_TASK_STATUSES
     from reconciliation.models import Gap, Task
     from reconciliation.selectors import last_completed_scan
 
@@ -118,7 +118,7 @@ def reconciliation_stat(params, ctx):
         if stat == "queue_size":
             return Task.objects.filter(status__in=OPEN_TASK_STATUSES).count()
         qs = Gap.objects.filter(status=GapStatus.OPEN)
-        return (qs.filter(priority="CRITICAL") if stat == "critical_gaps" else qs).count()
+        return (qs.filter(priority=Priority.CRITICAL) if stat == "critical_gaps" else qs).count()
     from reconciliation.orchestration.selectors import HEALTH_STATS, HealthUnknown, loop_health_stat
 
     if stat in HEALTH_STATS:

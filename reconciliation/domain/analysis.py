@@ -14,8 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciliation.choices import PRIORITY_RANK, GapKind, PatternLevel, Priority
+from reconciliation.choices import GapKind, PatternLevel, Priority
 from reconciliation.domain.seasons import current_season, previous_season, start_year
+from reconciliation.domain.verdict import partition_verdict, verdict_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class _Present:
 
 
 # A HAVE value meaning "present, and its newest object is neither empty nor stale": a loader that knows
-# the specs and as_of (reconciling.load_have) gives it to the partitions that cannot be gaps, so that
+# the specs and as_of (engine.have.load_have) gives it to the partitions that cannot be gaps, so that
 # it never builds an ObjectSummary for them (most of a million).
 PRESENT = _Present()
 
@@ -99,7 +100,7 @@ class GapFinding:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
     @property
     def sort_key(self) -> tuple:
@@ -169,31 +170,7 @@ def expected_partitions(spec: DataTypeSpec, games: Sequence[GameSpec], as_of: dt
 
 
 # --------------------------------------------------------------------------------------------
-# Gap kind and priority
-
-
-def stale_cutoff(as_of: dt.date, freshness_days: int) -> dt.datetime:
-    """00:00 UTC of the day as_of − freshness_days: an object modified before it is stale."""
-    day = as_of - dt.timedelta(days=freshness_days)
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-
-
-def gap_kind(spec: DataTypeSpec, season: str | None, obj: ObjectSummary | _Present | None,
-             as_of: dt.date) -> str | None:
-    """The gap kind of a partition of `season` whose newest object is `obj` (None: absent), or None."""
-    if obj is None:
-        return GapKind.MISSING
-    if obj is PRESENT:
-        return None
-    if obj.size < spec.min_size_bytes:
-        return GapKind.EMPTY  # wins over stale
-    if (
-        spec.level == PatternLevel.SEASON
-        and season == current_season(as_of)
-        and obj.last_modified < stale_cutoff(as_of, spec.freshness_days)
-    ):
-        return GapKind.STALE
-    return None
+# Priority
 
 
 def priority_of(
@@ -232,13 +209,13 @@ def analyze(inp: AnalysisInput) -> AnalysisReport:
         key = (spec.source, spec.level, spec.seasons)
         if key not in expected:
             expected[key] = expected_partitions(spec, inp.catalog.get(spec.source, ()), as_of)
-        dt_id = spec.id
+        dt_id, rule = spec.id, verdict_rule(spec, as_of)
         for season, parts in expected[key].items():
             judged = []
             for day, partition in parts:
                 obj = get((dt_id, partition))
                 if obj is not PRESENT:  # the common case, decided without a call
-                    kind = gap_kind(spec, season, obj, as_of)
+                    kind = partition_verdict(spec, partition, obj, as_of, rule)
                     if kind is not None:
                         judged.append((day, partition, kind, obj))
             present = len(parts) - len(judged)
@@ -291,7 +268,7 @@ class TaskPlan:
 
     @property
     def priority_rank(self) -> int:
-        return PRIORITY_RANK[self.priority]
+        return Priority(self.priority).rank
 
 
 _WHY = {
@@ -320,9 +297,10 @@ def task_reason(spec: DataTypeSpec, season: str | None, priority: str, kind: str
     return f"{what}: {why}"
 
 
-def _minutes(count: int, per_file: float) -> float | int:
-    value = count * per_file
-    return int(value) if float(value).is_integer() else round(value, 2)
+def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
+    """partitions × minutes_per_file; an int when whole (the usual case), else rounded to 2 decimals."""
+    value = partitions * float(minutes_per_file)
+    return int(value) if value.is_integer() else round(value, 2)
 
 
 def plan_tasks(
@@ -345,7 +323,7 @@ def plan_tasks(
 
     def order(key):
         source, data_type, _id, season, priority, kind = key
-        return (PRIORITY_RANK[priority], source, data_type, season is None, season or "", kind)
+        return (Priority(priority).rank, source, data_type, season is None, season or "", kind)
 
     plans: list[TaskPlan] = []
     for key in sorted(groups, key=order):
@@ -357,7 +335,7 @@ def plan_tasks(
             plans.append(TaskPlan(
                 source=source, data_type=data_type, data_type_id=dt_id, season=season, priority=priority,
                 gap_kind=kind, scraper=spec.scraper, gaps=chunk,
-                minutes=_minutes(len(chunk), spec.minutes_per_file),
+                minutes=estimated_minutes(len(chunk), spec.minutes_per_file),
                 reason=task_reason(spec, season, priority, kind, len(chunk), critical_days),
                 level=spec.level,
             ))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -119,16 +119,6 @@ def compile_pattern(pattern: str) -> CompiledPattern:
         literal_length=literal_length,
         first_segment=first_segment,
     )
-
-
-def common_level(patterns: Sequence[str]) -> str:
-    """The level shared by all patterns of a data type; PatternError when they differ or are invalid."""
-    if not patterns:
-        raise PatternError("at least one path pattern is required")
-    levels = {compile_pattern(p).level for p in patterns}
-    if len(levels) > 1:
-        raise PatternError(f"patterns mix levels {sorted(levels)}; all patterns of a data type must be of one level")
-    return levels.pop()
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,9 +307,7 @@ class PartitionMatcher:
             for pattern in spec.patterns:
                 by_location[(spec.store, spec.prefix)].append((spec, compile_pattern(pattern)))
         dispatch: dict[str, dict[str, list[tuple[int, _Group]]]] = defaultdict(lambda: defaultdict(list))
-        self._prefixes: dict[str, list[str]] = defaultdict(list)
         for (store, prefix), items in by_location.items():
-            self._prefixes[store].append(prefix)
             segmented: dict[str, list] = defaultdict(list)
             wild: list = []
             for spec, cp in items:
@@ -336,19 +324,10 @@ class PartitionMatcher:
             self._tables[store] = (frozen, depth)
         self.specs = specs
 
-    @classmethod
-    def from_db(cls, *, active_only: bool = True) -> "PartitionMatcher":
-        from reconciliation.services.specs import matcher_specs
-
-        return cls(matcher_specs(active_only=active_only))
-
     def dispatch_table(self, store: str) -> tuple[Mapping[str, tuple[tuple[int, _Group], ...]], int] | None:
         """(dispatch path → ((offset, group), …) longest location first, depth) of a store, or None.
         For reconciliation.engine.columnar, which walks the same table a column at a time."""
         return self._tables.get(store)
-
-    def under_any_source(self, store: str, key: str) -> bool:
-        return any(key.startswith(prefix) for prefix in self._prefixes.get(store, ()))
 
     def match(self, store: str, key: str) -> Match | None:
         table = self._tables.get(store)
@@ -391,12 +370,6 @@ class PartitionMatcher:
                     if found is not None:
                         return found
         return None
-
-    def match_many(self, store: str, keys: Iterable[str]) -> Iterator[Match | None]:
-        """match() over many keys of one store."""
-        match = self.match
-        return (match(store, key) for key in keys)
-
 
 def _resolve(group: _Group, alt: _Alt, m: re.Match, key: str, offset: int) -> Match | None:
     """Everything but the {game_id}-only fast path: validate the captured values; when they are

@@ -90,12 +90,6 @@ def end_year(season: str) -> int:
     return int(season[:4]) + 1
 
 
-def season_span(season: str) -> tuple[dt.date, dt.date]:
-    """(1 July of the start year, 30 June of the end year), both inclusive."""
-    start = start_year(normalize_season(season))
-    return dt.date(start, 7, 1), dt.date(start + 1, 6, 30)
-
-
 def season_of(day: dt.date) -> str:
     """The season whose span contains `day`."""
     start = day.year if day.month >= 7 else day.year - 1

@@ -16,7 +16,7 @@ listing that fails half-way leaves the inventory exactly as it was. Two ways to 
   indexes included. It holds the table (and, on SQLite, the database's write lock) for the duration,
   which is why a long S3 listing never uses it.
 
-Rows are Arrow record batches in STAGING_SCHEMA order (or plain tuples through `add`), never ORM
+Rows are Arrow record batches in STAGING_SCHEMA order, never ORM
 instances: a scan may see millions.
 """
 from __future__ import annotations
@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from reconciliation.engine import copy_binary
+from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.models import StoredObject
-from reconciliation.storage.batches import batch_from_tuples
 from reconciliation.engine.write_behind import WriteBehind, sqlite_files
 
 TABLE = StoredObject._meta.db_table
@@ -46,7 +46,6 @@ STAGING_SCHEMA = pa.schema([
 ])
 _COLS = ", ".join(f'"{c}"' for c in STAGING_COLUMNS)
 _UTC = dt.timezone.utc
-_BATCH = 20_000
 _SQLITE_ROWS = 250  # rows per INSERT statement on SQLite (bounded by its bound-variable limit)
 _SQLITE_CHUNK = 10_000  # rows turned into Python values at a time
 _SQLITE_CACHE_KB = 131_072  # page cache of a staged scan's diff
@@ -177,7 +176,6 @@ class InventoryStaging:
         self.allow_bulk = bulk
         self.bulk = False
         self.rows = 0
-        self._batch: list[tuple] = []
         self._copy_ctx = None
         self._copy = None
         self._open = False
@@ -263,21 +261,6 @@ class InventoryStaging:
             pass
 
     # -- staging ---------------------------------------------------------------------------
-    def add(self, row: tuple) -> None:
-        """One row in STAGING_COLUMNS order; last_modified an aware datetime."""
-        self._batch.append(row)
-        if len(self._batch) >= _BATCH:
-            self.flush()
-
-    def extend(self, rows: Iterable[tuple]) -> None:
-        for row in rows:
-            self.add(row)
-
-    def flush(self) -> None:
-        batch, self._batch = self._batch, []
-        if batch:
-            self.add_batch(batch_from_tuples(batch, STAGING_SCHEMA))
-
     def add_batch(self, batch: pa.RecordBatch) -> None:
         """A STAGING_SCHEMA batch."""
         if not batch.num_rows:
@@ -331,7 +314,6 @@ class InventoryStaging:
         rows that vanished are deleted, new or changed rows upserted, unchanged rows not touched at all
         (a daily rescan of a million mostly-unchanged objects then costs two joins, not a rewrite of
         the table and its indexes). An unchanged row keeps the id of the scan that wrote it."""
-        self.flush()
         self._end_copy()
         staged = self.rows
         if self.bulk:
@@ -496,31 +478,27 @@ def _insert_staged(cur, vendor: str) -> int:
     return max(cur.rowcount, 0)
 
 
-def inventory_replace(regions: Sequence[Region], rows: Iterable[tuple], *, bulk: bool = False) -> dict:
-    """Convenience for callers that already hold every row: stage them and swap them in."""
-    with InventoryStaging(bulk=bulk) as staging:
-        staging.extend(rows)
-        return staging.replace(regions)
-
-
 def objects_upsert(store: str, objects: Iterable, *, matcher=None, scan=None) -> set[tuple[int, str]]:
     """Insert or refresh single objects (S3 event closed loop), matched like a scan would.
 
     `objects` are ObjectInfo-like (key, size, last_modified, etag). Returns the (data_type_id, partition)
     pairs touched, for `gaps_rejudge`."""
-    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import partition_matcher
 
-    matcher = matcher or PartitionMatcher.from_db()
+    matcher = matcher or partition_matcher()
     source_of = _source_of_data_type()
+    objects = list(objects)
+    matches = [matcher.match(store, obj.key) for obj in objects]
+    # the scan's rule for what the columns hold (engine.limits): an over-long partition is unmatched
+    data_types, partitions = fit_matches(pa.array([m.data_type_id if m else None for m in matches], pa.int64()),
+                                         pa.array([m.partition if m else "" for m in matches], pa.string()))
+    etags = fit_etags(pa.array([getattr(obj, "etag", "") or "" for obj in objects], pa.string()))
     rows, touched = [], set()
-    for obj in objects:
-        m = matcher.match(store, obj.key)
-        dt_id = m.data_type_id if m else None
-        part = m.partition if m else ""
-        if m:
+    for obj, dt_id, part, etag in zip(objects, data_types.to_pylist(), partitions.to_pylist(), etags.to_pylist()):
+        if dt_id is not None:
             touched.add((dt_id, part))
         rows.append(StoredObject(
-            store=store, key=obj.key, size=obj.size, last_modified=obj.last_modified, etag=getattr(obj, "etag", "") or "",
+            store=store, key=obj.key, size=obj.size, last_modified=obj.last_modified, etag=etag,
             source_id=source_of.get(dt_id), data_type_id=dt_id, partition=part, scan=scan,
         ))
     if rows:

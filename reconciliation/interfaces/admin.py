@@ -29,7 +29,7 @@ from adce_site.exports import TableXLSX
 from adce_site.humanize import size_label, when_html, when_label
 
 from reconciliation.interfaces import run_pages, views
-from reconciliation.choices import GapStatus, TaskStatus
+from reconciliation.choices import GapKind, GapStatus, TaskStatus
 from reconciliation.models import (
     CatalogGame,
     DataType,
@@ -385,12 +385,12 @@ class GapAdmin(ToolsMixin, ListColumnsMixin, NoAddDeleteMixin, StreamingExportMi
     @admin.display(description="verdict")
     def verdict(self, obj):
         dt_ = obj.data_type
-        if obj.kind == "missing":
+        if obj.kind == GapKind.MISSING:
             return "No stored object matches any pattern of this data type for this partition."
-        if obj.kind == "empty":
+        if obj.kind == GapKind.EMPTY:
             return format_html("The newest object is {} — under this data type's minimum of {} bytes.",
                                size_label(obj.object_size), f"{dt_.min_size_bytes:,}")
-        if obj.kind == "stale":
+        if obj.kind == GapKind.STALE:
             return format_html("The newest object was last modified {} UTC — older than this data type's "
                                "freshness of {} day(s) before the reconcile's date.",
                                when_label(obj.object_last_modified), dt_.freshness_days)

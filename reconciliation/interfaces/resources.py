@@ -8,6 +8,7 @@ from import_export import fields, widgets
 
 from adce_site.exports import ExportResource
 
+from reconciliation.choices import GapStatus
 from reconciliation.models import Gap, StoredObject, Task
 from reconciliation.selectors import with_open_gap_counts
 
@@ -65,4 +66,4 @@ class TaskResource(ExportResource):
     def dehydrate_open_gaps(self, task):
         # Annotated by the admin's queryset; counted on demand otherwise.
         value = getattr(task, "open_gaps", None)
-        return value if value is not None else task.gaps.filter(status="open").count()
+        return value if value is not None else task.gaps.filter(status=GapStatus.OPEN).count()

@@ -27,7 +27,8 @@ def _enqueue(func: str, *args) -> None:
 def dispatch_and_enqueue():
     """One dispatch pass; every started run goes to a worker."""
     from reconciliation.orchestration.models import OrchestrationLimits
-    from reconciliation.orchestration.services import db_now, dispatch_claim
+    from reconciliation.orchestration.services import db_now
+    from reconciliation.orchestration.dispatch import dispatch_claim
 
     result = dispatch_claim()
     for run_id in result.started:
@@ -59,7 +60,7 @@ def dispatch_at(moment: str) -> dict:
 
 def execute_run(run_id: int) -> dict:
     """Run one started ScraperRun, verify, finish; then dispatch again (a slot is free)."""
-    from reconciliation.orchestration.services import run_execute
+    from reconciliation.orchestration.runs import run_execute
 
     run = run_execute(run_id)
     # Dispatch right here rather than as one more job: a broker round trip per task saved. If it

@@ -8,6 +8,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from reconciliation.choices import PatternLevel
+
 WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
 
@@ -103,11 +105,11 @@ def expected_key(pattern: str, *, level: str, partition: str, season: str | None
     """The key (relative to the source location) of one partition under `pattern`, or None when a
     placeholder has no value (e.g. a game without a catalog date under a {date} pattern)."""
     values: dict[str, str] = {}
-    if level == "game":
+    if level == PatternLevel.GAME:
         values["game_id"] = partition
-    if level == "date":
+    if level == PatternLevel.DATE:
         game_date = dt.date.fromisoformat(partition)
-    if level == "season":
+    if level == PatternLevel.SEASON:
         season = partition
     if game_date is not None:
         values["date"] = game_date.strftime("%Y%m%d")

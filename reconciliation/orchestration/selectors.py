@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count
 from django.utils import timezone
 
-from reconciliation.choices import ACTIVE_RUN_STATUSES, GapStatus, ScraperRunStatus, TaskStatus
+from reconciliation.choices import ACTIVE_RUN_STATUSES, GapStatus, Priority, ScraperRunStatus, TaskStatus
 from reconciliation.models import Gap, Task
 from reconciliation.selectors import iso_z
 from reconciliation.orchestration.models import OrchestrationLimits, Scraper, ScraperRun
@@ -108,7 +108,7 @@ def loop_health_stat(stat: str, now: dt.datetime | None = None) -> float | int:
             raise HealthUnknown("no gap was resolved in the last 24 h: no time-to-heal to measure")
         return max(0.0, statistics.median(spans))
     if stat == "oldest_critical_gap_age_hours":
-        oldest = (Gap.objects.filter(status=GapStatus.OPEN, priority="CRITICAL").order_by("first_seen_at")
+        oldest = (Gap.objects.filter(status=GapStatus.OPEN, priority=Priority.CRITICAL).order_by("first_seen_at")
                   .values_list("first_seen_at", flat=True).first())
         return 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds() / 3600)
     if stat == "tasks_failed_for_good":

@@ -2,7 +2,7 @@
 directly — a HEAD per key on S3 (a small thread pool), a stat on file:// — never a rescan. What is
 found goes into the inventory, what is not is removed from it, and every gap whose partition is now
 present by §6 (not empty, not stale) is resolved by the same rule as the S3-event loop
-(reconciling.gaps_rejudge). A probe that fails (other than "not found") is an error: nothing is
+(services.closed_loop.gaps_rejudge). A probe that fails (other than "not found") is an error: nothing is
 judged from a partial look.
 """
 from __future__ import annotations
@@ -124,7 +124,7 @@ def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> 
     """Probe the expected keys, refresh the inventory with what is there and resolve the gaps now
     present by §6. Returns counts; `error` is set (and nothing judged) when a probe failed."""
     from reconciliation.engine.inventory import objects_delete, objects_upsert
-    from reconciliation.services.reconcile import gaps_rejudge
+    from reconciliation.services.closed_loop import gaps_rejudge
 
     expected = expected_partitions(task) if expected is None else expected
     result = Verification(expected=len(expected))

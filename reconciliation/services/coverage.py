@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adce_site.storable import first_unstorable
-from adce_site.yaml_limits import read_yaml_text, yaml_limits_problem
+from adce_site.yaml_limits import UniqueKeyLoader, read_yaml_text, yaml_limits_problem
 
 from reconciliation.models import DataType, ReconciliationSettings, Source
 from reconciliation.domain.patterns import PatternError, compile_pattern
@@ -93,34 +93,7 @@ class CoverageImportResult:
 
 
 # --------------------------------------------------------------------------------------------
-# YAML loading: duplicate keys are errors (PyYAML would silently keep the last one)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader, node, deep=False):
-    loader.flatten_mapping(node)
-    seen = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"unhashable key at line {key_node.start_mark.line + 1}", key_node.start_mark
-            ) from None
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1}, "
-                f"first on line {seen[key] + 1})", key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML loading: bounded first, duplicate keys are errors (adce_site.yaml_limits)
 
 
 def _load_yaml(text: str, label: str):
@@ -128,7 +101,7 @@ def _load_yaml(text: str, label: str):
     if problem:
         raise CoverageError(f"{label}: refused before parsing: {problem}")
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark else ""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from adce_site.iterables import chunks
 from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority
 from reconciliation.models import Gap, Task
 from reconciliation.selectors import iso_z, task_queue_entry
@@ -29,8 +30,8 @@ _CHUNK = 500
 def _open_partitions(task_ids: list) -> dict:
     """task id → [(game_date, partition)] of its open gaps, in partition order."""
     out: dict = defaultdict(list)
-    for i in range(0, len(task_ids), _CHUNK):
-        rows = (Gap.objects.filter(task_id__in=task_ids[i:i + _CHUNK], status=GapStatus.OPEN)
+    for chunk in chunks(task_ids, _CHUNK):
+        rows = (Gap.objects.filter(task_id__in=chunk, status=GapStatus.OPEN)
                 .values_list("task_id", "game_date", "partition"))
         for task_id, game_date, partition in rows.iterator(chunk_size=10_000):
             out[task_id].append((game_date, partition))

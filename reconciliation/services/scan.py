@@ -26,26 +26,25 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
 from adce_site.cli import no_progress
-from adce_site.runguard import run_lock, run_unlock, runs_fail_stale, save_after_failure
+from adce_site.runs import run_record
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reconciliation.choices import ScanMode, ScanStatus
+from adce_site.choices import RunStatus
+from reconciliation.choices import ScanMode
 from reconciliation.engine.columnar import ColumnMatcher
 from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region
+from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.models import DataType, ScanRun, Source
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.storage import Location, LocationError, StorageError, list_objects, parse_location, read_inventory_report
 from reconciliation.storage.batches import batches_from_tuples, tuples_from_batch
 
 UNMATCHED_EXAMPLES = 50
-_PARTITION_MAX = 64  # StoredObject.partition max_length
-_ETAG_MAX = 80
 
 
 class ScanInputError(ValueError):
@@ -329,10 +328,7 @@ def _inventory_batch(part, target: Target, stats: TargetStats, context: _MatchCo
     else:
         match_keys = keys
     data_types, partitions = context.columns.match(target.match_store, match_keys)
-    too_long = pc.greater(pc.utf8_length(partitions), _PARTITION_MAX)
-    if pc.any(too_long).as_py():
-        data_types = pc.if_else(too_long, pa.scalar(None, pa.int64()), data_types)
-        partitions = pc.if_else(too_long, "", partitions)
+    data_types, partitions = fit_matches(data_types, partitions)
     matched = pc.is_valid(data_types)
     hits = pc.sum(matched).as_py() or 0
     stats.matched += hits
@@ -346,9 +342,7 @@ def _inventory_batch(part, target: Target, stats: TargetStats, context: _MatchCo
             missed = keys.filter(pc.invert(matched)).slice(0, UNMATCHED_EXAMPLES - len(examples)).to_pylist()
             examples.extend(f"{target.location.store}/{k}" for k in missed)
     sources = pc.if_else(matched, context.type_sources.take(pc.index_in(data_types, value_set=context.type_ids)), owner)
-    etags = part.column(3)
-    if pc.any(pc.greater(pc.utf8_length(etags), _ETAG_MAX)).as_py():
-        etags = pc.utf8_slice_codeunits(etags, 0, _ETAG_MAX)
+    etags = fit_etags(part.column(3))
     store = pa.repeat(pa.scalar(target.location.store, pa.string()), n)
     scans = pa.repeat(pa.scalar(context.scan_id, pa.int64()), n)
     return pa.RecordBatch.from_arrays(
@@ -399,82 +393,73 @@ def scan_run(*, sources: Sequence[str] | None = None, location: str | None = Non
              progress: Callable[[str], None] = no_progress, allow_empty_report: bool = False) -> ScanRun:
     """Run a scan and record it. ScanInputError: nothing was done. ScanFailed: the failed run is recorded
     (status failed/interrupted, error) and the inventory is untouched."""
-    from reconciliation.domain.patterns import PartitionMatcher
+    from reconciliation.services.specs import partition_matcher
 
     if isinstance(sources, str):
         sources = [sources]
     plan = scan_plan(sources=sources, location=location, manifest_uri=manifest_uri,
                      sample_rate=sample_rate, seed=seed, allow_empty_report=allow_empty_report)
-    matcher = PartitionMatcher.from_db()
+    matcher = partition_matcher()
     return scan_execute(plan, matcher, trigger=trigger, progress=progress)
-
-
-STALE_ERROR = "interrupted: its process or database connection died before it finished"
-
-
-def scan_runs_fail_stale() -> int:
-    """Mark failed the "running" scans whose process or connection is gone (adce_site.runguard)."""
-    return runs_fail_stale(ScanRun.objects.all(), "scan", STALE_ERROR)
 
 
 def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
                  progress: Callable[[str], None] = no_progress) -> ScanRun:
     started = time.perf_counter()
-    scan_runs_fail_stale()
-    with transaction.atomic():
-        run = ScanRun.objects.create(
-            status=ScanStatus.RUNNING, mode=plan.mode, trigger=trigger, sources=plan.source_names,
-            locations=[t.location.uri for t in plan.targets], location_override=plan.location_override,
-            manifest_uri=plan.manifest_uri, sample_rate=plan.sample_rate, seed=plan.seed,
-        )
-        # Held while the scan runs: if the process dies, the next scan's sweep marks this row failed.
-        run_lock("scan", run.pk)
-    totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
-    try:
-        with paused_gc():
-            batches = iter_batches(plan, matcher, scan_id=run.pk, totals=totals, progress=progress)
-            if plan.mode == ScanMode.SAMPLE:
-                for _ in batches:
-                    pass
-                _finish(run, plan, totals, started, 0.0)
-                run.save()
-            else:
-                # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
-                with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
-                    for batch in read_ahead(batches):
-                        staging.add_batch(batch)
-                    progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
-                    t0 = time.perf_counter()
-
-                    def mark_complete():
-                        # inside the swap's transaction: the inventory and "completed" commit together
-                        _finish(run, plan, totals, started, time.perf_counter() - t0)
-                        run.save()
-
-                    swap = staging.replace([t.region for t in plan.targets], on_swapped=mark_complete)
-                    run.stats["inventory"] = swap
-                    run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
-                    # The run's duration and finish include the commit of the swap (a bulk load's
-                    # commit is a good part of its write).
-                    run.duration_ms = int((time.perf_counter() - started) * 1000)
-                    run.finished_at = timezone.now()
-                    ScanRun.objects.filter(pk=run.pk).update(stats=run.stats, duration_ms=run.duration_ms,
-                                                             finished_at=run.finished_at)
-    except StorageError as exc:
-        _fail(run, plan, totals, started, ScanStatus.FAILED, str(exc))
-        raise ScanFailed(str(exc), run) from exc
-    except KeyboardInterrupt:
-        _fail(run, plan, totals, started, ScanStatus.INTERRUPTED, "interrupted")
-        raise
-    except Exception as exc:
-        _fail(run, plan, totals, started, ScanStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        raise
-    run_unlock("scan", run.pk)
+    # The run holds its advisory lock while it runs: if the process dies, the next scan's sweep marks
+    # this row failed (adce_site.runs).
+    with run_record(ScanRun, mode=plan.mode, trigger=trigger, sources=plan.source_names,
+                    locations=[t.location.uri for t in plan.targets], location_override=plan.location_override,
+                    manifest_uri=plan.manifest_uri, sample_rate=plan.sample_rate, seed=plan.seed) as run:
+        totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
+        try:
+            _scan(run, plan, matcher, totals, started, progress)
+        except StorageError as exc:
+            _fail(run, plan, totals, started, RunStatus.FAILED, str(exc))
+            raise ScanFailed(str(exc), run) from exc
+        except KeyboardInterrupt:
+            _fail(run, plan, totals, started, RunStatus.INTERRUPTED, "interrupted")
+            raise
+        except Exception as exc:
+            _fail(run, plan, totals, started, RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
     return run
 
 
+def _scan(run: ScanRun, plan: ScanPlan, matcher, totals: ScanTotals, started: float, progress) -> None:
+    with paused_gc():
+        batches = iter_batches(plan, matcher, scan_id=run.pk, totals=totals, progress=progress)
+        if plan.mode == ScanMode.SAMPLE:
+            for _ in batches:
+                pass
+            _finish(run, plan, totals, started, 0.0)
+            run.save()
+            return
+        # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
+        with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
+            for batch in read_ahead(batches):
+                staging.add_batch(batch)
+            progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
+            t0 = time.perf_counter()
+
+            def mark_complete():
+                # inside the swap's transaction: the inventory and "completed" commit together
+                _finish(run, plan, totals, started, time.perf_counter() - t0)
+                run.save()
+
+            swap = staging.replace([t.region for t in plan.targets], on_swapped=mark_complete)
+            run.stats["inventory"] = swap
+            run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
+            # The run's duration and finish include the commit of the swap (a bulk load's
+            # commit is a good part of its write).
+            run.duration_ms = int((time.perf_counter() - started) * 1000)
+            run.finished_at = timezone.now()
+            ScanRun.objects.filter(pk=run.pk).update(stats=run.stats, duration_ms=run.duration_ms,
+                                                     finished_at=run.finished_at)
+
+
 def _finish(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, write_seconds: float) -> None:
-    run.status = ScanStatus.COMPLETED
+    run.status = RunStatus.COMPLETED
     _fill(run, plan, totals, started)
     run.stats["timings"] = {"list": round(totals.list_seconds, 3), "write": round(write_seconds, 3)}
 
@@ -503,16 +488,11 @@ def _fill(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float) -> N
 
 
 def _fail(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, status: str, error: str) -> None:
-    """Record the failure; counts stay as far as the listing got (the run says failed, so they are
-    never mistaken for a complete inventory)."""
+    """Record the failure (run_record saves it); counts stay as far as the listing got (the run says
+    failed, so they are never mistaken for a complete inventory)."""
     _fill(run, plan, totals, started)
-    run.status = status
-    run.error = error
+    run.fail(error, status)
     run.estimated_objects = run.estimated_bytes = None
-    # Even when the failure was the database connection itself (reconnects once; if that fails too,
-    # the next scan's stale-run sweep records it).
-    save_after_failure(run.save, f"scan run #{run.pk}")
-    run_unlock("scan", run.pk)
 
 
 def scan_summary(run: ScanRun) -> dict:

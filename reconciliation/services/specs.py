@@ -11,7 +11,7 @@ from django.db import connection
 from reconciliation.domain.analysis import DataTypeSpec, GameSpec
 from reconciliation.choices import PatternLevel
 from reconciliation.models import CatalogGame, DataType, ReconciliationSettings, Source
-from reconciliation.domain.patterns import MatcherSpec, compile_pattern
+from reconciliation.domain.patterns import MatcherSpec, PartitionMatcher, compile_pattern
 
 
 def _data_types(active_only: bool, sources: Iterable[str] | None = None):
@@ -98,6 +98,11 @@ def matcher_specs(*, active_only: bool = True) -> list[MatcherSpec]:
             catalog=catalog_of.get(d.source_id) if _needs_catalog(d.path_patterns) else None,
         ))
     return specs
+
+
+def partition_matcher(*, active_only: bool = True) -> PartitionMatcher:
+    """The matcher of the data types in the database (active ones by default)."""
+    return PartitionMatcher(matcher_specs(active_only=active_only))
 
 
 def reconciliation_settings() -> ReconciliationSettings:

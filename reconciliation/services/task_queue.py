@@ -21,7 +21,8 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from reconciliation.choices import OPEN_TASK_STATUSES, PRIORITY_RANK, GapStatus, TaskStatus
+from adce_site.iterables import chunks
+from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority, TaskStatus
 from reconciliation.models import Gap, ReconciliationSettings, Task
 
 
@@ -110,11 +111,13 @@ def _pick_candidate(scraper: str, *, skip_locked: bool = False):
     return pending.order_by("priority_rank", "created_at", "id").values_list("pk", flat=True).first()
 
 
-def _try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta) -> bool:
-    """The conditional UPDATE: True only for the one claimer that flipped pending → claimed."""
+def task_try_claim(pk, *, worker: str, now: dt.datetime, lease: dt.timedelta, **also) -> bool:
+    """The §8 claim, for every claimer (the queue API and the dispatcher): a conditional UPDATE,
+    True only for the one claimer that flipped pending → claimed. `also`: more fields written in
+    the same UPDATE (the dispatcher writes the scraper's max_attempts)."""
     changed = Task.objects.filter(pk=pk, status=TaskStatus.PENDING).update(
         status=TaskStatus.CLAIMED, claimed_by=worker, claimed_at=now, lease_expires_at=now + lease,
-        attempts=F("attempts") + 1, updated_at=now,
+        attempts=F("attempts") + 1, updated_at=now, **also,
     )
     return changed == 1
 
@@ -138,7 +141,7 @@ def task_claim(*, scraper: str, lease_minutes: float = 30, worker: str = "",
             pk = _pick_candidate(scraper, skip_locked=skip_locked)
             if pk is None:
                 return None
-            claimed = _try_claim(pk, worker=worker, now=now, lease=lease)
+            claimed = task_try_claim(pk, worker=worker, now=now, lease=lease)
         if claimed:
             return _get(pk)
 
@@ -225,16 +228,27 @@ def gaps_ignore(gaps: QuerySet | Iterable[Gap]) -> int:
     task_ids = set(targets.exclude(task=None).values_list("task_id", flat=True))
     with transaction.atomic():
         n = targets.update(status=GapStatus.IGNORED, task=None)
-        _tasks_finish_empty(task_ids)
+        tasks_finish_resolved(task_ids)
     return n
 
 
-def _tasks_finish_empty(task_ids, now: dt.datetime | None = None) -> int:
-    """Open tasks left without an open partition have nothing to do: done (as reconcile does)."""
+def tasks_finish_resolved(task_ids=None, *, now: dt.datetime | None = None) -> list:
+    """Open (pending or claimed) tasks left without an open gap have nothing to do: done. Among
+    `task_ids`, or every open task when None. Returns the ids of the tasks finished.
+
+    The one place this rule lives: reconcile, the S3-event re-judge, an operator's ignore and a
+    scraper's completion event all finish tasks through it."""
     now = now or timezone.now()
-    with_open = Gap.objects.filter(task_id__in=task_ids, status=GapStatus.OPEN).values("task_id")
-    return (Task.objects.filter(pk__in=task_ids, status__in=OPEN_TASK_STATUSES).exclude(pk__in=with_open)
-            .update(status=TaskStatus.DONE, finished_at=now, lease_expires_at=None, updated_at=now))
+    with_open = Gap.objects.filter(status=GapStatus.OPEN, task__isnull=False).values("task_id")
+    qs = Task.objects.filter(status__in=OPEN_TASK_STATUSES).exclude(pk__in=with_open)
+    finished = []
+    with transaction.atomic():
+        for chosen in [qs] if task_ids is None else (qs.filter(pk__in=c) for c in chunks(list(task_ids), 500)):
+            finished += chosen.select_for_update().values_list("pk", flat=True)  # PostgreSQL: locked until done
+        for chunk in chunks(finished, 500):
+            Task.objects.filter(pk__in=chunk).update(status=TaskStatus.DONE, finished_at=now, lease_expires_at=None,
+                                                     updated_at=now)
+    return finished
 
 
 @transaction.atomic
@@ -262,11 +276,10 @@ def gaps_requeue(gaps: QuerySet | Iterable[Gap], *, reason: str = "requeued by a
     created: list[Task] = []
     for (_, season, priority, kind), members in groups.items():
         first = members[0]
-        for start in range(0, len(members), cap):
-            chunk = members[start:start + cap]
+        for chunk in chunks(members, cap):
             task = Task.objects.create(
                 source=first.source, data_type=first.data_type, season=season, priority=priority,
-                priority_rank=PRIORITY_RANK[priority], gap_kind=kind, scraper=first.source.scraper,
+                priority_rank=Priority(priority).rank, gap_kind=kind, scraper=first.source.scraper,
                 reason=f"{reason}: {len(chunk)} {kind} partition(s) of {first.data_type}",
                 max_attempts=task_max_attempts_default(), created_at=now,
             )

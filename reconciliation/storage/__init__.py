@@ -23,7 +23,7 @@ from .s3 import ListingStats, list_s3, make_s3_client
 __all__ = [
     "DataFile", "InventoryReport", "ListingStats", "Location", "LocationError", "ObjectInfo", "S3_TOTALS",
     "StorageError", "list_objects", "make_s3_client", "newest_complete_report", "parse_location",
-    "read_inventory_report", "write_columnar_inventory_report", "write_csv_inventory_report",
+    "read_inventory_report",
 ]
 
 
@@ -44,6 +44,5 @@ def list_objects(location: Location | str, *, progress: Callable[[str], None] | 
 
 
 from .inventory_report import (  # noqa: E402
-    DataFile, InventoryReport, newest_complete_report, read_inventory_report, write_columnar_inventory_report,
-    write_csv_inventory_report,
+    DataFile, InventoryReport, newest_complete_report, read_inventory_report,
 )

@@ -314,9 +314,3 @@ def _verify_checksum(manifest_uri: str, scheme: str, bucket: str, key: str, clie
                            "the manifest was replaced or cut short")
     return True
 
-
-# ---------------------------------------------------------------------------------------------- writing
-
-from .inventory_writer import (  # noqa: E402  (re-exported: tests and bench write reports with them)
-    write_columnar_inventory_report, write_csv_inventory_report,
-)

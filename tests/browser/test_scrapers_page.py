@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from reconciliation.orchestration.demo import demo_scrapers_declare
 from reconciliation.orchestration.models import Scraper, ScraperRun
-from reconciliation.orchestration.services import dispatch_once
+from reconciliation.orchestration.dispatch import dispatch_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

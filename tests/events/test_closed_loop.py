@@ -223,3 +223,23 @@ def test_duplicate_delivery_is_one_event(lake):
     body = s3_notification(lake.name, "espn_play_by_play/402.json", len(BIG), sequencer="0D")
     first, second = post_s3(body), post_s3(body)
     assert first == second and Event.objects.filter(type="s3_event").count() == 1
+
+
+def test_an_event_stores_an_over_long_partition_and_etag_as_a_scan_does(lake):
+    """The scan's rule for what the inventory's columns hold (engine.limits) applies to events too: a
+    65-character {game_id} is no partition (unmatched), a 100-character ETag is cut to the column. On
+    PostgreSQL the insert failed before (varchar(64))."""
+    from reconciliation.engine.limits import ETAG_MAX, PARTITION_MAX
+    from reconciliation.models import StoredObject
+
+    key = f"espn_play_by_play/{'9' * (PARTITION_MAX + 1)}.json"
+    body = s3_notification(lake.name, key, len(BIG))
+    body["Records"][0]["s3"]["object"]["eTag"] = "e" * 100
+    event_id = post_s3(body)
+    process_event(event_id)
+
+    event = Event.objects.get(pk=event_id)
+    assert event.status == EventStatus.DONE, event.error
+    assert event.result["inventory"]["partitions"] == [] and event.result["inventory"]["rejudged"] is None
+    obj = StoredObject.objects.get(store=f"s3://{lake.name}", key=key)
+    assert (obj.data_type_id, obj.partition, obj.etag) == (None, "", "e" * ETAG_MAX)

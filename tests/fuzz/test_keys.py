@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from reconciliation.domain.patterns import MatcherSpec, PartitionMatcher
 from reconciliation.storage import LocationError, StorageError, list_objects, parse_location
 from reconciliation.storage import inventory_report as ir
-from reconciliation.storage.inventory_report import read_inventory_report, write_csv_inventory_report
+from bench.inventory_writer import write_csv_inventory_report
+from reconciliation.storage.inventory_report import read_inventory_report
 
 from .helpers import FUZZ, NASTY
 

@@ -13,7 +13,8 @@ from events.models import Event
 from reconciliation.models import CatalogGame, Source
 from reconciliation.storage import StorageError
 from reconciliation.storage import inventory_report as ir
-from reconciliation.storage.inventory_report import read_inventory_report, write_csv_inventory_report
+from bench.inventory_writer import write_csv_inventory_report
+from reconciliation.storage.inventory_report import read_inventory_report
 
 from .helpers import run_command
 

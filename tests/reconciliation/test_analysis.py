@@ -12,10 +12,11 @@ from reconciliation.domain.analysis import (
     GameSpec,
     ObjectSummary,
     analyze,
+    estimated_minutes,
     pick_newest,
     plan_tasks,
-    stale_cutoff,
 )
+from reconciliation.domain.verdict import stale_cutoff
 from reconciliation.domain.seasons import season_of
 
 UTC = dt.timezone.utc
@@ -45,6 +46,13 @@ def run(specs, games, have=None, as_of=AS_OF, critical_days=7):
 
 def by_partition(report):
     return {g.partition: g for g in report.gaps}
+
+
+def test_estimated_minutes_is_whole_when_it_can_be():
+    assert estimated_minutes(3, 2) == 6 and isinstance(estimated_minutes(3, 2.0), int)
+    assert estimated_minutes(3, 0.5) == 1.5
+    assert estimated_minutes(3, 0.333) == 1.0
+    assert estimated_minutes(0, 2) == 0
 
 
 def test_pick_newest_latest_then_larger():

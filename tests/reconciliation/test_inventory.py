@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from reconciliation.engine.inventory import InventoryStaging, Region, inventory_replace, objects_delete, objects_upsert
+from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region, objects_delete, objects_upsert
 from reconciliation.models import StoredObject
 from reconciliation.storage import ObjectInfo
+from reconciliation.storage.batches import batch_from_tuples
 
 from .test_scanning import make_source
 
@@ -19,6 +20,15 @@ T = dt.datetime(2024, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
 
 def row(store, key, size=10, lm=T, dt_id=None, part=""):
     return (store, key, size, lm, "etag", None, dt_id, part, None)
+
+
+def inventory_replace(regions, rows, *, bulk=False) -> dict:
+    """Stage `rows` (tuples in STAGING_SCHEMA order) in one batch and swap them in, as a scan does."""
+    with InventoryStaging(bulk=bulk) as staging:
+        rows = list(rows)
+        if rows:
+            staging.add_batch(batch_from_tuples(rows, STAGING_SCHEMA))
+        return staging.replace(regions)
 
 
 def keys(store=None):
@@ -58,8 +68,9 @@ def test_error_while_staging_discards_everything():
     inventory_replace([Region("s3://b", "")], [row("s3://b", "old")])
     with pytest.raises(RuntimeError):
         with InventoryStaging() as staging:
-            for i in range(50_000):  # more than one batch: some rows were already flushed
-                staging.add(row("s3://b", f"new/{i}"))
+            rows = [row("s3://b", f"new/{i}") for i in range(50_000)]
+            for part in (rows[:20_000], rows[20_000:]):  # two batches: the first one is written already
+                staging.add_batch(batch_from_tuples(part, STAGING_SCHEMA))
             raise RuntimeError("listing failed")
     assert keys() == ["old"]
     # the staging table is gone: the next scan starts clean
@@ -151,9 +162,9 @@ def test_failed_bulk_load_leaves_the_inventory_and_its_indexes_as_they_were():
     with pytest.raises(RuntimeError):
         with InventoryStaging(bulk=True) as staging:
             assert staging.bulk
-            for i in range(50_000):
-                staging.add(row("s3://b", f"new/{i}"))
-            staging.flush()
+            rows = [row("s3://b", f"new/{i}") for i in range(50_000)]
+            for part in (rows[:20_000], rows[20_000:]):  # two batches: the first one is written already
+                staging.add_batch(batch_from_tuples(part, STAGING_SCHEMA))
             raise RuntimeError("listing failed")
     assert StoredObject.objects.count() == 0
     assert constraints() == INDEXES
@@ -195,8 +206,7 @@ def test_a_sqlite_bulk_load_writes_behind_until_its_commit(write_behind, fails):
     seen_during = []
     with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
         with InventoryStaging(bulk=True) as staging:
-            staging.add(row("s3://b", "k"))
-            staging.flush()
+            staging.add_batch(batch_from_tuples([row("s3://b", "k")], STAGING_SCHEMA))
             seen_during = [(w.paths, w.running) for w in RecordingWriteBehind.made]
             if fails:
                 raise RuntimeError("listing failed")

@@ -9,7 +9,6 @@ from reconciliation.domain.patterns import (
     MatcherSpec,
     PartitionMatcher,
     PatternError,
-    common_level,
     compile_pattern,
 )
 from reconciliation.domain.seasons import season_of
@@ -48,12 +47,6 @@ def test_levels(pattern, level):
 def test_bad_patterns(pattern, message):
     with pytest.raises(PatternError, match=message.replace("{", r"\{").replace("}", r"\}")):
         compile_pattern(pattern)
-
-
-def test_mixed_levels_are_refused():
-    assert common_level(["a/{game_id}.json", "b/{game_id}.json"]) == "game"
-    with pytest.raises(PatternError, match="mix levels"):
-        common_level(["a/{game_id}.json", "b/{date}.json"])
 
 
 def test_literal_parts_are_escaped():
@@ -123,7 +116,6 @@ def test_overlapping_locations_go_to_the_most_specific_source():
     assert m.match(S3, "nba_api_comprehensive/boxscores_advanced/advanced_7.json") == Match(2, "7", None)
     assert m.match(S3, "basketball_reference/box_scores/2024/9.json") == Match(3, "9", "2023-24")
     assert m.match(S3, "nba_api_comprehensive/other/7.json") is None
-    assert m.under_any_source(S3, "anything/at/all")  # espn sits at the bucket root
 
 
 def test_shorter_location_is_tried_when_the_longer_one_has_no_matching_pattern():
@@ -132,13 +124,6 @@ def test_shorter_location_is_tried_when_the_longer_one_has_no_matching_pattern()
         MatcherSpec(2, S3, "nba_api_comprehensive/", ("boxscores_advanced/advanced_{game_id}.json",)),
     )
     assert m.match(S3, "nba_api_comprehensive/legacy/3.json") == Match(1, "3", None)
-
-
-def test_under_any_source():
-    m = matcher(MatcherSpec(2, S3, "nba_api/", ("a/{game_id}.json",)))
-    assert m.under_any_source(S3, "nba_api/zzz")
-    assert not m.under_any_source(S3, "espn/zzz")
-    assert not m.under_any_source("file://", "nba_api/zzz")
 
 
 def test_game_key_whose_season_disagrees_with_the_catalog_does_not_match():
@@ -171,10 +156,6 @@ def test_file_store_keys():
     assert m.match("file://", "data/lake/pbp/1.json") == Match(1, "1", None)
     assert m.match("file://", "data/lake2/pbp/1.json") is None
 
-
-def test_match_many():
-    m = matcher(MatcherSpec(1, S3, "", ("x/{game_id}.json",)))
-    assert list(m.match_many(S3, ["x/1.json", "nope"])) == [Match(1, "1", None), None]
 
 _ids = st.text(alphabet=st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), min_size=1, max_size=12)
 

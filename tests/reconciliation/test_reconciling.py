@@ -8,11 +8,14 @@ import pytest
 from django.apps import apps
 
 from reconciliation.domain.analysis import PRESENT, ObjectSummary
-from reconciliation.choices import GapKind, GapStatus, Priority, RunStatus, ScanStatus, TaskStatus
+from adce_site.choices import RunStatus
+from reconciliation.choices import GapKind, GapStatus, Priority, TaskStatus
 from reconciliation.engine.inventory import objects_upsert
 from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
-from reconciliation.services.reconcile import (ReconcileFailed, ReconcileInputError, fresh_scans, gaps_rejudge, load_have,
-                                        reconcile_run)
+from reconciliation.engine.have import load_have
+from reconciliation.scan_cache import fresh_scans
+from reconciliation.services.closed_loop import gaps_rejudge
+from reconciliation.services.reconcile import ReconcileFailed, ReconcileInputError, reconcile_run
 from reconciliation.services.scan import scan_run
 from reconciliation.storage import ObjectInfo, StorageError
 
@@ -52,7 +55,7 @@ def snapshot():
 
 def test_first_reconcile_opens_gaps_and_tasks(lake):
     run = reconcile_run(as_of=AS_OF)
-    assert run.status == RunStatus.COMPLETED and run.scan.status == ScanStatus.COMPLETED
+    assert run.status == RunStatus.COMPLETED and run.scan.status == RunStatus.COMPLETED
     open_ = gaps(GapStatus.OPEN)
     assert set(open_) == {"g2", "g3"}  # g4 is after as_of; g1 present
     assert open_["g3"].priority == Priority.CRITICAL  # within critical_days
@@ -177,7 +180,7 @@ def test_failed_scan_changes_no_gap_or_task(lake, monkeypatch):
     assert after == before
     failed = ReconcileRun.objects.order_by("-pk").first()
     assert failed.status == RunStatus.FAILED and "connection reset" in failed.error
-    assert failed.scan.status == ScanStatus.FAILED
+    assert failed.scan.status == RunStatus.FAILED
 
 
 def test_dry_run_writes_nothing(lake, tmp_path):

@@ -104,7 +104,7 @@ def test_scan_starts_without_loading_the_admin_or_its_export_libraries(tmp_path)
 def _versioned_orc_lake(tmp_path):
     import datetime as dt
 
-    from reconciliation.storage import write_columnar_inventory_report
+    from bench.inventory_writer import write_columnar_inventory_report
 
     make_source("espn", "s3://nba-lake/", {"pbp": ["pbp/{game_id}.json"]})
     when = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)

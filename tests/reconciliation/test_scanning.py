@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciliation.choices import ScanMode, ScanStatus
+from adce_site.choices import RunStatus
+from reconciliation.choices import ScanMode
 from reconciliation.models import CatalogGame, DataType, ScanRun, Source, StoredObject
-from reconciliation.domain.patterns import common_level
+from reconciliation.domain.patterns import compile_pattern
 from reconciliation.services.scan import ScanFailed, ScanInputError, minimal_locations, scan_run
 from reconciliation.storage import StorageError, parse_location
 
@@ -26,7 +27,7 @@ def make_source(name: str, location: str, data_types: dict, *, seasons=("2024-25
     for dt_name, conf in data_types.items():
         conf = {"path_patterns": conf} if isinstance(conf, list) else dict(conf)
         patterns = conf.pop("path_patterns")
-        DataType.objects.create(source=src, name=dt_name, path_patterns=patterns, level=common_level(patterns), **conf)
+        DataType.objects.create(source=src, name=dt_name, path_patterns=patterns, level=compile_pattern(patterns[0]).level, **conf)
     return src
 
 
@@ -82,7 +83,7 @@ def test_scan_file_location_matches_and_records(lake):
 
     run = scan_run()
 
-    assert run.status == ScanStatus.COMPLETED and run.mode == ScanMode.LIST
+    assert run.status == RunStatus.COMPLETED and run.mode == ScanMode.LIST
     assert (run.objects_seen, run.matched_count, run.unmatched_count) == (5, 3, 2)
     assert run.bytes_seen == 200 * 4 + 4
     assert sorted(run.unmatched_examples) == sorted(f"file:///{str(root).lstrip('/')}/{k}" for k in ("pbp/401.json.bak", "PBP/403.json"))
@@ -140,7 +141,7 @@ def test_failed_listing_leaves_inventory_untouched_and_records_failure(lake, mon
         scan_run()
     assert inventory() == before
     failed = ScanRun.objects.order_by("-pk").first()
-    assert failed.status == ScanStatus.FAILED and "page 2 failed" in failed.error
+    assert failed.status == RunStatus.FAILED and "page 2 failed" in failed.error
     assert failed.finished_at is not None
 
 
@@ -157,7 +158,7 @@ def test_interrupted_scan_is_recorded_and_changes_nothing(lake, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         scan_run()
     assert StoredObject.objects.count() == 0
-    assert ScanRun.objects.get().status == ScanStatus.INTERRUPTED
+    assert ScanRun.objects.get().status == RunStatus.INTERRUPTED
 
 
 def test_missing_location_is_failed_scan(tmp_path):
@@ -165,7 +166,7 @@ def test_missing_location_is_failed_scan(tmp_path):
     with pytest.raises(ScanFailed, match="does not exist"):
         scan_run()
     run = ScanRun.objects.get()
-    assert run.status == ScanStatus.FAILED and "does not exist" in run.error
+    assert run.status == RunStatus.FAILED and "does not exist" in run.error
     assert run.objects_seen == 0 and StoredObject.objects.count() == 0
 
 
@@ -254,14 +255,16 @@ def test_sampling_estimates_and_never_writes_inventory(lake):
     before = inventory()
     s1 = scan_run(sample_rate=0.25, seed=7)
     s2 = scan_run(sample_rate=0.25, seed=7)
-    assert s1.mode == ScanMode.SAMPLE and s1.status == ScanStatus.COMPLETED
+    assert s1.mode == ScanMode.SAMPLE and s1.status == RunStatus.COMPLETED
     assert inventory() == before  # never writes the inventory
     assert s1.objects_seen == s2.objects_seen  # deterministic
     assert 0 < s1.objects_seen < 400
     assert s1.estimated_objects == round(s1.objects_seen / 0.25)
     assert s1.estimated_bytes == round(s1.bytes_seen / 0.25)
     assert abs(s1.estimated_objects - full.objects_seen) < 0.3 * 400
-    assert not s1.is_complete
+    from reconciliation.selectors import last_completed_scan
+
+    assert last_completed_scan() == full  # a sampled scan never stands for the inventory
     s3 = scan_run(sample_rate=1, seed=1)
     assert s3.objects_seen == s3.estimated_objects == 400
 
@@ -291,7 +294,7 @@ def test_s3_missing_bucket_fails(s3_mock):
     make_source("espn", "s3://no-such-bucket-here/", {"pbp": ["pbp/{game_id}.json"]})
     with pytest.raises(ScanFailed, match="no-such-bucket-here"):
         scan_run()
-    assert ScanRun.objects.get().status == ScanStatus.FAILED
+    assert ScanRun.objects.get().status == RunStatus.FAILED
 
 
 # ---- inventory reports ----------------------------------------------------------------------------
@@ -334,7 +337,7 @@ def report_lake(tmp_path):
 def test_inventory_report_scan(report_lake):
     _, manifest = report_lake
     run = scan_run(manifest_uri=manifest)
-    assert run.status == ScanStatus.COMPLETED and run.mode == ScanMode.INVENTORY_REPORT
+    assert run.status == RunStatus.COMPLETED and run.mode == ScanMode.INVENTORY_REPORT
     assert run.manifest_uri == manifest
     assert sorted(run.sources) == ["espn", "nba"]  # the report's bucket holds only these
     assert run.locations == ["s3://lake/espn/", "s3://lake/nba/"]
@@ -361,7 +364,7 @@ def test_inventory_report_of_another_bucket_fails(report_lake):
     manifest = write_report(tmp_path / "r3", "unrelated", [("a/b.json", 1, "2024-11-01T10:00:00.000Z")])
     with pytest.raises(ScanFailed, match="holds none of the scanned locations"):
         scan_run(manifest_uri=manifest)
-    assert ScanRun.objects.get().status == ScanStatus.FAILED and StoredObject.objects.count() == 0
+    assert ScanRun.objects.get().status == RunStatus.FAILED and StoredObject.objects.count() == 0
 
 
 def test_corrupt_inventory_report_leaves_inventory_untouched(report_lake):
@@ -372,13 +375,13 @@ def test_corrupt_inventory_report_leaves_inventory_untouched(report_lake):
     with pytest.raises(ScanFailed):
         scan_run(manifest_uri=bad)
     assert inventory() == before
-    assert ScanRun.objects.order_by("-pk").first().status == ScanStatus.FAILED
+    assert ScanRun.objects.order_by("-pk").first().status == RunStatus.FAILED
 
 
 def test_failed_first_ingest_leaves_an_empty_inventory_with_its_indexes(tmp_path):
     """The first ingest of a report is a bulk load (indexes dropped, rows streamed into the table); a
     data file failing after another one was streamed in must undo all of it."""
-    from reconciliation.storage import write_csv_inventory_report
+    from bench.inventory_writer import write_csv_inventory_report
 
     from .test_inventory import INDEXES, constraints
 
@@ -392,7 +395,7 @@ def test_failed_first_ingest_leaves_an_empty_inventory_with_its_indexes(tmp_path
     with pytest.raises(ScanFailed, match=r"lake-2024-01-01T00-00Z-00001\.csv\.gz"):
         scan_run(manifest_uri=manifest)
     assert StoredObject.objects.count() == 0 and constraints() == INDEXES
-    assert ScanRun.objects.get().status == ScanStatus.FAILED
+    assert ScanRun.objects.get().status == RunStatus.FAILED
     second.write_bytes(good)
     run = scan_run(manifest_uri=manifest)
     assert run.stats["inventory"]["bulk_load"] and StoredObject.objects.count() == 30_000
@@ -414,5 +417,5 @@ def test_inventory_report_on_s3(moto_bucket, tmp_path):
         if path.is_file():
             moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=str(path.relative_to(local)), Body=path.read_bytes())
     run = scan_run(manifest_uri=f"s3://{moto_bucket.name}/lake/inv/2024-11-25T01-00Z/manifest.json")
-    assert run.status == ScanStatus.COMPLETED and run.matched_count == 1
+    assert run.status == RunStatus.COMPLETED and run.matched_count == 1
     assert set(inventory("s3://lake")) == {"espn/pbp/1.json"}

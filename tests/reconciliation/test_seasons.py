@@ -9,7 +9,6 @@ from reconciliation.domain.seasons import (
     normalize_season,
     previous_season,
     season_of,
-    season_span,
 )
 
 
@@ -44,10 +43,6 @@ def test_expand_seasons_mixes_lists_ints_and_ranges():
 def test_expand_seasons_rejects_a_backwards_range():
     with pytest.raises(SeasonError, match="after"):
         expand_seasons(["2026-2004"])
-
-
-def test_season_span_is_first_of_july_to_thirtieth_of_june():
-    assert season_span("1999-00") == (dt.date(1999, 7, 1), dt.date(2000, 6, 30))
 
 
 @pytest.mark.parametrize(

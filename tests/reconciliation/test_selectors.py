@@ -11,8 +11,6 @@ from reconciliation.models import ReconcileRun
 from reconciliation.selectors import (
     NO_SEASON,
     coverage_matrix,
-    estimated_minutes,
-    gaps_query,
     iso_z,
     task_document,
     task_documents,
@@ -21,13 +19,10 @@ from reconciliation.selectors import (
 from tests.reconciliation.test_tasks import make_gap, make_source, make_task, make_type
 
 
-def test_iso_z_and_minutes():
+def test_iso_z():
     assert iso_z(dt.datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=dt.timezone.utc)) == "2026-11-22T10:00:00Z"
     assert iso_z(dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == "2026-11-22T10:00:00Z"
     assert iso_z(None) is None
-    assert estimated_minutes(3, 2) == 6 and isinstance(estimated_minutes(3, 2.0), int)
-    assert estimated_minutes(3, 0.5) == 1.5
-    assert estimated_minutes(0, 2) == 0
 
 
 def test_document_of_season_and_fixed_tasks(db):
@@ -58,21 +53,13 @@ def test_bulk_documents_keep_order_and_use_constant_queries(db):
     assert docs[0]["game_ids"] == ["410000000", "410000001"]
 
 
-def test_tasks_and_gaps_queries(db):
+def test_tasks_query(db):
     espn = make_type(make_source("espn"))
     nba = make_type(make_source("nba"), "box_score")
     make_task(espn, status=TaskStatus.DONE)
     make_task(nba)
     assert tasks_query(status="pending").get().source.name == "nba"
     assert tasks_query(source="espn").get().status == "done"
-    make_gap(espn, priority="CRITICAL")
-    make_gap(espn, priority="LOW", status=GapStatus.RESOLVED)
-    make_gap(nba, kind="empty")
-    assert gaps_query().count() == 2
-    assert gaps_query(status=None).count() == 3
-    assert gaps_query(data_type="espn.play_by_play").count() == 1
-    assert gaps_query(priority="critical", source="espn").count() == 1
-    assert gaps_query(kind="EMPTY").get().source.name == "nba"
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ from reconciliation.domain.analysis import AnalysisInput, analyze
 from reconciliation.services.catalog import catalog_import
 from reconciliation.services.coverage import coverage_import
 from reconciliation.models import Source
-from reconciliation.domain.patterns import Match, PartitionMatcher
-from reconciliation.services.specs import catalog_specs, data_type_specs, matcher_specs, reconciliation_settings
+from reconciliation.domain.patterns import Match
+from reconciliation.services.specs import (catalog_specs, data_type_specs, matcher_specs, partition_matcher,
+                                           reconciliation_settings)
 
 REFERENCE_YAML = Path("/work/shared/reference/data_inventory.example.yaml")
 REFERENCE_CSV = Path("/work/shared/reference/catalog_espn.example.csv")
@@ -46,7 +47,7 @@ def test_inactive_types_are_left_out(imported, tmp_path):
 
 
 def test_matcher_from_db_routes_overlapping_locations(imported):
-    m = PartitionMatcher.from_db()
+    m = partition_matcher()
     ids = {(s.source, s.name): s.id for s in data_type_specs()}
     assert m.match(BUCKET, "pbp/401584689.json") == Match(ids[("espn", "play_by_play")], "401584689", None)
     assert m.match(BUCKET, "nba_api_comprehensive/boxscores_advanced/advanced_1.json") == Match(

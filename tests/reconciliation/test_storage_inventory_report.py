@@ -9,7 +9,7 @@ import pytest
 
 from reconciliation.storage import LocationError, ObjectInfo, StorageError, read_inventory_report
 from reconciliation.storage import inventory_report as ir
-from reconciliation.storage.inventory_report import write_csv_inventory_report
+from bench.inventory_writer import write_csv_inventory_report
 
 UTC = dt.timezone.utc
 SCHEMA = "Bucket, Key, Size, LastModifiedDate, ETag, StorageClass"
@@ -279,7 +279,8 @@ def test_timestamps_with_offsets_or_naive_become_utc(tmp_path, engine):
 
 # --- versioned reports, the three formats, manifest.checksum, newest-report discovery (SPEC §12) ---------
 
-from reconciliation.storage import newest_complete_report, write_columnar_inventory_report  # noqa: E402
+from bench.inventory_writer import write_columnar_inventory_report  # noqa: E402
+from reconciliation.storage import newest_complete_report  # noqa: E402
 
 T1 = dt.datetime(2024, 3, 1, 10, 0, 0, 250000, tzinfo=UTC)
 T2 = dt.datetime(2024, 3, 2, 11, 30, tzinfo=UTC)

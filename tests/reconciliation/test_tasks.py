@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from reconciliation.services import task_queue as tasks_mod
-from reconciliation.choices import PRIORITY_RANK, GapStatus, TaskStatus
+from reconciliation.choices import GapStatus, Priority, TaskStatus
 from reconciliation.models import DataType, Gap, ReconciliationSettings, Source, Task
 from reconciliation.services.task_queue import (
     LEASE_EXPIRED,
@@ -41,7 +41,7 @@ def make_task(data_type, *, priority="MEDIUM", season="2024-25", kind="missing",
               status=TaskStatus.PENDING, **extra):
     return Task.objects.create(
         source=data_type.source, data_type=data_type, season=season, priority=priority,
-        priority_rank=PRIORITY_RANK[priority], gap_kind=kind, scraper=data_type.source.scraper,
+        priority_rank=Priority(priority).rank, gap_kind=kind, scraper=data_type.source.scraper,
         reason="test", status=status, created_at=created_at or T0, **extra,
     )
 
@@ -52,7 +52,7 @@ def make_gap(data_type, partition=None, *, season="2024-25", kind="missing", pri
     return Gap.objects.create(
         source=data_type.source, data_type=data_type, season=season, partition=partition,
         game_date=game_date or dt.date(2024, 11, 1), kind=kind, priority=priority,
-        priority_rank=PRIORITY_RANK[priority], status=status, task=task,
+        priority_rank=Priority(priority).rank, status=status, task=task,
     )
 
 
@@ -126,7 +126,7 @@ def test_lost_race_is_detected_by_rowcount_and_the_pick_retried(ptype, monkeypat
 
 def test_conditional_update_changes_nothing_for_a_non_pending_task(ptype):
     t = make_task(ptype, status=TaskStatus.CLAIMED, claimed_by="rival", attempts=1)
-    assert tasks_mod._try_claim(t.pk, worker="me", now=T0, lease=dt.timedelta(minutes=5)) is False
+    assert tasks_mod.task_try_claim(t.pk, worker="me", now=T0, lease=dt.timedelta(minutes=5)) is False
     t.refresh_from_db()
     assert (t.claimed_by, t.attempts) == ("rival", 1)
 
@@ -270,3 +270,18 @@ def test_max_attempts_default_comes_from_settings(settings):
     assert task_max_attempts_default() == 5
     settings.ADCE_TASK_MAX_ATTEMPTS = 0  # a task always gets at least one attempt
     assert task_max_attempts_default() == 1
+
+
+def test_tasks_finish_resolved_finishes_open_tasks_without_an_open_gap(ptype):
+    from reconciliation.services.task_queue import tasks_finish_resolved
+
+    waiting, emptied, other, done = (make_task(ptype) for _ in range(4))
+    make_gap(ptype, task=waiting)
+    make_gap(ptype, task=emptied, status=GapStatus.RESOLVED)
+    make_gap(ptype, task=other, status=GapStatus.IGNORED)
+    Task.objects.filter(pk=done.pk).update(status=TaskStatus.DONE)
+    assert tasks_finish_resolved([waiting.pk, emptied.pk, done.pk], now=T0) == [emptied.pk]  # only those asked
+    assert Task.objects.get(pk=emptied.pk).finished_at == T0
+    assert tasks_finish_resolved(now=T0) == [other.pk]  # every open task
+    assert dict(Task.objects.values_list("pk", "status")) == {
+        waiting.pk: "pending", emptied.pk: "done", other.pk: "done", done.pk: "done"}

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from reconciliation.choices import PRIORITY_RANK
+from reconciliation.choices import Priority
 from reconciliation.models import DataType, Gap, Source, StoredObject, Task
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def _fill(n: int, n_sources: int):
     for i in range(n):
         dtype, prio = types[i % len(types)], PRIORITIES[i % 4]
         tasks.append(Task(source=dtype.source, data_type=dtype, season="2024-25", priority=prio,
-                          priority_rank=PRIORITY_RANK[prio], gap_kind="missing", scraper=dtype.source.scraper,
+                          priority_rank=Priority(prio).rank, gap_kind="missing", scraper=dtype.source.scraper,
                           reason="scale"))
     Task.objects.bulk_create(tasks)
     gaps, objects = [], []
@@ -47,7 +47,7 @@ def _fill(n: int, n_sources: int):
         part = f"40{next(_seq):07d}"
         gaps.append(Gap(source=dtype.source, data_type=dtype, season="2024-25", partition=part,
                         game_date=dt.date(2024, 11, 1) + dt.timedelta(days=i % 100), kind="missing", priority=prio,
-                        priority_rank=PRIORITY_RANK[prio], task=task if i % 3 else None))
+                        priority_rank=Priority(prio).rank, task=task if i % 3 else None))
         objects.append(StoredObject(store="s3://lake", key=f"{dtype.source.name}/{dtype.name}/{part}.json",
                                     size=100 + i, last_modified=now, source=dtype.source, data_type=dtype,
                                     partition=part))

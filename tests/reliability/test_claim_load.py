@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from reconciliation.choices import PRIORITY_RANK, TaskStatus
+from reconciliation.choices import Priority, TaskStatus
 from reconciliation.models import DataType, Source, Task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -51,7 +51,7 @@ def _make_tasks(n):
     priorities = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
     Task.objects.bulk_create(
         Task(source=source, data_type=dtype, season="2024-25", priority=priorities[i % 4],
-             priority_rank=PRIORITY_RANK[priorities[i % 4]], gap_kind="missing", scraper="espn_scraper",
+             priority_rank=Priority(priorities[i % 4]).rank, gap_kind="missing", scraper="espn_scraper",
              reason="load") for i in range(n))
     return {str(pk) for pk in Task.objects.values_list("pk", flat=True)}
 

@@ -11,7 +11,7 @@ from django.db import connection
 
 from metrics.models import MetricDefinition, VerificationRun
 from metrics.probes import REGISTRY
-from reconciliation.choices import RunStatus
+from adce_site.choices import RunStatus
 from reconciliation.models import Gap, ReconcileRun, Task
 
 from .conftest import state_snapshot
@@ -136,7 +136,7 @@ AS_OF = dt.date(2024, 12, 31)
 
 
 def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
-    from reconciliation.services import reconcile as reconciling
+    from reconciliation.services import lifecycle
     from reconciliation.services.reconcile import reconcile_run
 
     from ..reconciliation.test_scanning import put_file
@@ -149,13 +149,13 @@ def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
     before = state_snapshot()
 
     killer = BackendKiller.of(connection).start()
-    original = reconciling._tasks_create
+    original = lifecycle._tasks_create
 
     def tasks_create(*args, **kwargs):  # gaps are opened/resolved already, in the same transaction
         killer.hit()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(reconciling, "_tasks_create", tasks_create)
+    monkeypatch.setattr(lifecycle, "_tasks_create", tasks_create)
     with pytest.raises(Exception):
         reconcile_run(as_of=AS_OF)
     killer.join()
@@ -168,7 +168,7 @@ def test_connection_killed_during_reconcile_persist(file_lake, monkeypatch):
     assert after["gaps"] == before["gaps"] and after["tasks"] == before["tasks"]
     assert not Gap.objects.filter(opened_by=run).exists() and not Task.objects.filter(reconcile_run=run).exists()
 
-    monkeypatch.setattr(reconciling, "_tasks_create", original)
+    monkeypatch.setattr(lifecycle, "_tasks_create", original)
     nxt = reconcile_run(as_of=AS_OF)
     assert nxt.status == RunStatus.COMPLETED
     assert set(Gap.objects.filter(status="open").values_list("partition", flat=True)) == (
@@ -203,14 +203,15 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_run(metrics_lake)
 
     from adce_site import runguard
 
-    from metrics.services import verification_run, verification_runs_fail_stale
+    from adce_site.runs import runs_fail_stale
+    from metrics.services import verification_run
 
     from .dbkill import conninfo
 
     orphan = VerificationRun.objects.create(trigger="schedule")
     other = psycopg.connect(conninfo(connection.settings_dict), autocommit=True)
     other.execute("SELECT pg_advisory_lock(%s, %s)", [runguard._key("verify"), orphan.pk])
-    assert verification_runs_fail_stale() == 0  # alive: untouched
+    assert runs_fail_stale(VerificationRun) == 0  # alive: untouched
     orphan.refresh_from_db()
     assert orphan.status == "running"
 
@@ -228,11 +229,11 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
     """Killed while the listing streams into the staging table: the scan is recorded failed, the
     inventory is untouched, the next scan succeeds."""
     from reconciliation.services import scan as scanning
-    from reconciliation.choices import ScanStatus
+    from adce_site.choices import RunStatus
     from reconciliation.models import ScanRun
 
     first = scanning.scan_run()
-    assert first.status == ScanStatus.COMPLETED
+    assert first.status == RunStatus.COMPLETED
     before = state_snapshot()
     killer = BackendKiller.of(connection).start()
     original = scanning.list_objects
@@ -250,16 +251,16 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
     fresh_connection()  # as the next process would have
     run = ScanRun.objects.order_by("-pk").first()
     assert run.pk != first.pk
-    assert run.status == ScanStatus.FAILED and run.error
+    assert run.status == RunStatus.FAILED and run.error
     assert state_snapshot() == before
     monkeypatch.setattr(scanning, "list_objects", original)
-    assert scanning.scan_run().status == ScanStatus.COMPLETED
+    assert scanning.scan_run().status == RunStatus.COMPLETED
 
 
 def test_connection_killed_during_reconcile_scan_step(file_lake, monkeypatch):
     """Killed during reconcile's scan step: neither the ReconcileRun nor its ScanRun is left running."""
     from reconciliation.services import scan as scanning
-    from reconciliation.choices import ScanStatus
+    from adce_site.choices import RunStatus
     from reconciliation.models import ScanRun
     from reconciliation.services.reconcile import reconcile_run
 
@@ -280,18 +281,18 @@ def test_connection_killed_during_reconcile_scan_step(file_lake, monkeypatch):
     killer.join()
     fresh_connection()
     assert state_snapshot() == before
-    assert not ScanRun.objects.filter(status=ScanStatus.RUNNING).exists()
+    assert not ScanRun.objects.filter(status=RunStatus.RUNNING).exists()
     assert not ReconcileRun.objects.filter(status=RunStatus.RUNNING).exists()
 
 
 def test_a_reconcile_whose_process_died_is_marked_failed_by_the_next_one(file_lake):
     """Rows left 'running' by a dead process (nobody holds their advisory lock) are swept."""
-    from reconciliation.choices import ScanStatus
+    from adce_site.choices import RunStatus
     from reconciliation.models import ScanRun
     from reconciliation.services.reconcile import reconcile_run
 
     # a dead process' rows: committed, and no process holds them any more
-    orphan_scan = ScanRun.objects.create(status=ScanStatus.RUNNING, mode="list", trigger="reconcile:schedule")
+    orphan_scan = ScanRun.objects.create(status=RunStatus.RUNNING, mode="list", trigger="reconcile:schedule")
     orphan = ReconcileRun.objects.create(status=RunStatus.RUNNING, trigger="schedule", as_of=AS_OF,
                                          started_at=orphan_scan.started_at)
     run = reconcile_run(as_of=AS_OF)
@@ -299,4 +300,4 @@ def test_a_reconcile_whose_process_died_is_marked_failed_by_the_next_one(file_la
     orphan.refresh_from_db()
     orphan_scan.refresh_from_db()
     assert orphan.status == RunStatus.FAILED and orphan.error
-    assert orphan_scan.status == ScanStatus.FAILED and orphan_scan.error
+    assert orphan_scan.status == RunStatus.FAILED and orphan_scan.error

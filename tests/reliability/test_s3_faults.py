@@ -10,7 +10,7 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
-from reconciliation.choices import RunStatus, ScanStatus
+from adce_site.choices import RunStatus
 from reconciliation.models import Gap, ReconcileRun, ScanRun, StoredObject, Task
 from reconciliation.services.reconcile import ReconcileFailed, reconcile_run
 from reconciliation.services.scan import ScanFailed, scan_run
@@ -63,7 +63,7 @@ def _baseline(lake):
 def test_transient_faults_are_retried_and_the_scan_is_exact(lake, fault_proxy, fast_backoff, rule):
     fault_proxy.add(rule)
     run = scan_run()
-    assert run.status == ScanStatus.COMPLETED and not run.error
+    assert run.status == RunStatus.COMPLETED and not run.error
     assert run.objects_seen == lake.count == StoredObject.objects.count()
     assert sorted(StoredObject.objects.values_list("key", flat=True)) == sorted(
         o["Key"] for p in lake.client.get_paginator("list_objects_v2").paginate(Bucket=lake.name)
@@ -103,7 +103,7 @@ def test_persistent_fault_fails_the_scan_cleanly(lake, fault_proxy, rule, error)
 
     run = info.value.run
     run.refresh_from_db()
-    assert run.status == ScanStatus.FAILED and run.finished_at is not None
+    assert run.status == RunStatus.FAILED and run.finished_at is not None
     assert run.error and re.search(error, run.error)
     assert ScanRun.objects.count() == runs_before + 1
     assert state_snapshot() == before
@@ -124,7 +124,7 @@ def test_reconcile_over_a_failing_scan_changes_no_gap_or_task(lake, fault_proxy,
 
     run = ReconcileRun.objects.get(pk=info.value.run.pk)
     assert run.status == RunStatus.FAILED and run.error.startswith("scan failed:")
-    assert run.scan is not None and run.scan.status == ScanStatus.FAILED
+    assert run.scan is not None and run.scan.status == RunStatus.FAILED
     assert state_snapshot() == before
 
     # the fault goes away: the next reconcile succeeds and sees the changed lake
@@ -143,4 +143,4 @@ def test_scan_command_reports_a_failed_listing_with_exit_2(lake, fault_proxy):
         call_command("scan")
     assert info.value.returncode == 2
     assert state_snapshot() == before
-    assert ScanRun.objects.order_by("-pk").first().status == ScanStatus.FAILED
+    assert ScanRun.objects.order_by("-pk").first().status == RunStatus.FAILED

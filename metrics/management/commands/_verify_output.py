@@ -1,5 +1,22 @@
-"""Shared by `verify` and `update`: print a run's report (human lines or the --json document)."""
-from adce_site.cli import emit_json
+"""Shared by `verify` and `update`: run, notify, print a run's report (human lines or the --json
+document) and exit 1 when something is left unresolved."""
+from adce_site.cli import StderrProgress, bad_input, emit_json
+from events.notifications import notify_verification
+from metrics.choices import DriftStatus
+from metrics.services import MetricSelectionError
+
+
+def run_and_report(command, options: dict, start) -> None:
+    """`start(progress)` runs the verification; bad selections exit 2."""
+    progress = StderrProgress(command.stderr, quiet=options["quiet"] or options["json"])
+    try:
+        run = start(progress)
+    except MetricSelectionError as exc:
+        raise bad_input(str(exc)) from None
+    notify_verification(run.pk)  # critical severity → email/webhook; never fails the run
+    run_report(command, run, as_json=options["json"], quiet=options["quiet"])
+    if run.summary.get("unresolved"):
+        raise SystemExit(1)
 
 
 def fmt(value) -> str:
@@ -21,11 +38,11 @@ def run_report(command, run, *, as_json: bool, quiet: bool) -> None:
         if quiet and not r.unresolved:
             continue
         line = f"{r.metric:<45} {r.status:<9} {r.severity:<8} {fmt(r.actual):>14}"
-        if r.status == "error":
+        if r.status == DriftStatus.ERROR:
             line += f"  error: {r.error}"
         else:
             line += f"  baseline {fmt(r.baseline)}"
-            if r.drift_pct is not None and r.status != "ok":
+            if r.drift_pct is not None and r.status != DriftStatus.OK:
                 line += f"  drift {r.drift_pct:.2f}%"
         tags = [t for t, on in (("cached", r.from_cache), ("applied", r.applied)) if on]
         if r.approval_id is not None:
@@ -34,7 +51,7 @@ def run_report(command, run, *, as_json: bool, quiet: bool) -> None:
             line += f"  [{', '.join(tags)}]"
         command.stdout.write(line)
     s = run.summary
-    counts = ", ".join(f"{s[k]} {k}" for k in ("ok", "minor", "moderate", "major", "critical", "new", "changed", "error") if s.get(k))
+    counts = ", ".join(f"{s[k]} {k}" for k in DriftStatus if s.get(k))
     command.stdout.write(
         f"run #{run.pk}: {s['total']} metric(s) in {run.duration_ms / 1000:.2f}s — {counts or 'nothing verified'}; "
         f"{s['applied']} applied, {s['pending_approval']} pending approval, {s['from_cache']} from cache"

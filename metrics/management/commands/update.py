@@ -1,10 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from adce_site.cli import StderrProgress, bad_input
-from events.notifications import notify_verification
-from metrics.services import MetricSelectionError, metric_update
+from metrics.services import metric_update
 
-from ._verify_output import run_report
+from ._verify_output import run_and_report
 
 
 class Command(BaseCommand):
@@ -20,12 +18,5 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="print only problems and the summary")
 
     def handle(self, *args, **o):
-        progress = StderrProgress(self.stderr, quiet=o["quiet"] or o["json"])
-        try:
-            run = metric_update(category=o["category"], metric=o["metric"], progress=progress)
-        except MetricSelectionError as exc:
-            raise bad_input(str(exc)) from None
-        notify_verification(run.pk)  # critical severity → email/webhook; never fails the run
-        run_report(self, run, as_json=o["json"], quiet=o["quiet"])
-        if run.summary.get("unresolved"):
-            raise SystemExit(1)
+        run_and_report(self, o, lambda progress: metric_update(category=o["category"], metric=o["metric"],
+                                                                progress=progress))

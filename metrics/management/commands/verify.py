@@ -1,10 +1,9 @@
 from django.core.management.base import BaseCommand
 
-from adce_site.cli import StderrProgress, bad_input
-from events.notifications import notify_verification
-from metrics.services import MetricSelectionError, verification_run
+from adce_site.cli import bad_input
+from metrics.services import verification_run
 
-from ._verify_output import run_report
+from ._verify_output import run_and_report
 
 
 class Command(BaseCommand):
@@ -27,13 +26,6 @@ class Command(BaseCommand):
         trigger = (o["trigger"] or "").strip()
         if not trigger or len(trigger) > 40:
             raise bad_input(f"--trigger: must be 1 to 40 characters, got {o['trigger']!r}")
-        progress = StderrProgress(self.stderr, quiet=o["quiet"] or o["json"])
-        try:
-            run = verification_run(trigger=trigger, category=o["category"], metric=o["metric"], update=o["update"],
-                                   use_cache=not o["no_cache"], progress=progress)
-        except MetricSelectionError as exc:
-            raise bad_input(str(exc)) from None
-        notify_verification(run.pk)  # critical severity → email/webhook; never fails the run
-        run_report(self, run, as_json=o["json"], quiet=o["quiet"])
-        if run.summary.get("unresolved"):
-            raise SystemExit(1)
+        run_and_report(self, o, lambda progress: verification_run(
+            trigger=trigger, category=o["category"], metric=o["metric"], update=o["update"],
+            use_cache=not o["no_cache"], progress=progress))

@@ -2,6 +2,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import emit_json
+from reconciliation.choices import ScraperRunStatus
 from reconciliation.orchestration.selectors import dispatch_document
 
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from reconciliation.orchestration import jobs
-        from reconciliation.orchestration.services import dispatch_once
+        from reconciliation.orchestration.dispatch import dispatch_once
 
         if opts["once"]:
             result, runs = dispatch_once()
@@ -37,5 +38,5 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {r['task']} {r['scraper']} attempt {r['attempt']}: {r['status']}"
                                   f" ({r['partitions_verified']}/{r['partitions_expected']} present)"
                                   + (f": {r['reason']}" if r["reason"] else ""))
-        if any(r["status"] != "succeeded" for r in doc["runs"]):
+        if any(r["status"] != ScraperRunStatus.SUCCEEDED for r in doc["runs"]):
             raise SystemExit(1)

@@ -2,6 +2,7 @@
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import StderrProgress, bad_input, emit_json
+from reconciliation.choices import ScanMode
 from reconciliation.services.scan import ScanFailed, ScanInputError, scan_run, scan_summary
 
 
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         if opts["json"]:
             emit_json(self.stdout, scan_summary(run))
         else:
-            est = f" (estimated {run.estimated_objects} objects, {run.estimated_bytes} bytes)" if run.mode == "sample" else ""
+            est = f" (estimated {run.estimated_objects} objects, {run.estimated_bytes} bytes)" if run.mode == ScanMode.SAMPLE else ""
             self.stdout.write(
                 f"scan #{run.pk} {run.status} ({run.mode}): {run.objects_seen} objects, {run.bytes_seen} bytes, "
                 f"{run.matched_count} matched, {run.unmatched_count} unmatched{est} in {run.duration_ms} ms"

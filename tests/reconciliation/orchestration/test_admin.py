@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from reconciliation.models import Task
 from reconciliation.orchestration.models import Scraper
-from reconciliation.orchestration.services import dispatch_once
+from reconciliation.orchestration.dispatch import dispatch_once
 
 from .test_services import declare, demo_command
 

@@ -9,7 +9,7 @@ from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.models import Gap, Source, Task
 from reconciliation.orchestration.demo import FAIL_EVERY
 from reconciliation.orchestration.models import Scraper
-from reconciliation.orchestration.services import dispatch_once
+from reconciliation.orchestration.dispatch import dispatch_once
 
 
 @pytest.mark.slow

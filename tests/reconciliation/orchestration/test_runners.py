@@ -11,7 +11,8 @@ import pytest
 from reconciliation.choices import GapStatus, ScraperRunStatus, TaskStatus
 from reconciliation.models import Gap, Task
 from reconciliation.orchestration.models import ScraperRun
-from reconciliation.orchestration.services import dispatch_claim, dispatch_once, scrapers_import
+from reconciliation.orchestration.dispatch import dispatch_claim, dispatch_once
+from reconciliation.orchestration.services import scrapers_import
 from reconciliation.services.task_queue import task_complete
 
 from ..test_scanning import put_file

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from reconciliation.choices import GapStatus, ScraperRunStatus, TaskStatus
 from reconciliation.models import Gap, Task
 from reconciliation.orchestration.models import Scraper, ScraperRun
-from reconciliation.orchestration.services import dispatch_claim, dispatch_once, scraper_resume, scrapers_import
+from reconciliation.orchestration.dispatch import dispatch_claim, dispatch_once
+from reconciliation.orchestration.services import scraper_resume, scrapers_import
 from reconciliation.services.reconcile import reconcile_run
 
 from .conftest import AS_OF, demo_command, scrapers_yaml

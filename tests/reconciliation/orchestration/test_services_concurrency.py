@@ -27,7 +27,8 @@ from django.db.models import F
 from reconciliation.choices import ScraperRunStatus, TaskStatus
 from reconciliation.models import Task
 from reconciliation.orchestration.models import ScraperRun
-from reconciliation.orchestration.services import db_now, dispatch_claim
+from reconciliation.orchestration.services import db_now
+from reconciliation.orchestration.dispatch import dispatch_claim
 print("ready", flush=True)
 sys.stdin.readline()
 rng = random.Random(sys.argv[1])

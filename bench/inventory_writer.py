@@ -1,4 +1,5 @@
-"""Writers of AWS-shaped S3 Inventory reports (tests, bench/make_inventory_report.py): the destination
+"""Writers of AWS-shaped S3 Inventory reports, for the tests and bench/make_inventory_report.py (the
+product only reads reports: reconciliation.storage.inventory_report): the destination
 layout `{prefix}/{source}/{config}/{stamp}/manifest.json` (+ manifest.checksum) and
 `{prefix}/{source}/{config}/data/*`, in CSV (gzipped, URL-encoded keys), Parquet or ORC."""
 from __future__ import annotations

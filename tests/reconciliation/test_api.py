@@ -4,7 +4,7 @@ import json
 import pytest
 from django.test import Client
 
-from .conftest import make_task
+from tests.events.conftest import make_task
 
 pytestmark = pytest.mark.django_db
 AUTH = {"HTTP_AUTHORIZATION": "Bearer test-token"}
