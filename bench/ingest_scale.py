@@ -118,7 +118,7 @@ def _changed_copy(manifest_uri: str, folder: Path) -> dict:
 
     django.setup()
     from reconciliation.storage import read_inventory_report
-    from reconciliation.storage.inventory_writer import write_csv_inventory_report
+    from bench.inventory_writer import write_csv_inventory_report
 
     changed = 0
 

@@ -11,7 +11,7 @@ from django.db import connection
 
 from reconciliation.models import StoredObject
 from reconciliation.services.scan import scan_run
-from reconciliation.storage import write_csv_inventory_report
+from bench.inventory_writer import write_csv_inventory_report
 
 from .test_scanning import make_source
 
