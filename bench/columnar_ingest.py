@@ -47,15 +47,15 @@ def main(argv=None) -> int:
     import pyarrow.parquet as pq
     from django.db import connection, transaction
 
-    from reconciliation.domain.patterns import PartitionMatcher
     from reconciliation.engine.inventory import STAGING_SCHEMA
     from reconciliation.engine.readahead import read_ahead
     from reconciliation.services.scan import ScanTotals, TargetStats, iter_batches, scan_plan
+    from reconciliation.services.specs import partition_matcher
 
     t0 = time.perf_counter()
     plan = scan_plan(manifest_uri=args.manifest)
     totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
-    batches = read_ahead(iter_batches(plan, PartitionMatcher.from_db(), scan_id=None, totals=totals))
+    batches = read_ahead(iter_batches(plan, partition_matcher(), scan_id=None, totals=totals))
     objects, partials = 0, []
     writer = pq.ParquetWriter(args.out, STAGING_SCHEMA, compression="lz4") if args.mode != "match" else None
     for batch in batches:
