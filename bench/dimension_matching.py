@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from reconciliation.domain.patterns import MatcherSpec, PartitionMatcher  # noqa: E402
+from reconciliation.domain.matcher import MatcherSpec, PartitionMatcher  # noqa: E402
 from reconciliation.engine.columnar import ColumnMatcher  # noqa: E402
 
 S3 = "s3://lake"

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, PartitionMatcher, _season_value, is_dimension, tokens, value_regex
+from reconciliation.domain.matcher import PartitionMatcher
+from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, is_dimension, season_value, tokens, value_regex
 
 
 def _re2_value(name: str, shared: bool) -> str:
@@ -216,7 +217,7 @@ def _seasoned(alt: _Alternative, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
     season = None
     for i, name in enumerate(alt.seasons):
         encoded = pc.struct_field(parts, f"s{i}").dictionary_encode()
-        parsed = pa.array([_season_value(name, text) for text in encoded.dictionary.to_pylist()], pa.string())
+        parsed = pa.array([season_value(name, text) for text in encoded.dictionary.to_pylist()], pa.string())
         value = parsed.take(encoded.indices)  # null where the value is not a valid season
         season = value if season is None else pc.if_else(pc.equal(season, value), season, pa.scalar(None, pa.string()))
     if alt.catalog_ids is not None:

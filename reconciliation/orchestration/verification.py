@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from reconciliation.choices import GapStatus
 from reconciliation.models import Gap, Task
-from reconciliation.domain.patterns import Match
+from reconciliation.domain.matcher import Match
 from reconciliation.storage import parse_location
 from reconciliation.storage.errors import StorageError
 from reconciliation.storage.locations import Location, ObjectInfo

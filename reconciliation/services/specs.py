@@ -12,7 +12,8 @@ from reconciliation.domain.analysis import DataTypeSpec, GameSpec
 from reconciliation.choices import PatternLevel
 from reconciliation.domain.dimensions import OpenDimension, dimension_for
 from reconciliation.models import CatalogGame, DataType, DimensionValue, ReconciliationSettings, Source
-from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, MatcherSpec, PartitionMatcher, compile_pattern, dimension_order
+from reconciliation.domain.matcher import MatcherSpec, PartitionMatcher
+from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, compile_pattern, dimension_order
 
 
 def _data_types(active_only: bool, sources: Iterable[str] | None = None):

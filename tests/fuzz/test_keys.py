@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from reconciliation.domain.patterns import MatcherSpec, PartitionMatcher
+from reconciliation.domain.matcher import MatcherSpec, PartitionMatcher
 from reconciliation.storage import LocationError, StorageError, list_objects, parse_location
 from reconciliation.storage import inventory_report as ir
 from bench.inventory_writer import write_csv_inventory_report

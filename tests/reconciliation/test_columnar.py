@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciliation.engine.columnar import ColumnMatcher, catalog_lookup, row_numbers
-from reconciliation.domain.patterns import MatcherSpec, PartitionMatcher
+from reconciliation.domain.matcher import MatcherSpec, PartitionMatcher
 
 S3 = "s3://lake"
 CATALOG = {"401": ("2023-24", dt.date(2024, 1, 5)), "402": ("2022-23", dt.date(2023, 1, 5))}

@@ -4,10 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciliation.domain.matcher import Match, MatcherSpec, PartitionMatcher
 from reconciliation.domain.patterns import (
-    Match,
-    MatcherSpec,
-    PartitionMatcher,
     PatternError,
     compile_pattern,
     dimension_order,

@@ -7,7 +7,7 @@ from reconciliation.domain.analysis import AnalysisInput, analyze
 from reconciliation.services.catalog import catalog_import
 from reconciliation.services.coverage import coverage_import
 from reconciliation.models import Source
-from reconciliation.domain.patterns import Match
+from reconciliation.domain.matcher import Match
 from reconciliation.services.specs import (catalog_specs, data_type_specs, matcher_specs, partition_matcher,
                                            reconciliation_settings)
 
