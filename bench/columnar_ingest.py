@@ -7,7 +7,7 @@ object inventory were a columnar store beside the Django database?
 The database must hold the coverage and catalogs (the matcher needs them); nothing is written to it
 except, in mode `parquet`, a bench table of per-partition aggregates (dropped first).
 
-  --mode match    ADCE's own reader and matcher (services.scan.iter_batches, read-ahead thread as a scan
+  --mode match    ADCE's own reader and matcher (services.scan_stream.iter_batches, read-ahead thread as a scan
                   uses it), every batch dropped: the floor of any store behind ADCE's matching.
   --mode file     the same batches streamed into one Parquet file (--out): a columnar store's write.
   --mode parquet  the Parquet file, and the per-partition
@@ -49,7 +49,8 @@ def main(argv=None) -> int:
 
     from reconciliation.engine.inventory import STAGING_SCHEMA
     from reconciliation.engine.readahead import read_ahead
-    from reconciliation.services.scan import ScanTotals, TargetStats, iter_batches, scan_plan
+    from reconciliation.services.scan_plan import ScanTotals, TargetStats, scan_plan
+    from reconciliation.services.scan_stream import iter_batches
     from reconciliation.services.specs import partition_matcher
 
     t0 = time.perf_counter()

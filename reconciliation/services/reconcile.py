@@ -44,8 +44,9 @@ from reconciliation.models import ReconcileRun, ScanRun
 from reconciliation.scan_cache import fresh_scans
 from reconciliation.services.lifecycle import lifecycle_apply, lifecycle_changes, lifecycle_plan
 from reconciliation.services.reconcile_summary import reconcile_summary
-from reconciliation.services.scan import (ScanFailed, ScanInputError, ScanTotals, TargetStats, iter_rows, paused_gc,
-                                          scan_plan, scan_run)
+from reconciliation.services.scan import paused_gc, scan_run
+from reconciliation.services.scan_plan import ScanFailed, ScanInputError, ScanTotals, TargetStats, scan_plan
+from reconciliation.services.scan_stream import iter_rows
 from reconciliation.storage import StorageError
 
 UTC = dt.timezone.utc

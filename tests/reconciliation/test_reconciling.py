@@ -162,8 +162,8 @@ def test_failed_scan_changes_no_gap_or_task(lake, monkeypatch):
               sorted(StoredObject.objects.values_list("key", "size")))
     put_file(lake, "pbp/g2.json")
     put_file(lake, "pbp/g3.json")
-    import reconciliation.services.scan as scanning
-    real = scanning.list_objects
+    import reconciliation.services.scan_stream as scan_stream
+    real = scan_stream.list_objects
 
     def broken(location, **kw):
         for n, obj in enumerate(real(location, **kw)):
@@ -171,7 +171,7 @@ def test_failed_scan_changes_no_gap_or_task(lake, monkeypatch):
                 raise StorageError(f"{location.uri}: connection reset")
             yield obj
 
-    monkeypatch.setattr(scanning, "list_objects", broken)
+    monkeypatch.setattr(scan_stream, "list_objects", broken)
     with pytest.raises(ReconcileFailed, match="connection reset"):
         reconcile_run(as_of=AS_OF)
     after = (sorted(Gap.objects.values_list("pk", "status", "priority", "task_id")),
@@ -380,13 +380,13 @@ def test_reconcile_stale_season_file(lake, tmp_path):
 
 
 def test_interrupted_scan_fails_the_reconcile_run(lake, monkeypatch):
-    import reconciliation.services.scan as scanning
+    import reconciliation.services.scan_stream as scan_stream
 
     def interrupted(location, **kw):
         yield from ()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(scanning, "list_objects", interrupted)
+    monkeypatch.setattr(scan_stream, "list_objects", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reconcile_run(as_of=AS_OF)
     run = ReconcileRun.objects.get()

@@ -11,7 +11,8 @@ from adce_site.choices import RunStatus
 from reconciliation.choices import ScanMode
 from reconciliation.models import CatalogGame, DataType, ScanRun, Source, StoredObject
 from reconciliation.domain.patterns import compile_pattern
-from reconciliation.services.scan import ScanFailed, ScanInputError, minimal_locations, scan_run
+from reconciliation.services.scan import scan_run
+from reconciliation.services.scan_plan import ScanFailed, ScanInputError, minimal_locations
 from reconciliation.storage import StorageError, parse_location
 
 pytestmark = pytest.mark.django_db
@@ -127,8 +128,8 @@ def test_failed_listing_leaves_inventory_untouched_and_records_failure(lake, mon
     before = inventory()
     put_file(root, "pbp/99.json")
 
-    import reconciliation.services.scan as scanning
-    real = scanning.list_objects
+    import reconciliation.services.scan_stream as scan_stream
+    real = scan_stream.list_objects
 
     def broken(location, **kw):
         for n, obj in enumerate(real(location, **kw)):
@@ -136,7 +137,7 @@ def test_failed_listing_leaves_inventory_untouched_and_records_failure(lake, mon
                 raise StorageError(f"{location.uri}: page 2 failed after retries")
             yield obj
 
-    monkeypatch.setattr(scanning, "list_objects", broken)
+    monkeypatch.setattr(scan_stream, "list_objects", broken)
     with pytest.raises(ScanFailed, match="page 2 failed"):
         scan_run()
     assert inventory() == before
@@ -148,13 +149,13 @@ def test_failed_listing_leaves_inventory_untouched_and_records_failure(lake, mon
 def test_interrupted_scan_is_recorded_and_changes_nothing(lake, monkeypatch):
     root, _ = lake
     put_file(root, "pbp/1.json")
-    import reconciliation.services.scan as scanning
+    import reconciliation.services.scan_stream as scan_stream
 
     def interrupted(location, **kw):
         yield from ()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(scanning, "list_objects", interrupted)
+    monkeypatch.setattr(scan_stream, "list_objects", interrupted)
     with pytest.raises(KeyboardInterrupt):
         scan_run()
     assert StoredObject.objects.count() == 0

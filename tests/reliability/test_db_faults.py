@@ -229,6 +229,7 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
     """Killed while the listing streams into the staging table: the scan is recorded failed, the
     inventory is untouched, the next scan succeeds."""
     from reconciliation.services import scan as scanning
+    from reconciliation.services import scan_stream
     from adce_site.choices import RunStatus
     from reconciliation.models import ScanRun
 
@@ -236,7 +237,7 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
     assert first.status == RunStatus.COMPLETED
     before = state_snapshot()
     killer = BackendKiller.of(connection).start()
-    original = scanning.list_objects
+    original = scan_stream.list_objects
 
     def list_objects(location, **kw):
         for i, obj in enumerate(original(location, **kw)):
@@ -244,7 +245,7 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
                 killer.hit()
             yield obj
 
-    monkeypatch.setattr(scanning, "list_objects", list_objects)
+    monkeypatch.setattr(scan_stream, "list_objects", list_objects)
     with pytest.raises(Exception):
         scanning.scan_run()
     killer.join()
@@ -253,13 +254,13 @@ def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
     assert run.pk != first.pk
     assert run.status == RunStatus.FAILED and run.error
     assert state_snapshot() == before
-    monkeypatch.setattr(scanning, "list_objects", original)
+    monkeypatch.setattr(scan_stream, "list_objects", original)
     assert scanning.scan_run().status == RunStatus.COMPLETED
 
 
 def test_connection_killed_during_reconcile_scan_step(file_lake, monkeypatch):
     """Killed during reconcile's scan step: neither the ReconcileRun nor its ScanRun is left running."""
-    from reconciliation.services import scan as scanning
+    from reconciliation.services import scan_stream
     from adce_site.choices import RunStatus
     from reconciliation.models import ScanRun
     from reconciliation.services.reconcile import reconcile_run
@@ -267,7 +268,7 @@ def test_connection_killed_during_reconcile_scan_step(file_lake, monkeypatch):
     assert reconcile_run(as_of=AS_OF).status == RunStatus.COMPLETED
     before = state_snapshot()
     killer = BackendKiller.of(connection).start()
-    original = scanning.list_objects
+    original = scan_stream.list_objects
 
     def list_objects(location, **kw):
         for i, obj in enumerate(original(location, **kw)):
@@ -275,7 +276,7 @@ def test_connection_killed_during_reconcile_scan_step(file_lake, monkeypatch):
                 killer.hit()
             yield obj
 
-    monkeypatch.setattr(scanning, "list_objects", list_objects)
+    monkeypatch.setattr(scan_stream, "list_objects", list_objects)
     with pytest.raises(Exception):
         reconcile_run(as_of=AS_OF)
     killer.join()

@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 from adce_site.choices import RunStatus
 from reconciliation.models import Gap, ReconcileRun, ScanRun, StoredObject, Task
 from reconciliation.services.reconcile import ReconcileFailed, reconcile_run
-from reconciliation.services.scan import ScanFailed, scan_run
+from reconciliation.services.scan import scan_run
+from reconciliation.services.scan_plan import ScanFailed
 from reconciliation.storage import s3 as s3mod
 
 from ..reconciliation.test_scanning import add_games, make_source

@@ -3,7 +3,8 @@ from django.core.management.base import BaseCommand
 
 from adce_site.cli import StderrProgress, bad_input, emit_json
 from reconciliation.choices import ScanMode
-from reconciliation.services.scan import ScanFailed, ScanInputError, scan_run, scan_summary
+from reconciliation.services.scan import scan_run, scan_summary
+from reconciliation.services.scan_plan import ScanFailed, ScanInputError
 
 
 class Command(BaseCommand):
