@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     import pyarrow.parquet as pq
     from django.db import connection, transaction
 
-    from reconciliation.engine.inventory import STAGING_SCHEMA
+    from reconciliation.engine.inventory_sql import STAGING_SCHEMA
     from reconciliation.engine.readahead import read_ahead
     from reconciliation.services.scan_plan import ScanTotals, TargetStats, scan_plan
     from reconciliation.services.scan_stream import iter_batches

@@ -12,7 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "adce_site.settings")
 django.setup()
 from django.db import connection
-from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region
+from reconciliation.engine.inventory import InventoryStaging
+from reconciliation.engine.inventory_sql import STAGING_SCHEMA, Region
 from reconciliation.storage.batches import batch_from_tuples
 from reconciliation.models import StoredObject
 import datetime as dt

@@ -123,7 +123,7 @@ class _KnownKeys:
 def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> Verification:
     """Probe the expected keys, refresh the inventory with what is there and resolve the gaps now
     present by §6. Returns counts; `error` is set (and nothing judged) when a probe failed."""
-    from reconciliation.engine.inventory import objects_delete, objects_upsert
+    from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
     from reconciliation.services.closed_loop import gaps_rejudge
 
     expected = expected_partitions(task) if expected is None else expected

@@ -17,7 +17,7 @@ from django.utils import timezone
 from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.domain.verdict import partition_verdict
 from reconciliation.engine.have import have_from_rows
-from reconciliation.engine.inventory import objects_delete, objects_upsert
+from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
 from reconciliation.models import DataType, Gap, Source, StoredObject, Task
 from reconciliation.services.task_queue import tasks_finish_resolved
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reconciliation.choices import ScanMode
-from reconciliation.engine.inventory import Region
+from reconciliation.engine.inventory_sql import Region
 from reconciliation.models import ScanRun, Source
 from reconciliation.storage import Location, LocationError, parse_location
 

@@ -1,6 +1,6 @@
 """The scan's object stream: list (or read an S3 Inventory report), sample and match into inventory batches.
 
-    iter_batches(plan, matcher, scan_id=..., totals=...) -> RecordBatch, …  (inventory.STAGING_SCHEMA)
+    iter_batches(plan, matcher, scan_id=..., totals=...) -> RecordBatch, …  (inventory_sql.STAGING_SCHEMA)
 
 Apart from the scan service (reconciliation.services.scan) because it writes nothing: the scan stages
 these batches, and reconcile's in-memory dry run consumes the same stream as rows. Every database
@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from adce_site.cli import no_progress
 from reconciliation.engine.columnar import ColumnMatcher
-from reconciliation.engine.inventory import STAGING_SCHEMA
+from reconciliation.engine.inventory_sql import STAGING_SCHEMA
 from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.models import DataType, Source
@@ -40,7 +40,7 @@ def _sampler(rate: float | None, seed: int | None) -> Callable[[str], bool] | No
 
 def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotals,
                  progress: Callable[[str], None] = no_progress) -> Iterator[pa.RecordBatch]:
-    """The plan's (sampled) objects as inventory batches (inventory.STAGING_SCHEMA), counted into `totals`.
+    """The plan's (sampled) objects as inventory batches (inventory_sql.STAGING_SCHEMA), counted into `totals`.
 
     Raises StorageError as the storage layer does; whatever was yielded before is then void.
     Every database query happens before the first batch (the scan reads ahead on another thread)."""
@@ -71,7 +71,7 @@ def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTo
 
 def iter_rows(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotals,
               progress: Callable[[str], None] = no_progress) -> Iterator[tuple]:
-    """iter_batches as tuples in inventory.STAGING_COLUMNS order (last_modified an aware datetime)."""
+    """iter_batches as tuples in inventory_sql.STAGING_COLUMNS order (last_modified an aware datetime)."""
     for batch in iter_batches(plan, matcher, scan_id=scan_id, totals=totals, progress=progress):
         yield from tuples_from_batch(batch)
 

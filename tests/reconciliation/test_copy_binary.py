@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from reconciliation.engine import copy_binary
 from reconciliation.engine.copy_binary import HEADER, TRAILER, encode_rows
-from reconciliation.engine.inventory import STAGING_SCHEMA
+from reconciliation.engine.inventory_sql import STAGING_SCHEMA
 
 UTC = dt.timezone.utc
 PG_EPOCH = dt.datetime(2000, 1, 1)

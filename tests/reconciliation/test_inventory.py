@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from reconciliation.engine.inventory import STAGING_SCHEMA, InventoryStaging, Region, objects_delete, objects_upsert
+from reconciliation.engine.inventory import InventoryStaging
+from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
+from reconciliation.engine.inventory_sql import STAGING_SCHEMA, Region
 from reconciliation.models import StoredObject
 from reconciliation.storage import ObjectInfo
 from reconciliation.storage.batches import batch_from_tuples

@@ -10,7 +10,7 @@ from django.apps import apps
 from reconciliation.domain.analysis import PRESENT, ObjectSummary
 from adce_site.choices import RunStatus
 from reconciliation.choices import GapKind, GapStatus, Priority, TaskStatus
-from reconciliation.engine.inventory import objects_upsert
+from reconciliation.engine.inventory_objects import objects_upsert
 from reconciliation.models import DataType, Gap, ReconcileRun, ReconciliationSettings, ScanRun, StoredObject, Task
 from reconciliation.engine.have import load_have
 from reconciliation.scan_cache import fresh_scans
