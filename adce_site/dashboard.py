@@ -70,10 +70,11 @@ class CoverageSummary:
     amber: int = 0
     red: int = 0
     unknown: int = 0
+    notjudged: int = 0  # §10: no catalog, or an open dimension without a count
 
     @property
     def cells(self) -> int:
-        return self.green + self.amber + self.red + self.unknown
+        return self.green + self.amber + self.red + self.unknown + self.notjudged
 
 
 @dataclass

@@ -60,6 +60,15 @@ SOURCES = {"espn": ("espn_async_scraper", ""), "nba_api": ("nba_api_async_scrape
            "hoopr": ("hoopr_incremental_scraper", "hoopr_parquet/"),
            "basketball_reference": ("basketball_reference_async_scraper", "basketball_reference/")}
 GAME_TYPES_PER_GAME = sum(1 for t in TYPES if t[7] == "game")
+# --dimensions (SPEC §10): a closed dimension at game level (two objects per game) and an open season-level
+# data type judged by its expected_per_season (a `short` gap per season).
+DIMENSION_TYPES = [
+    ("espn", "", "team_box", True, 7, 0.95, 1, "game", ["espn_team_box/{game_id}/{side}.json"]),
+    ("nba_api", "nba_api_comprehensive/", "player_tracking", True, 7, 0.95, 1, "open",
+     ["player_tracking/{season}/{player_id}.json"]),
+]
+SIDES = ("home", "away")
+PLAYERS_EXPECTED = 500  # expected_per_season of player_tracking; 450 stored a season, 480 in the current one
 
 
 def season_label(end: int) -> str:
@@ -89,14 +98,16 @@ def versioned(rows, deleted_keys):
             yield ("deleted/" + key, 0, when, "", True, True, "dm")
 
 
-def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv") -> dict:
+def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv", dimensions: bool = False) -> dict:
     rng = random.Random(seed)
+    types = TYPES + (DIMENSION_TYPES if dimensions else [])
+    per_game = GAME_TYPES_PER_GAME + (len(SIDES) if dimensions else 0)
     current_end = as_of.year + 1 if as_of.month >= 7 else as_of.year
     # Games after as_of store nothing: size the seasons so that ~n_objects are actually stored.
     cur_start, cur_stop = dt.date(current_end - 1, 10, 22), dt.date(current_end, 4, 13)
     played = min(1.0, max(0.0, (as_of - cur_start).days / (cur_stop - cur_start).days))
     seasons_played = sum(1 for e in SEASON_ENDS if e < current_end) + (played if current_end in SEASON_ENDS else 0)
-    games_per_season = max(20, round(n_objects / (seasons_played * GAME_TYPES_PER_GAME)))
+    games_per_season = max(20, round(n_objects / (seasons_played * per_game)))
     as_of_midnight = dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
 
     # --- catalog: the same games for every source (game ids unique over seasons)
@@ -108,7 +119,7 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv")
                       for i in range(games_per_season)]
 
     cells = {}  # (source, type, season) -> {"expected", "gaps": [(kind, date|None)]}
-    for t in TYPES:
+    for t in types:
         for end in SEASON_ENDS:
             cells[(t[0], t[2], season_label(end))] = {"expected": 0, "gaps": []}
     unmatched = 0
@@ -125,8 +136,16 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv")
         nonlocal unmatched
         for end in SEASON_ENDS:
             label = season_label(end)
-            for source, loc, name, required, fresh, thr, min_size, level, patterns in TYPES:
+            for source, loc, name, required, fresh, thr, min_size, level, patterns in types:
                 cell = cells[(source, name, label)]
+                if level == "open":  # found, never listed: short by what is not stored
+                    stored = 480 if end == current_end else 450
+                    cell["expected"], cell["present"] = PLAYERS_EXPECTED, stored
+                    cell["gaps"].append(("short", None))
+                    for player in range(stored):
+                        yield obj(loc + f"player_tracking/{label}/{1_000 + player}.json", 4096,
+                                  dt.datetime(end - 1, 12, 1, tzinfo=UTC))
+                    continue
                 if level == "season":
                     cell["expected"] += 1  # every season has started by as_of (first game before it)
                     key = loc + render(patterns[0], season_end=end)
@@ -164,6 +183,14 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv")
                     cell["expected"] += 1
                     when = dt.datetime(d.year, d.month, d.day, tzinfo=UTC) + dt.timedelta(
                         days=1, seconds=rng.randrange(86_400))
+                    if name == "team_box":  # one object per side (two partitions); the away side missing at times
+                        cell["expected"] += 1
+                        yield obj(loc + f"espn_team_box/{game_id}/home.json", 2048, when)
+                        if rng.random() < 0.004:
+                            cell["gaps"].append(("missing", d))
+                        else:
+                            yield obj(loc + f"espn_team_box/{game_id}/away.json", 2048, when)
+                        continue
                     new_key = loc + render(patterns[0], game_id=game_id, season_end=end)
                     r = rng.random()
                     recent = as_of - dt.timedelta(days=CRITICAL_DAYS) < d
@@ -213,13 +240,14 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv")
 
     # --- expected gaps (SPEC §5-§6)
     by_kind, by_priority, by_cell = Counter(), Counter(), []
-    spec = {(t[0], t[2]): t for t in TYPES}
+    spec = {(t[0], t[2]): t for t in types}
     for (source, name, label), cell in sorted(cells.items()):
         t = spec[(source, name)]
         required, thr = t[3], t[5]
         end = int(label[:4]) + 1
         expected, n_gaps = cell["expected"], len(cell["gaps"])
-        completeness = 1.0 if expected == 0 else (expected - n_gaps) / expected
+        present = cell.get("present", expected - n_gaps)  # an open type: what is stored, not what is missing
+        completeness = 1.0 if expected == 0 else present / expected
         kinds = Counter(k for k, _d in cell["gaps"])
         prios = Counter()
         for kind, d in cell["gaps"]:
@@ -236,7 +264,7 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv")
         by_kind.update(kinds)
         by_priority.update(prios)
         by_cell.append({"source": source, "data_type": name, "season": label, "expected": expected,
-                        "present": expected - n_gaps, "completeness": round(completeness, 6),
+                        "present": present, "completeness": round(completeness, 6),
                         "gaps": dict(kinds), "priorities": dict(prios)})
 
     # --- coverage YAML and catalogs
@@ -251,12 +279,16 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv")
         for source, (scraper, loc) in SOURCES.items():
             fh.write(f"  {source}:\n    scraper: {scraper}\n    location: s3://{BUCKET}/{loc}\n"
                      f"    seasons: {seasons_field[source]}\n    data_types:\n")
-            for t in TYPES:
+            for t in types:
                 if t[0] != source:
                     continue
                 fh.write(f"      {t[2]}:\n        required: {'true' if t[3] else 'false'}\n"
                          f"        freshness_days: {t[4]}\n        completeness_threshold: {t[5]}\n"
                          f"        min_size_bytes: {t[6]}\n        path_patterns: {json.dumps(t[8])}\n")
+                if t[2] == "team_box":
+                    fh.write(f"        dimensions: {{side: {json.dumps(list(SIDES))}}}\n")
+                if t[7] == "open":
+                    fh.write(f"        expected_per_season: {PLAYERS_EXPECTED}\n")
         fh.write(f"reconciliation:\n  critical_days: {CRITICAL_DAYS}\n  max_items_per_task: 100\n")
     for source in SOURCES:
         with open(os.path.join(out, f"catalog_{source}.csv"), "w", newline="") as fh:
@@ -404,12 +436,17 @@ def main(argv=None) -> int:
     ap.add_argument("--as-of", default="2025-01-15", type=dt.date.fromisoformat)
     ap.add_argument("--format", default="csv", choices=["csv", "csv-versioned", "parquet", "orc"],
                     help="report format (csv-versioned/parquet/orc: a versioned bucket's report, ~10%% delete markers)")
+    ap.add_argument("--dimensions", action="store_true",
+                    help="add SPEC §10 data types: espn.team_box ({game_id}/{side}, closed) and "
+                         "nba_api.player_tracking ({season}/{player_id}, open, expected_per_season)")
     ap.add_argument("--verify", action="store_true",
                     help="then re-read the report and recompute the gaps independently (exit 1 on mismatch)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    exp = build(args.out, args.objects, args.seed, args.as_of, args.format)
+    if args.verify and args.dimensions:
+        ap.error("--verify re-reads §5 placeholders only: not with --dimensions")
+    exp = build(args.out, args.objects, args.seed, args.as_of, args.format, args.dimensions)
     print(json.dumps({k: exp[k] for k in ("manifest_uri", "objects", "unmatched", "gaps")}, indent=1))
     print(f"generated in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     if args.verify:

@@ -225,7 +225,7 @@ def generate(workdir: Path, target_objects: int) -> dict:  # noqa: C901 - one li
         "unmatched": 2000 * len(SOURCES),
         "outside": 1000,
         "gaps_total": sum(by_kind.values()),
-        "by_kind": {k: by_kind.get(k, 0) for k in ("missing", "empty", "stale")},
+        "by_kind": {k: by_kind.get(k, 0) for k in ("missing", "empty", "stale", "short")},
         "by_priority": {k: by_priority.get(k, 0) for k in ("critical", "high", "medium", "low")},
         "game_types_per_source": n_game_types,
         "as_of": AS_OF.isoformat(),
@@ -354,14 +354,17 @@ def prepare_db(kind: str, workdir: Path, pg_url: str) -> dict:
     return env
 
 
-def storage_generator(workdir: Path, target_objects: int, report_format: str = "csv") -> dict:
+def storage_generator(workdir: Path, target_objects: int, report_format: str = "csv", dimensions: bool = False) -> dict:
     """The STORAGE helper's generator (bench/make_inventory_report.py): the reference layout (espn at the
-    bucket root, the other sources nested below it, old and new key layouts), as_of 2025-01-15."""
+    bucket root, the other sources nested below it, old and new key layouts), as_of 2025-01-15; with
+    `dimensions`, §10's data types in the mix (a closed {side}, an open {player_id} with a count)."""
+    extra = ["--dimensions"] if dimensions else []
     subprocess.run([PYTHON, str(ROOT / "bench" / "make_inventory_report.py"), str(workdir), "--objects",
-                    str(target_objects), "--format", report_format], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    str(target_objects), "--format", report_format, *extra], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
     exp = json.loads((workdir / "expected.json").read_text())
     return {
-        "generator": f"bench/make_inventory_report.py --format {report_format}",
+        "generator": f"bench/make_inventory_report.py --format {report_format}{' --dimensions' if dimensions else ''}",
         "manifest": exp["manifest_uri"], "coverage": exp["coverage"], "catalogs": exp["catalogs"], "as_of": exp["as_of"],
         "objects_in_report": exp["objects"],
         "checks": {
@@ -369,7 +372,7 @@ def storage_generator(workdir: Path, target_objects: int, report_format: str = "
             "scan unmatched": ("scan", "unmatched", exp["unmatched"]),
             "gaps total": ("reconcile", "gaps.total", exp["gaps"]["total"]),
             "gaps by kind": ("reconcile", "gaps.by_kind",
-                             {k: exp["gaps"]["by_kind"].get(k, 0) for k in ("missing", "empty", "stale")}),
+                             {k: exp["gaps"]["by_kind"].get(k, 0) for k in ("missing", "empty", "stale", "short")}),
             "gaps by priority": ("reconcile", "gaps.by_priority",
                                  {k: exp["gaps"]["by_priority"].get(k.upper(), 0) for k in ("critical", "high", "medium", "low")}),
             "gaps opened": ("reconcile", "gaps.opened", exp["gaps"]["total"]),
@@ -460,6 +463,8 @@ def main(argv=None):
     ap.add_argument("--report-format", default="csv", choices=["csv", "csv-versioned", "parquet", "orc"],
                     help="with --generator storage: the report's format (csv-versioned/parquet/orc: a versioned "
                          "bucket's report with ~10%% delete markers and non-current versions)")
+    ap.add_argument("--dimensions", action="store_true",
+                    help="with --generator storage: SPEC §10 data types in the mix (docs/benchmarks.md §3)")
     ap.add_argument("--keep", action="store_true", help="reuse an existing generated report of the same size")
     ap.add_argument("--out", help="write the results JSON here")
     args = ap.parse_args(argv)
@@ -468,14 +473,15 @@ def main(argv=None):
     marker = workdir / "bench-generated.json"
     t0 = time.perf_counter()
     if (args.keep and marker.exists()
-            and json.loads(marker.read_text()).get("target") == [args.generator, args.objects, args.report_format]):
+            and json.loads(marker.read_text()).get("target") == [args.generator, args.objects, args.report_format,
+                                                                 args.dimensions]):
         gen = json.loads(marker.read_text())
     else:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        gen = (storage_generator(workdir, args.objects, args.report_format) if args.generator == "storage"
-               else own_generator(workdir, args.objects))
-        gen["target"] = [args.generator, args.objects, args.report_format]
+        gen = (storage_generator(workdir, args.objects, args.report_format, args.dimensions)
+               if args.generator == "storage" else own_generator(workdir, args.objects))
+        gen["target"] = [args.generator, args.objects, args.report_format, args.dimensions]
         marker.write_text(json.dumps(gen, indent=2))
     print(f"{gen['generator']}: {gen['objects_in_report']:,} report rows in {time.perf_counter() - t0:.1f}s "
           f"({gen['gaps_total']} known gaps)", file=sys.stderr)

@@ -1,3 +1,3 @@
-"""Django's admin autodiscovery imports ``<app>.admin``; the admin lives with the other interfaces."""
+"""Django's admin autodiscovery imports ``<app>.admin``; the admin pages live with the other interfaces."""
 
-from reconciliation.interfaces import admin  # noqa: F401
+from reconciliation.interfaces import admin, admin_queue  # noqa: F401

@@ -19,6 +19,7 @@ class GapKind(models.TextChoices):
     MISSING = "missing"
     EMPTY = "empty"
     STALE = "stale"
+    SHORT = "short"  # §10: an open data type with fewer stored partitions than its declared count
 
 
 class Priority(models.TextChoices):

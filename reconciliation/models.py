@@ -56,6 +56,14 @@ class DataType(models.Model):
     path_patterns = models.JSONField(default=list)
     level = models.CharField(max_length=10, choices=PatternLevel.choices)
     active = models.BooleanField(default=True)
+    # §10: its own seasons (a league's or `seasons:`); empty = the source's seasons
+    seasons = models.JSONField(default=list, blank=True, help_text='Normalised "YYYY-YY" seasons; empty = the source\'s.')
+    dimensions = models.JSONField(default=dict, blank=True, help_text="Closed dimension values from the YAML.")
+    expected_count = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="expected_per_season / expected_count (open data types).")
+    description = models.TextField(blank=True)
+    priority = models.CharField(max_length=40, blank=True, help_text="The original's priority, as written.")
+    tier = models.CharField(max_length=40, blank=True, help_text="The original's tier, as written.")
 
     class Meta:
         ordering = ["source__name", "name"]
@@ -79,6 +87,22 @@ class CatalogGame(models.Model):
 
     def __str__(self):
         return f"{self.source_id}:{self.game_id} ({self.game_date})"
+
+
+class DimensionValue(models.Model):
+    """A dimension catalog row (§10): one value of a source's dimension, for one season or (blank) all."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="dimension_values")
+    dimension = models.CharField(max_length=100)
+    value = models.CharField(max_length=200)
+    season = models.CharField(max_length=7, null=True, blank=True)  # YYYY-YY; null = every season
+
+    class Meta:
+        ordering = ["source", "dimension", "value", "season"]
+        indexes = [models.Index(fields=["source", "dimension"], name="dimension_value_source")]
+
+    def __str__(self):
+        return f"{self.source_id}:{self.dimension}={self.value} ({self.season or 'every season'})"
 
 
 class ScanRun(RunRecord):
@@ -128,7 +152,7 @@ class StoredObject(models.Model):
                                db_constraint=False, db_index=False)
     data_type = models.ForeignKey(DataType, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
                                   db_constraint=False, db_index=False)
-    partition = ByteOrderCharField(max_length=64, blank=True)
+    partition = ByteOrderCharField(max_length=255, blank=True)
     scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
                              db_constraint=False, db_index=False)
 
@@ -204,8 +228,8 @@ class Gap(models.Model):
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="gaps")
     data_type = models.ForeignKey(DataType, on_delete=models.CASCADE, related_name="gaps")
     season = models.CharField(max_length=7, null=True, blank=True)
-    # game_id, ISO date, "YYYY-YY", or "" for a fixed key
-    partition = models.CharField(max_length=64, blank=True)
+    # game_id, ISO date, "YYYY-YY", or "" for a fixed key, + dimension values (§10); a short gap: "/<season>"
+    partition = models.CharField(max_length=255, blank=True)
     game_date = models.DateField(null=True, blank=True)
     kind = models.CharField(max_length=10, choices=GapKind.choices)
     priority = models.CharField(max_length=10, choices=Priority.choices)
@@ -218,6 +242,7 @@ class Gap(models.Model):
     object_key = models.TextField(blank=True)
     object_size = models.BigIntegerField(null=True, blank=True)
     object_last_modified = models.DateTimeField(null=True, blank=True)
+    shortfall = models.PositiveIntegerField(null=True, blank=True, help_text="A short gap: partitions still to find.")
     task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="gaps")
     opened_by = models.ForeignKey(ReconcileRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     resolved_by = models.ForeignKey(ReconcileRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

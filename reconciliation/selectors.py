@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from adce_site.choices import RunStatus
 from adce_site.iterables import chunks
-from reconciliation.domain.analysis import estimated_minutes
-from reconciliation.choices import GapStatus, PatternLevel, ScanMode, TaskStatus
+from reconciliation.domain.analysis import estimated_minutes, level_ids
+from reconciliation.domain.patterns import public_partition
+from reconciliation.choices import GapKind, GapStatus, PatternLevel, ScanMode, TaskStatus
 from reconciliation.models import DataType, Gap, ReconcileRun, ScanRun, Source, Task
 
 # Gap statuses that still mean "the partition is not there" (completeness counts both).
@@ -38,6 +39,13 @@ def iso_z(value: dt.datetime | None) -> str | None:
 def task_queue_entry(task: Task, partitions: list[str]) -> dict:
     """A task as one entry of the §8 queue file's `tasks[]`, with its open partitions (in order)."""
     level = task.data_type.level
+    if task.gap_kind == GapKind.SHORT:  # §10: no partition to name, only how many are still to find
+        missing = sum(Gap.objects.filter(task=task, status=GapStatus.OPEN).values_list("shortfall", flat=True)
+                      .exclude(shortfall=None))
+        partitions = []
+    else:
+        partitions = [public_partition(level, p) for p in partitions]
+        missing = len(partitions)
     return {
         "id": str(task.pk),
         "priority": task.priority.upper(),
@@ -46,10 +54,11 @@ def task_queue_entry(task: Task, partitions: list[str]) -> dict:
         "data_type": task.data_type.name,
         "season": task.season or None,
         "scraper": task.scraper,
-        "game_ids": list(partitions) if level == PatternLevel.GAME else [],
-        "dates": list(partitions) if level == PatternLevel.DATE else [],
-        "missing_files": len(partitions),
-        "estimated_time_minutes": estimated_minutes(len(partitions), task.data_type.minutes_per_file),
+        "game_ids": level_ids(partitions) if level == PatternLevel.GAME else [],
+        "dates": level_ids(partitions) if level == PatternLevel.DATE else [],
+        "partitions": partitions,
+        "missing_files": missing,
+        "estimated_time_minutes": estimated_minutes(missing, task.data_type.minutes_per_file),
         "reason": task.reason,
         "created_at": iso_z(task.created_at),
         "status": task.status,
@@ -128,6 +137,8 @@ def gap_expected_objects(gap: Gap) -> list[dict]:
     from reconciliation.domain.patterns import expected_key
     from reconciliation.storage.locations import LocationError, parse_location
 
+    if gap.kind == GapKind.SHORT:  # §10: a count, not a partition: no key to expect
+        return []
     try:
         location = parse_location(gap.source.location)
     except LocationError:
@@ -211,13 +222,18 @@ class CoverageCell:
     gaps: int  # live gaps (open + ignored) now
     open_gaps: int
     threshold: float
+    not_judged: str = ""  # §10: why the latest reconcile could not judge this cell ("no catalog", …)
+    counted: float | None = None  # §10: an open data type's completeness by its declared count
 
     @property
     def completeness(self) -> float | None:
         """(expected − live gaps) / expected, with `expected` from the latest completed reconcile and
-        gaps counted now (so resolutions since then show at once); 1.0 when nothing is expected."""
-        if self.expected is None:
+        gaps counted now (so resolutions since then show at once); 1.0 when nothing is expected.
+        None when not measured yet or not judged; an open data type's count-based value as measured."""
+        if self.expected is None or self.not_judged:
             return None
+        if self.counted is not None:
+            return self.counted
         if self.expected == 0:
             return 1.0
         return max(0, self.expected - self.gaps) / self.expected
@@ -230,6 +246,8 @@ class CoverageCell:
     @property
     def colour(self) -> str:
         c = self.completeness
+        if self.not_judged:
+            return "notjudged"
         if c is None:
             return "unknown"
         if c >= self.threshold:
@@ -255,27 +273,28 @@ class CoverageMatrix:
     run: ReconcileRun | None
 
 
-def _summary_cells(run: ReconcileRun | None) -> dict[tuple[str, str, str], int]:
-    """{(source, data type, season or ""): expected} from a reconcile run's summary.
+def _summary_cells(run: ReconcileRun | None) -> dict[tuple[str, str, str], dict]:
+    """{(source, data type, season or ""): {expected, not_judged, counted}} from a reconcile run's summary.
 
     Accepts `summary["completeness"]` as a list of {source, data_type, season, expected, …} (the
     analysis' CellCompleteness) or nested {source: {type: {season: {expected, …}}}}."""
     if run is None or not isinstance(run.summary, dict):
         return {}
     data = run.summary.get("completeness")
-    cells: dict[tuple[str, str, str], int] = {}
+    cells: dict[tuple[str, str, str], dict] = {}
     if isinstance(data, list):
         for item in data:
             if isinstance(item, dict) and "expected" in item:
                 key = (str(item.get("source")), str(item.get("data_type")), item.get("season") or NO_SEASON)
-                cells[key] = int(item["expected"])
+                cells[key] = {"expected": int(item["expected"]), "not_judged": str(item.get("not_judged") or ""),
+                              "counted": item.get("completeness") if item.get("counted") else None}
     elif isinstance(data, dict):
         for src, types in data.items():
             for name, seasons in (types or {}).items():
                 for season, cell in (seasons or {}).items():
                     if isinstance(cell, dict) and "expected" in cell:
                         season_key = NO_SEASON if season in (None, "", "null", "None") else season
-                        cells[(src, name, season_key)] = int(cell["expected"])
+                        cells[(src, name, season_key)] = {"expected": int(cell["expected"])}
     return cells
 
 
@@ -300,7 +319,7 @@ def coverage_matrix() -> CoverageMatrix:
         if t.level == PatternLevel.FIXED:
             type_seasons = [NO_SEASON]
         else:
-            type_seasons = sorted({*(t.source.seasons or [])}
+            type_seasons = sorted({*(t.seasons or t.source.seasons or [])}
                                   | {s for (src, name, s) in expected if src == t.source.name and name == t.name}
                                   | {s for (dt_id, s) in live if dt_id == t.pk})
         per_type[t.pk] = type_seasons
@@ -316,10 +335,12 @@ def coverage_matrix() -> CoverageMatrix:
                 row.cells.append(None)
                 continue
             counts = live.get((t.pk, season), {"gaps": 0, "open": 0})
+            measured = expected.get((t.source.name, t.name, season), {})
             row.cells.append(CoverageCell(
                 source=t.source.name, source_id=t.source_id, data_type=t.name, data_type_id=t.pk,
-                season=season, expected=expected.get((t.source.name, t.name, season)),
+                season=season, expected=measured.get("expected"),
                 gaps=counts["gaps"], open_gaps=counts["open"], threshold=t.completeness_threshold,
+                not_judged=measured.get("not_judged", ""), counted=measured.get("counted"),
             ))
         rows.append(row)
     return CoverageMatrix(seasons=columns, rows=rows, run=run)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciliation.choices import GapKind, PatternLevel, Priority
+from reconciliation.domain.patterns import public_partition
 from reconciliation.domain.seasons import current_season, previous_season, start_year
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
 
@@ -65,7 +66,15 @@ class DataTypeSpec:
     min_size_bytes: int
     minutes_per_file: float
     level: str                  # PatternLevel value
-    seasons: tuple[str, ...]    # the source's normalised coverage seasons
+    seasons: tuple[str, ...]    # the data type's normalised coverage seasons (its league's, its own, or the source's)
+    dimensions: tuple = ()      # reconciliation.domain.dimensions objects, in partition order
+    expected_count: int | None = None  # §10: expected_per_season / expected_count (open data types)
+    labelled: bool = False      # its patterns disagree on their dimensions (all open): partitions `name=value`
+
+    @property
+    def open_dimension(self) -> str | None:
+        """The first open dimension's name (the data type cannot list its partitions), else None."""
+        return next((d.name for d in self.dimensions if d.is_open), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,7 @@ class GapFinding:
     kind: str                   # GapKind value
     priority: str               # Priority value
     object: ObjectSummary | None  # the deciding object for empty/stale
+    shortfall: int | None = None  # a short gap (§10): partitions still to find
 
     @property
     def priority_rank(self) -> int:
@@ -115,7 +125,9 @@ class CellCompleteness:
     season: str | None
     expected: int
     present: int
-    completeness: float
+    completeness: float | None  # None: not judged (§10), see reason
+    reason: str = ""            # why not judged: "no catalog", "open dimension NAME"
+    counted: bool = False       # an open data type judged by its declared count (not by its gaps)
 
 
 @dataclass(slots=True)
@@ -205,10 +217,21 @@ def analyze(inp: AnalysisInput) -> AnalysisReport:
     get, as_of = inp.have.get, inp.as_of
     # The source's game-level types (and its other types of one level) expect the same partitions
     expected: dict[tuple, dict[str | None, list[Expected]]] = {}
-    for spec in sorted(inp.data_types, key=lambda s: (s.source, s.name)):
-        key = (spec.source, spec.level, spec.seasons)
+    specs = sorted(inp.data_types, key=lambda s: (s.source, s.name))
+    stored = open_types.stored_of(inp.have, {s.id for s in specs if s.open_dimension or s.labelled})
+    for spec in specs:
+        games = inp.catalog.get(spec.source, ())
+        reason = open_types.not_judged_reason(spec, games)
+        if reason == "no catalog":
+            report.completeness.extend(CellCompleteness(spec.source, spec.name, season, 0, 0, None, reason)
+                                       for season in spec.seasons)
+            continue
+        if reason:
+            open_types.analyze_open(spec, games, stored.get(spec.id, ()), inp, report, reason)
+            continue
+        key = (spec.source, spec.level, spec.seasons, spec.dimensions)
         if key not in expected:
-            expected[key] = expected_partitions(spec, inp.catalog.get(spec.source, ()), as_of)
+            expected[key] = open_types.expand_dimensions(spec, expected_partitions(spec, games, as_of))
         dt_id, rule = spec.id, verdict_rule(spec, as_of)
         for season, parts in expected[key].items():
             judged = []
@@ -256,15 +279,23 @@ class TaskPlan:
 
     @property
     def partitions(self) -> list[str]:
-        return [g.partition for g in self.gaps]
+        """The §10 partition ids (a short task has none)."""
+        if self.gap_kind == GapKind.SHORT:
+            return []
+        return [public_partition(self.level, g.partition) for g in self.gaps]
 
     @property
     def game_ids(self) -> list[str]:
-        return self.partitions if self.level == PatternLevel.GAME else []
+        return level_ids(self.partitions) if self.level == PatternLevel.GAME else []
 
     @property
     def dates(self) -> list[str]:
-        return self.partitions if self.level == PatternLevel.DATE else []
+        return level_ids(self.partitions) if self.level == PatternLevel.DATE else []
+
+    @property
+    def missing_files(self) -> int:
+        """Partitions to fetch: a short task's shortfall (§10), else its partitions."""
+        return sum(g.shortfall or 0 for g in self.gaps) if self.gap_kind == GapKind.SHORT else len(self.gaps)
 
     @property
     def priority_rank(self) -> int:
@@ -283,6 +314,10 @@ _UNIT = {PatternLevel.GAME: "game", PatternLevel.DATE: "date", PatternLevel.SEAS
 
 def task_reason(spec: DataTypeSpec, season: str | None, priority: str, kind: str, count: int,
                 critical_days: int | None = None) -> str:
+    if kind == GapKind.SHORT:
+        where = f" {season}" if season else ""
+        return (f"{count} partition{'' if count == 1 else 's'} short of {spec.source}/{spec.name}{where}: "
+                f"{spec.expected_count} expected (open dimension {spec.open_dimension})")
     unit = _UNIT.get(spec.level, "partition")
     what = f"{count} {kind} {unit}{'' if count == 1 else 's'} of {spec.source}/{spec.name}"
     what += f" {season}" if season else " (fixed key)"
@@ -295,6 +330,11 @@ def task_reason(spec: DataTypeSpec, season: str | None, priority: str, kind: str
     else:
         why = _WHY[Priority(priority)]
     return f"{what}: {why}"
+
+
+def level_ids(partitions: Sequence[str]) -> list[str]:
+    """The distinct level ids (game ids, dates) of partition ids, in order: "401/home", "401/away" → "401"."""
+    return list(dict.fromkeys(p.split("/", 1)[0] for p in partitions))
 
 
 def estimated_minutes(partitions: int, minutes_per_file: float) -> int | float:
@@ -330,13 +370,19 @@ def plan_tasks(
         source, data_type, dt_id, season, priority, kind = key
         spec = specs_by_id[dt_id]
         members = sorted(groups[key], key=lambda g: g.sort_key)
-        for i in range(0, len(members), max_items_per_task):
-            chunk = members[i:i + max_items_per_task]
-            plans.append(TaskPlan(
+        # a short gap is a task of its own (§10)
+        step = 1 if kind == GapKind.SHORT else max_items_per_task
+        for i in range(0, len(members), step):
+            plan = TaskPlan(
                 source=source, data_type=data_type, data_type_id=dt_id, season=season, priority=priority,
-                gap_kind=kind, scraper=spec.scraper, gaps=chunk,
-                minutes=estimated_minutes(len(chunk), spec.minutes_per_file),
-                reason=task_reason(spec, season, priority, kind, len(chunk), critical_days),
+                gap_kind=kind, scraper=spec.scraper, gaps=members[i:i + step], minutes=0, reason="",
                 level=spec.level,
-            ))
+            )
+            plan.minutes = estimated_minutes(plan.missing_files, spec.minutes_per_file)
+            plan.reason = task_reason(spec, season, priority, kind, plan.missing_files, critical_days)
+            plans.append(plan)
     return plans
+
+
+# The §10 cases (open data types, dimensions): after the definitions they use (a module-level cycle).
+from reconciliation.domain import open_types  # noqa: E402

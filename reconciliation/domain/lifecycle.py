@@ -42,11 +42,12 @@ class LiveGap(NamedTuple):
     object_key: str
     object_size: int | None
     object_last_modified: dt.datetime | None
+    shortfall: int | None = None  # a short gap (§10)
 
     @property
     def judged(self) -> tuple:
         return (self.kind, self.priority, self.season, self.game_date, self.object_key, self.object_size,
-                self.object_last_modified)
+                self.object_last_modified, self.shortfall)
 
 
 class OpenTask(NamedTuple):
@@ -76,7 +77,7 @@ class LifecyclePlan:
 def _judged(f: GapFinding) -> tuple:
     obj = f.object
     return (f.kind, f.priority, f.season, f.game_date,
-            obj.key if obj else "", obj.size if obj else None, obj.last_modified if obj else None)
+            obj.key if obj else "", obj.size if obj else None, obj.last_modified if obj else None, f.shortfall)
 
 
 def plan(report: AnalysisReport, live_gaps: Mapping[tuple[int, str], LiveGap], open_tasks: list[OpenTask],
@@ -111,7 +112,8 @@ def plan(report: AnalysisReport, live_gaps: Mapping[tuple[int, str], LiveGap], o
             continue
         if f is None:
             spec = specs_by_id[dt_id]
-            f = GapFinding(dt_id, spec.source, spec.name, g.season, partition, g.game_date, g.kind, g.priority, None)
+            f = GapFinding(dt_id, spec.source, spec.name, g.season, partition, g.game_date, g.kind, g.priority, None,
+                           g.shortfall)
         uncovered.append(f)
         out.stored_gap_ids[(dt_id, partition)] = g.id
 

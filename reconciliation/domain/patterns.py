@@ -36,6 +36,10 @@ from reconciliation.domain.seasons import SeasonError, normalize_season, season_
 
 PLACEHOLDERS = ("game_id", "date", "season", "season_start", "season_end")
 SEASON_PLACEHOLDERS = frozenset({"season", "season_start", "season_end"})
+# §10: {year} is {season_end} (the original's hoopR files nba_data_2024.parquet hold 2023-24).
+ALIASES = {"year": "season_end"}
+_DIMENSION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIMENSION_VALUE = r"[^/]+"  # §10: one or more characters other than '/'
 
 _VALUE_REGEX = {
     "game_id": r"[^/]+",
@@ -51,15 +55,48 @@ class PatternError(ValueError):
     """A pattern that cannot be used (unknown placeholder, stray brace, empty, mixed levels)."""
 
 
+def canonical(name: str) -> str:
+    """The placeholder a written name stands for ({year} → season_end); PatternError for a name that is
+    neither a §5 placeholder nor a valid dimension name."""
+    name = ALIASES.get(name, name)
+    if name not in _VALUE_REGEX and not _DIMENSION_NAME.fullmatch(name):
+        raise PatternError(f"invalid placeholder {{{name}}}")
+    return name
+
+
+def is_dimension(name: str) -> bool:
+    return name not in _VALUE_REGEX
+
+
+def value_regex(name: str, shared: bool = False) -> str:
+    """The regex of one (canonical) placeholder. In a path segment shared with another placeholder the
+    `[^/]+` classes are lazy: the match is the leftmost-shortest one ({player1}_{player2} on a_b_c gives
+    a, b_c). Alone in its segment, lazy and greedy match the same (the pattern is anchored)."""
+    regex = _VALUE_REGEX.get(name, _DIMENSION_VALUE)
+    return regex + "?" if shared and regex == _DIMENSION_VALUE else regex
+
+
+def tokens(pattern: str) -> list[tuple[re.Match, str, bool]]:
+    """(match, canonical name, shares its path segment with another placeholder) per placeholder."""
+    found = list(_TOKEN.finditer(pattern))
+    segment_of = [pattern.count("/", 0, m.start()) for m in found]
+    return [(m, canonical(m.group(1)), segment_of.count(segment_of[i]) > 1) for i, m in enumerate(found)]
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
     pattern: str
     level: str                      # PatternLevel value
     regex: re.Pattern               # anchored, whole relative key; named groups = placeholders
-    placeholders: tuple[str, ...]   # distinct, in order of first appearance
+    placeholders: tuple[str, ...]   # distinct canonical names (dimensions too), in order of first appearance
     body: str                       # regex source without anchors, named groups unprefixed
     literal_length: int             # characters of literal text, for specificity ordering
     first_segment: str | None       # literal first path segment, or None when it has a placeholder
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The §10 dimensions (placeholders beyond §5's), in order of first appearance."""
+        return tuple(n for n in self.placeholders if is_dimension(n))
 
 
 def _level_of(placeholders: Iterable[str]) -> str:
@@ -78,20 +115,17 @@ def _body(pattern: str, group_prefix: str = "") -> tuple[str, tuple[str, ...], i
     seen: list[str] = []
     literal_length = 0
     pos = 0
-    for m in _TOKEN.finditer(pattern):
+    for m, name, shared in tokens(pattern):
         literal = pattern[pos:m.start()]
         if "{" in literal or "}" in literal:
             raise PatternError(f"stray brace in {pattern!r}")
         parts.append(re.escape(literal))
         literal_length += len(literal)
-        name = m.group(1)
-        if name not in _VALUE_REGEX:
-            raise PatternError(f"unknown placeholder {{{name}}}")
         if name in seen:
             parts.append(f"(?P={group_prefix}{name})")
         else:
             seen.append(name)
-            parts.append(f"(?P<{group_prefix}{name}>{_VALUE_REGEX[name]})")
+            parts.append(f"(?P<{group_prefix}{name}>{value_regex(name, shared)})")
         pos = m.end()
     tail = pattern[pos:]
     if "{" in tail or "}" in tail:
@@ -144,9 +178,24 @@ def _date_value(text: str) -> dt.date | None:
         return None
 
 
-def partition_of(level: str, values: Mapping[str, str]) -> tuple[str, str | None] | None:
+def partition_id(level_id: str, dimension_values: Sequence[str] = ()) -> str:
+    """§10: the level's id followed by the dimension values, joined with '/' ("" level ids dropped).
+    Season-level partitions keep their season as the level id here, so that a dimension value is one
+    partition per season; public_partition() drops it for display."""
+    return "/".join((level_id, *dimension_values)) if level_id else "/".join(dimension_values)
+
+
+def public_partition(level: str, partition: str) -> str:
+    """The §10 partition id of a stored one: season level ids are "nothing" (the season is its own field)."""
+    if level == PatternLevel.SEASON:
+        return partition[8:] if len(partition) > 7 and partition[7] == "/" else ("" if len(partition) == 7 else partition)
+    return partition
+
+
+def partition_of(level: str, values: Mapping[str, str], dimensions: Sequence[str] = ()) -> tuple[str, str | None] | None:
     """(partition, season-from-the-key) for the captured placeholder values, or None when the
-    values are not valid (impossible date, invalid or inconsistent season placeholders)."""
+    values are not valid (impossible date, invalid or inconsistent season placeholders).
+    `dimensions` are the dimension values, in partition order."""
     season = None
     for name in ("season", "season_start", "season_end"):
         text = values.get(name)
@@ -162,21 +211,25 @@ def partition_of(level: str, values: Mapping[str, str]) -> tuple[str, str | None
         if day is None or (season is not None and season_of(day) != season):
             return None
     if level == PatternLevel.GAME:
-        return values["game_id"], season
+        return partition_id(values["game_id"], dimensions), season
     if level == PatternLevel.DATE:
-        return day.isoformat(), season_of(day)
+        return partition_id(day.isoformat(), dimensions), season_of(day)
     if level == PatternLevel.SEASON:
-        return season, season
-    return "", None
+        return partition_id(season, dimensions), season
+    return partition_id("", dimensions), None
 
 
 def expected_key(pattern: str, *, partition: str, season: str | None, day: dt.date | None) -> str:
     """The relative key `pattern` expects for one partition (the inverse of matching), for the gap page:
     {game_id} is a game partition, {date} the game's (or the date partition's) date as YYYYMMDD, the
-    season placeholders come from `season`. A placeholder with no known value stays as written."""
-    if day is None and len(partition) == 10 and partition[4] == "-":
+    season placeholders come from `season`, dimensions from the partition's dimension values (in the
+    pattern's order). A placeholder with no known value stays as written."""
+    level = _level_of(canonical(n) for n in _TOKEN.findall(pattern))
+    pieces = partition.split("/") if partition else []
+    level_id = pieces.pop(0) if pieces and level != PatternLevel.FIXED else ""
+    if day is None and len(level_id) == 10 and level_id[4] == "-":
         try:
-            day = dt.date.fromisoformat(partition)
+            day = dt.date.fromisoformat(level_id)
         except ValueError:
             day = None
     start = None
@@ -185,15 +238,24 @@ def expected_key(pattern: str, *, partition: str, season: str | None, day: dt.da
             start = int(normalize_season(season)[:4])
         except (SeasonError, ValueError):
             start = None
-    level = _level_of(_TOKEN.findall(pattern))
     values = {
-        "game_id": partition if level == PatternLevel.GAME and partition else None,
+        "game_id": level_id if level == PatternLevel.GAME and level_id else None,
         "date": day.strftime("%Y%m%d") if day else None,
         "season": season_from_start_year(start) if start else None,
         "season_start": str(start) if start else None,
         "season_end": str(start + 1) if start else None,
     }
-    return _TOKEN.sub(lambda m: values.get(m.group(1)) or m.group(0), pattern)
+    dims = [n for n in dict.fromkeys(canonical(n) for n in _TOKEN.findall(pattern)) if is_dimension(n)]
+    values.update(zip(dims, pieces))
+    return _TOKEN.sub(lambda m: values.get(canonical(m.group(1))) or m.group(0), pattern)
+
+
+def dimension_order(patterns: Sequence[str]) -> tuple[str, ...] | None:
+    """The order of a data type's dimension values in its partition ids: as they first appear in its
+    first pattern (§10). None when its patterns disagree on the set of dimensions (allowed only when
+    all are open): each pattern's values are then labelled `name=value`, which keeps them apart."""
+    sets = [compile_pattern(p).dimensions for p in patterns]
+    return sets[0] if all(set(d) == set(sets[0]) for d in sets) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +264,7 @@ def expected_key(pattern: str, *, partition: str, season: str | None, day: dt.da
 
 class Match(NamedTuple):
     data_type_id: int
-    partition: str          # game id, ISO date, "YYYY-YY", or "" for a fixed key
+    partition: str          # level id (game id, ISO date, "YYYY-YY" or "") + dimension values, '/'-joined
     season: str | None      # from season placeholders (for a date partition: the season of the date); else None
 
 
@@ -249,6 +311,8 @@ class _Alt:
     season_groups: tuple[tuple[str, int], ...]  # (season placeholder, group number)
     date_group: int             # group number of {date} (0 when absent)
     cache: dict | None          # non-game levels (few distinct keys): full key → Match | None
+    dims: tuple[int, ...] = ()  # group numbers of the dimension values, in partition order
+    labels: tuple[str, ...] | None = None  # "name=" per dimension when the data type's patterns disagree
 
 
 @dataclass(slots=True)
@@ -269,6 +333,8 @@ def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]], location: str
         body, names, _ = _body(cp.pattern, gp)
         alt_source = f"(?P<{gp}>{body})"
         bodies.append(alt_source)
+        order = dimension_order(spec.patterns)
+        dims = order if order is not None else cp.dimensions
         # Named groups are numbered in order of appearance; back-references add none.
         alts[group_number] = _Alt(
             data_type_id=spec.data_type_id,
@@ -278,7 +344,8 @@ def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]], location: str
             names=names,
             index={name: group_number + 1 + i for i, name in enumerate(names)},
             catalog=spec.catalog,
-            constrained=bool(spec.catalog is not None and cp.level == PatternLevel.GAME and len(names) > 1),
+            constrained=bool(spec.catalog is not None and cp.level == PatternLevel.GAME
+                             and set(names) & (SEASON_PLACEHOLDERS | {"date"})),
             regex=re.compile(alt_source + r"\Z"),
             game_only=names == ("game_id",),
             game_group=group_number + 1 + names.index("game_id") if "game_id" in names else 0,
@@ -287,9 +354,17 @@ def _build_group(items: list[tuple[MatcherSpec, CompiledPattern]], location: str
             ),
             date_group=group_number + 1 + names.index("date") if "date" in names else 0,
             cache=None if cp.level == PatternLevel.GAME else {},
+            dims=tuple(group_number + 1 + names.index(d) for d in dims),
+            labels=None if order is not None else tuple(f"{d}=" for d in dims),
         )
         group_number += 1 + len(names)
     return _Group(regex=re.compile("(?:" + "|".join(bodies) + r")\Z"), alts=alts, location=location)
+
+
+def _dimension_values(alt: _Alt, group) -> tuple[str, ...]:
+    """The dimension values of a match (`group` is the match's group() or a name lookup)."""
+    values = tuple(group(i) for i in alt.dims)
+    return values if alt.labels is None else tuple(map(str.__add__, alt.labels, values))
 
 
 class PartitionMatcher:
@@ -383,7 +458,8 @@ def _resolve(group: _Group, alt: _Alt, m: re.Match, key: str, offset: int) -> Ma
     if alt.level == PatternLevel.GAME:
         found = _judge_game(alt, m)
     else:
-        found = _judge(alt, {name: m.group(i) for name, i in alt.index.items()})
+        found = _judge(alt, {name: m.group(i) for name, i in alt.index.items()},
+                       _dimension_values(alt, m.group) if alt.dims else ())
     if found is None:
         found = _match_rest(group, key[offset:], after=m.lastindex)
     if cache is not None:
@@ -415,16 +491,18 @@ def _judge_game(alt: _Alt, m: re.Match) -> Match | None:
                 return None
             if day is not None and day != known[1]:
                 return None
+    if alt.dims:
+        game_id = partition_id(game_id, _dimension_values(alt, m.group))
     return _new_match(Match, (alt.data_type_id, game_id, season))
 
 
-def _judge(alt: _Alt, values: dict[str, str]) -> Match | None:
-    result = partition_of(alt.level, values)
+def _judge(alt: _Alt, values: dict[str, str], dimensions: tuple[str, ...] = ()) -> Match | None:
+    result = partition_of(alt.level, values, dimensions)
     if result is None:
         return None
     partition, season = result
     if alt.constrained:
-        known = alt.catalog.get(partition)
+        known = alt.catalog.get(partition.split("/", 1)[0])
         if known is not None:
             if season is not None and season != known[0]:
                 return None
@@ -439,7 +517,8 @@ def _match_rest(group: _Group, rel: str, after: int) -> Match | None:
         m = alt.regex.match(rel)
         if m is None:
             continue
-        found = _judge(alt, {name: m.group(alt.prefix + name) for name in alt.names})
+        dims = _dimension_values(alt, lambda i, alt=alt, m=m: m.group(i - number + 1)) if alt.dims else ()
+        found = _judge(alt, {name: m.group(alt.prefix + name) for name in alt.names}, dims)
         if found is not None:
             return found
     return None

@@ -17,11 +17,12 @@ import operator
 from dataclasses import dataclass
 
 from reconciliation.choices import GapKind, PatternLevel
+from reconciliation.domain.patterns import compile_pattern
 from reconciliation.domain.seasons import current_season
 
 # The fields a condition may test, all of them columns of the stored inventory (StoredObject).
 FIELDS = ("partition", "size", "last_modified")
-OPERATORS = {"<": operator.lt, "=": operator.eq}
+OPERATORS = {"<": operator.lt, "=": operator.eq, "LIKE": lambda value, pattern: value.startswith(pattern[:-1])}
 
 Condition = tuple[str, str, object]  # (field, operator, value)
 
@@ -56,9 +57,18 @@ def verdict_rule(spec, as_of: dt.date) -> VerdictRule:
     season (its partition *is* the season), modified before the stale cutoff."""
     clauses: list = [(GapKind.EMPTY, (("size", "<", spec.min_size_bytes),))]
     if spec.level == PatternLevel.SEASON:
-        clauses.append((GapKind.STALE, (("partition", "=", current_season(as_of)),
-                                        ("last_modified", "<", stale_cutoff(as_of, spec.freshness_days)))))
+        # §10: with dimensions a season-level partition is "<season>/<values>" (LIKE: a prefix, "…%")
+        season = (("partition", "LIKE", current_season(as_of) + "/%") if _has_dimensions(spec)
+                  else ("partition", "=", current_season(as_of)))
+        clauses.append((GapKind.STALE, (season, ("last_modified", "<", stale_cutoff(as_of, spec.freshness_days)))))
     return VerdictRule(tuple(clauses))
+
+
+def _has_dimensions(spec) -> bool:
+    patterns = getattr(spec, "path_patterns", None)
+    if patterns is not None:  # a DataType row (its `dimensions` hold only the YAML's values)
+        return any(compile_pattern(p).dimensions for p in patterns)
+    return bool(spec.dimensions)
 
 
 def partition_verdict(spec, partition: str, obj, as_of: dt.date, rule: VerdictRule | None = None) -> str | None:

@@ -32,10 +32,13 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reconciliation.domain.patterns import _TOKEN, _VALUE_REGEX, SEASON_PLACEHOLDERS, PartitionMatcher, _season_value
+from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, PartitionMatcher, _season_value, is_dimension, tokens, value_regex
 
-# Python's `\d` (str patterns) is any Unicode decimal digit; RE2's is ASCII only.
-_RE2_VALUE = {name: regex.replace(r"\d", r"\p{Nd}") for name, regex in _VALUE_REGEX.items()}
+
+def _re2_value(name: str, shared: bool) -> str:
+    # Python's `\d` (str patterns) is any Unicode decimal digit; RE2's is ASCII only. RE2's lazy `+?`
+    # picks the same submatch as Python's (leftmost-shortest for dimensions sharing a segment).
+    return value_regex(name, shared).replace(r"\d", r"\p{Nd}")
 
 
 def _re2_literal(text: str) -> str:
@@ -54,19 +57,23 @@ class _Alternative:
     seasons: tuple[str, ...] = ()  # SEASONED: the placeholder of s0, s1, …
     catalog_ids: pa.Array | None = None  # SEASONED + catalog: the catalog's game ids …
     catalog_seasons: pa.Array | None = None  # … and their seasons, in the same order
+    pieces: tuple[tuple[str, str], ...] = ()  # DIMENSIONED: (label, group) per partition piece, in order
 
 
-GAME, SEASONED, HANDED = "game", "seasoned", "handed"
+GAME, SEASONED, DIMENSIONED, HANDED = "game", "seasoned", "dimensioned", "handed"
 
 
 def _alternative(location: str, alt) -> _Alternative:
     pattern = alt.pattern
     parts, capture, names, pos = [_re2_literal(location)], [_re2_literal(location)], [], 0
-    for m in _TOKEN.finditer(pattern):
+    for m, name, shared in tokens(pattern):
         literal = _re2_literal(pattern[pos:m.start()])
-        name, value = m.group(1), _RE2_VALUE[m.group(1)]
+        value = _re2_value(name, shared)
         parts += [literal, f"(?:{value})"]  # a repeat would be a back-reference: a superset here
-        group = "g" if name == "game_id" else f"s{len(names) - ('game_id' in names)}"
+        if is_dimension(name):
+            group = f"d{len([n for n in names if is_dimension(n)])}"
+        else:
+            group = "g" if name == "game_id" else f"s{len([n for n in names if not is_dimension(n)]) - ('game_id' in names)}"
         capture += [literal, f"(?P<{group}>{value})"]
         names.append(name)
         pos = m.end()
@@ -76,7 +83,18 @@ def _alternative(location: str, alt) -> _Alternative:
     if names == ["game_id"]:
         head, _, tail = pattern.partition("{game_id}")
         return _Alternative(alt.data_type_id, regex, GAME, len((location + head).encode()), len(tail.encode()))
-    others = [n for n in names if n != "game_id"]
+    dims = [n for n in names if is_dimension(n)]
+    others = [n for n in names if n != "game_id" and not is_dimension(n)]
+    if dims and not others and len(set(names)) == len(names):
+        # {game_id} (or nothing) and dimensions, each once: the partition id is their values joined
+        name_of = {number: name for name, number in alt.index.items()}
+        by_partition = [f"d{dims.index(name_of[number])}" for number in alt.dims]  # the partition's order
+        labels = alt.labels or ("",) * len(by_partition)
+        pieces = ((("", "g"),) if "game_id" in names else ()) + tuple(zip(labels, by_partition))
+        return _Alternative(alt.data_type_id, regex, DIMENSIONED, capture="^" + "".join(capture) + r"\z",
+                            pieces=pieces)
+    if dims:
+        return _Alternative(alt.data_type_id, regex, HANDED)
     if names.count("game_id") == 1 and len(set(others)) == len(others) and set(others) <= SEASON_PLACEHOLDERS:
         ids = seasons = None
         if alt.constrained:
@@ -161,6 +179,9 @@ class ColumnMatcher:
                 stop = -alt.cut_end if alt.cut_end else None
                 game_ids = pc.binary_slice(hit_keys.cast(pa.binary()), alt.cut_start, stop).cast(pa.string())
                 pieces.append((hit_rows, pa.repeat(pa.scalar(alt.data_type_id, pa.int64()), len(hit_rows)), game_ids))
+            elif alt.mode == DIMENSIONED:
+                pieces.append((hit_rows, pa.repeat(pa.scalar(alt.data_type_id, pa.int64()), len(hit_rows)),
+                               _dimensioned(alt, hit_keys)))
             elif alt.mode == SEASONED:
                 game_ids, ok = _seasoned(alt, hit_keys)
                 pieces.append((hit_rows.filter(ok), pa.repeat(pa.scalar(alt.data_type_id, pa.int64()), pc.sum(ok).as_py() or 0),
@@ -173,6 +194,19 @@ class ColumnMatcher:
             miss = pc.invert(hit)
             rows, keys = rows.filter(miss), keys.filter(miss)
         return rows, keys
+
+
+def _dimensioned(alt: _Alternative, keys: pa.Array) -> pa.Array:
+    """Partition ids of keys an alternative with only {game_id} and dimensions matched: the values
+    joined with '/' in partition order (labelled `name=value` when the data type's patterns disagree)."""
+    parts = pc.extract_regex(keys, alt.capture)
+    columns = []
+    for label, group in alt.pieces:
+        values = pc.struct_field(parts, group)
+        columns.append(pc.binary_join_element_wise(label, values, "") if label else values)
+    if len(columns) == 1:
+        return columns[0]
+    return pc.binary_join_element_wise(*columns, "/")
 
 
 def _seasoned(alt: _Alternative, keys: pa.Array) -> tuple[pa.Array, pa.Array]:

@@ -113,13 +113,15 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
     specs = list(specs)
     locations = dict(DataType.objects.filter(pk__in=[s.id for s in specs]).values_list("id", "source__location"))
     sqlite = connection.vendor == "sqlite"
-    agg = "group_concat({}, '/')" if sqlite else "string_agg({}, '/')"
+    agg = "group_concat({}, %s)" if sqlite else "string_agg({}, %s)"
     here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
     # The location test sits inside the aggregates, not in WHERE: the planner (often without statistics
     # right after a bulk scan) would otherwise AND the data-type index with the whole (store, key) one.
     table = StoredObject._meta.db_table
-    # '/' joins partitions safely: no partition holds one ({game_id} is one path segment, the others are
-    # dates, seasons or "").
+    # '/' joins partitions safely when they hold none ({game_id} is one path segment, the others are
+    # dates, seasons or ""). Partitions with dimension values (§10) hold '/': they are joined with a
+    # control character, and the pieces counted against the rows, so that a key holding that character
+    # too falls back to reading the partitions one row each (_partitions_of).
     present_agg = agg.format(f'CASE WHEN {here} THEN o."partition" END')
     with have_snapshot(), connection.cursor() as cur:
         for spec in specs:
@@ -128,18 +130,45 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
             except (KeyError, ValueError):
                 continue
             where = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
-            suspect, suspect_params = verdict_sql(verdict_rule(spec, as_of))
+            rule = verdict_rule(spec, as_of)
+            suspect, suspect_params = verdict_sql(rule)
             suspect_agg = agg.format(f'CASE WHEN {here} AND {suspect} THEN o."partition" END')
-            cur.execute(f'SELECT {present_agg}, {suspect_agg} FROM {table} o WHERE o."data_type_id" = %s',
-                        [*where, *where, *suspect_params, spec.id])
-            present, suspects = cur.fetchone()
-            if present is not None:  # None: no object at all
-                present_keys.append(zip(repeat(spec.id), present.split("/")))
-            if suspects is not None:
-                newest.update(_newest_of(spec.id, sorted(set(suspects.split("/"))), loc))
+            if spec.dimensions:
+                sep = _SEPARATOR
+                counts = (f'count(CASE WHEN {here} THEN 1 END), '
+                          f'count(CASE WHEN {here} AND {suspect} THEN 1 END)')
+                params = [*where, sep, *where, *suspect_params, sep, *where, *where, *suspect_params, spec.id]
+            else:
+                sep, counts = "/", "-1, -1"
+                params = [*where, sep, *where, *suspect_params, sep, spec.id]
+            cur.execute(f'SELECT {present_agg}, {suspect_agg}, {counts} FROM {table} o WHERE o."data_type_id" = %s',
+                        params)
+            present, suspects, n_present, n_suspect = cur.fetchone()
+            present = present.split(sep) if present is not None else []  # None: no object at all
+            suspects = suspects.split(sep) if suspects is not None else []
+            if n_present >= 0 and (len(present) != n_present or len(suspects) != n_suspect):
+                present, suspects = _partitions_of(spec, rule, loc)  # a partition holds the separator
+            present_keys.append(zip(repeat(spec.id), present))
+            if suspects:
+                newest.update(_newest_of(spec.id, sorted(set(suspects)), loc))
     have = dict.fromkeys(chain.from_iterable(present_keys), PRESENT)  # one C-level build of ~1M keys
     have.update(newest)
     return have
+
+
+_SEPARATOR = "\x1e"  # ASCII record separator: joins partitions that may hold '/'
+
+
+def _partitions_of(spec: DataTypeSpec, rule, loc) -> tuple[list[str], list[str]]:
+    """(present partitions, partitions holding a suspect object) of a data type, one row each (rare)."""
+    present, suspects = [], []
+    rows = (StoredObject.objects.filter(data_type_id=spec.id, store=loc.store, key__startswith=loc.prefix)
+            .values_list("partition", "size", "last_modified"))
+    for partition, size, modified in rows.iterator(chunk_size=10_000):
+        present.append(partition)
+        if rule.kind(partition, size, modified) is not None:
+            suspects.append(partition)
+    return present, suspects
 
 
 def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:

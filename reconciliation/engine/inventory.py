@@ -48,6 +48,8 @@ _COLS = ", ".join(f'"{c}"' for c in STAGING_COLUMNS)
 _UTC = dt.timezone.utc
 _SQLITE_ROWS = 250  # rows per INSERT statement on SQLite (bounded by its bound-variable limit)
 _SQLITE_CHUNK = 10_000  # rows turned into Python values at a time
+_SQLITE_CACHE_KB = 131_072  # page cache of a staged scan's diff
+_SQLITE_BULK_CACHE_KB = 16_384  # page cache of a bulk load
 
 
 @dataclass(frozen=True)
@@ -183,15 +185,14 @@ class InventoryStaging:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> InventoryStaging:
-        if self.vendor == "sqlite":
-            with connection.cursor() as cur:
-                # A page cache big enough that a million-row swap or index build does not thrash (the
-                # default is 2 MB). Staging stays in SQLite's temp *file*: memory bounded by the cache
-                # whatever the lake's size.
-                cur.execute("PRAGMA cache_size = -131072")
         if self.allow_bulk and self._begin_bulk():
             return self
         with connection.cursor() as cur:
+            if self.vendor == "sqlite":
+                # The diff probes the inventory's unique index once per staged row: a page cache big
+                # enough to hold a good part of it (the default is 2 MB). Staging stays in SQLite's temp
+                # *file*: memory bounded by the cache whatever the lake's size.
+                cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
             # insertion order, so that the later of two rows for one key wins (PostgreSQL; SQLite has rowid)
             order = ", n bigserial" if self.vendor == "postgresql" else ""
@@ -211,6 +212,10 @@ class InventoryStaging:
                     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
                 else:
                     cur.execute(f"DELETE FROM {TABLE} WHERE 0")  # takes SQLite's write lock before looking
+                    # Rows are appended and the indexes built by SQLite's sorter, which spills to its
+                    # temp files: a big page cache only held a growing copy of the new pages (~100 MB
+                    # more peak memory at 1M and 3M objects, no CPU saved: docs/benchmarks.md §7).
+                    cur.execute(f"PRAGMA cache_size = -{_SQLITE_BULK_CACHE_KB}")
                 if not _inventory_empty(cur):
                     transaction.set_rollback(True)
                     atomic.__exit__(None, None, None)
@@ -333,8 +338,8 @@ class InventoryStaging:
                 # done for a tiny rescan.
                 cur.execute("SET LOCAL enable_nestloop = off")
             if existing:
-                deleted = sum(_delete_vanished(cur, r, self.vendor) for r in regions)
                 written = _upsert_changed(cur, self.vendor)
+                deleted = sum(_delete_vanished(cur, r, self.vendor) for r in regions)
             else:
                 deleted = 0
                 written = _insert_staged(cur, self.vendor)
@@ -404,11 +409,27 @@ def _region_has_rows(cur, region: Region) -> bool:
 
 
 def _delete_vanished(cur, region: Region, vendor: str) -> int:
+    """Delete the rows of `region` that were not staged; run after the upsert, which left every staged
+    key of the region in the table."""
+    if vendor == "sqlite" and _none_vanished(cur, region):
+        return 0
     cond, params = _region_sql(region, vendor, f"{TABLE}.")
     cur.execute(
         f"DELETE FROM {TABLE} WHERE {cond} AND NOT EXISTS (SELECT 1 FROM {STAGING} s "
         f'WHERE s."store" = {TABLE}."store" AND s."key" = {TABLE}."key")', params)
     return max(cur.rowcount, 0)
+
+
+def _none_vanished(cur, region: Region) -> bool:
+    """After the upsert the region holds its stored rows plus every staged key: it holds exactly as many
+    rows as distinct keys were staged in it only if no stored row is missing from the staging. Two index
+    scans, where the anti-join probes the staging's index once per stored row (SQLite has no hash join):
+    a rescan where nothing vanished skips it."""
+    cond, params = _region_sql(region, "sqlite")
+    cur.execute(f"SELECT count(*) FROM {TABLE} WHERE {cond}", params)
+    stored = cur.fetchone()[0]
+    cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "key", "store" FROM {STAGING} WHERE {cond})', params)
+    return stored == cur.fetchone()[0]
 
 
 def _upsert_changed(cur, vendor: str) -> int:

@@ -1,6 +1,6 @@
 """django-import-export resources (export only) for the stored-object inventory, gaps and tasks.
 
-These build the whole file in memory, so the admin caps them (reconciliation.interfaces.admin.EXPORT_MAX_ROWS);
+These build the whole file in memory, so the admin caps them (reconciliation.interfaces.admin_base.EXPORT_MAX_ROWS);
 larger selections go through the streaming CSV export (reconciliation.interfaces.views.stream_csv)."""
 from __future__ import annotations
 

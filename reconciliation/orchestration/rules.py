@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from reconciliation.choices import PatternLevel
+from reconciliation.domain import patterns
 
 WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
@@ -97,29 +98,18 @@ def is_paused(paused_until: dt.datetime | None, now: dt.datetime) -> bool:
 
 # --- the task document ------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 def expected_key(pattern: str, *, level: str, partition: str, season: str | None,
                  game_date: dt.date | None) -> str | None:
     """The key (relative to the source location) of one partition under `pattern`, or None when a
-    placeholder has no value (e.g. a game without a catalog date under a {date} pattern)."""
-    values: dict[str, str] = {}
-    if level == PatternLevel.GAME:
-        values["game_id"] = partition
-    if level == PatternLevel.DATE:
-        game_date = dt.date.fromisoformat(partition)
-    if level == PatternLevel.SEASON:
-        season = partition
-    if game_date is not None:
-        values["date"] = game_date.strftime("%Y%m%d")
-    if season:
-        start = int(season[:4])
-        values.update(season=season, season_start=str(start), season_end=str(start + 1))
-    missing = [n for n in _PLACEHOLDER.findall(pattern) if n not in values]
-    if missing:
-        return None
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], pattern)
+    placeholder has no value (e.g. a game without a catalog date under a {date} pattern). The inverse of
+    matching is reconciliation.domain.patterns.expected_key (dimension values included, §10)."""
+    if level == PatternLevel.SEASON and not season:
+        season = partition[:7]
+    key = patterns.expected_key(pattern, partition=partition, season=season, day=game_date)
+    return None if _PLACEHOLDER.search(key) else key
 
 
 def run_reason(*, exit_status: int | None, error: str, stderr_tail: str, missing: int, total: int) -> str:

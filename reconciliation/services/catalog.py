@@ -51,56 +51,64 @@ class CatalogImportResult:
         return f"{self.path}: imported {self.imported} games for {self.source} (replaced {self.replaced})"
 
 
-def _fail(label: str, problems: list[str]):
+def fail_rows(label: str, problems: list[str]):
     shown = "; ".join(problems[:MAX_REPORTED])
     more = f" (and {len(problems) - MAX_REPORTED} more)" if len(problems) > MAX_REPORTED else ""
     noun = "row" if len(problems) == 1 else "rows"
     raise CatalogError(f"{label}: {len(problems)} malformed {noun}, nothing imported: {shown}{more}")
 
 
-def parse_catalog(text: str, label: str) -> list[CatalogRow]:
-    """Parse and validate the whole CSV text; CatalogError on any problem."""
+def csv_rows(text: str, label: str, required: tuple[str, ...], optional: tuple[str, ...], problems: list[str]):
+    """(index of each column by header name, iterator of (line, record)) over a CSV with a header:
+    BOM dropped, NUL refused, blank lines skipped, a row of the wrong width or a CSV syntax error added
+    to `problems` with its physical line number. CatalogError for a missing header or column."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text:  # PostgreSQL cannot store it; csv would take it as data
         raise CatalogError(f"{label}: line {text.count(chr(10), 0, text.index(chr(0))) + 1}: NUL character, nothing imported")
+    shape = ",".join(required) + "".join(f"[,{c}]" for c in optional)
     if not text.strip():
-        raise CatalogError(f"{label}: empty file (expected a header {','.join(REQUIRED_COLUMNS)}[,season_type])")
+        raise CatalogError(f"{label}: empty file (expected a header {shape})")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except csv.Error as exc:
         raise CatalogError(f"{label}: line 1: {exc}") from None
     names = [h.strip().lower() for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    missing = [c for c in required if c not in names]
     if missing:
-        raise CatalogError(
-            f"{label}: line 1: header lacks column(s) {', '.join(missing)} "
-            f"(expected {','.join(REQUIRED_COLUMNS)}[,season_type])"
-        )
+        raise CatalogError(f"{label}: line 1: header lacks column(s) {', '.join(missing)} (expected {shape})")
     dup_cols = sorted({n for n in names if n and names.count(n) > 1})
     if dup_cols:
         raise CatalogError(f"{label}: line 1: column(s) {', '.join(dup_cols)} appear more than once in the header")
-    index = {n: i for i, n in enumerate(names)}
-    rows: list[CatalogRow] = []
+
+    def records():
+        while True:
+            start = reader.line_num + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                problems.append(f"line {start}: {exc}")
+                return
+            if not record or all(not cell.strip() for cell in record):
+                continue  # blank lines are not rows
+            if len(record) != len(names):
+                problems.append(f"line {start}: expected {len(names)} columns, got {len(record)}")
+                continue
+            yield start, record
+
+    return {n: i for i, n in enumerate(names)}, records()
+
+
+def parse_catalog(text: str, label: str) -> list[CatalogRow]:
+    """Parse and validate the whole CSV text; CatalogError on any problem."""
     problems: list[str] = []
+    index, records = csv_rows(text, label, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, problems)
+    rows: list[CatalogRow] = []
     first_line: dict[str, int] = {}
-    line = reader.line_num
-    while True:
-        start = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problems.append(f"line {start}: {exc}")
-            break
-        line = start
-        if not record or all(not cell.strip() for cell in record):
-            continue  # blank lines are not rows
-        if len(record) != len(names):
-            problems.append(f"line {line}: expected {len(names)} columns, got {len(record)}")
-            continue
+    for line, record in records:
         game_id = record[index["game_id"]].strip()
         season_raw = record[index["season"]].strip()
         date_raw = record[index["game_date"]].strip()
@@ -136,29 +144,39 @@ def parse_catalog(text: str, label: str) -> list[CatalogRow]:
             continue
         rows.append(CatalogRow(line, game_id, season, game_date, season_type))
     if problems:
-        _fail(label, problems)
+        fail_rows(label, problems)
     if not rows:
         raise CatalogError(f"{label}: no games after the header (an empty catalog is not imported)")
     return rows
 
 
-def load_catalog(path: str | Path) -> list[CatalogRow]:
+def read_csv_text(path: str | Path) -> str:
+    """The file's text; CatalogError naming the file when it cannot be read."""
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CatalogError(f"{label}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{label}: cannot read: {exc}") from None
-    return parse_catalog(text, label)
 
 
-def catalog_import(source_name: str, path: str | Path) -> CatalogImportResult:
-    """Replace the catalog of one source with the file's games, atomically (all or nothing)."""
+def load_catalog(path: str | Path) -> list[CatalogRow]:
+    return parse_catalog(read_csv_text(path), str(path))
+
+
+def source_named(source_name: str) -> Source:
+    """The source called `source_name`; CatalogError naming the known ones otherwise."""
     source = Source.objects.filter(name=source_name).first()
     if source is None:
         known = ", ".join(Source.objects.order_by("name").values_list("name", flat=True)) or "none imported yet"
         raise CatalogError(f"--source: unknown source {source_name!r} (known: {known})")
+    return source
+
+
+def catalog_import(source_name: str, path: str | Path) -> CatalogImportResult:
+    """Replace the catalog of one source with the file's games, atomically (all or nothing)."""
+    source = source_named(source_name)
     rows = load_catalog(path)
     with transaction.atomic():
         replaced, _ = CatalogGame.objects.filter(source=source).delete()

@@ -2,9 +2,11 @@
 
 Every problem is a CoverageError "FILE: key.path: what is wrong" — the first one found, in file
 order — and nothing is written. Shapes of the original data_inventory.yaml are accepted: seasons as a
-list, a scalar, ints (end years) or "YYYY-YYYY" ranges; several path_patterns (or one string).
-Unknown top-level sections (the original's current_inventory, gaps_detected…) are ignored; unknown
-keys inside a source or data type are errors (a typo must not silently fall back to a default).
+list, a scalar, ints (end years) or "YYYY-YYYY" ranges, or per league (§10); several path_patterns (or
+one string); dimensions; the original's extra keys (services.coverage_extras: kept or ignored with one
+warning). Other unknown top-level sections (the original's current_inventory, gaps_detected…) are
+ignored; other unknown keys inside a source or data type are errors (a typo must not silently fall back
+to a default).
 """
 from __future__ import annotations
 
@@ -19,9 +21,11 @@ from django.utils import timezone
 from adce_site.storable import first_unstorable
 from adce_site.yaml_limits import UniqueKeyLoader, read_yaml_text, yaml_limits_problem
 
+from reconciliation.choices import PatternLevel
 from reconciliation.models import DataType, ReconciliationSettings, Source
 from reconciliation.domain.patterns import PatternError, compile_pattern
-from reconciliation.domain.seasons import SeasonError, expand_seasons
+from reconciliation.services import coverage_extras as extras
+from reconciliation.services.specs import dimension_catalog_names
 
 DEFAULTS = {
     "required": True,
@@ -31,8 +35,10 @@ DEFAULTS = {
     "minutes_per_file": 2,
 }
 SETTINGS_DEFAULTS = {"critical_days": 7, "max_items_per_task": 100}
-SOURCE_KEYS = {"scraper", "location", "seasons", "data_types", "description", "notes"}
-DATA_TYPE_KEYS = set(DEFAULTS) | {"path_patterns", "description", "notes"}
+SOURCE_KEYS = {"scraper", "location", "seasons", "data_types", "description", "notes", "dimensions"} | (
+    extras.KEPT_KEYS | extras.IGNORED_KEYS)
+DATA_TYPE_KEYS = set(DEFAULTS) | {"path_patterns", "description", "notes", "dimensions", "league", "seasons",
+                                  *extras.COUNT_KEYS} | extras.KEPT_KEYS | extras.IGNORED_KEYS
 NAME_MAX = 100
 
 
@@ -50,6 +56,12 @@ class DataTypeConfig:
     minutes_per_file: float
     path_patterns: tuple[str, ...]
     level: str
+    seasons: tuple[str, ...] = ()              # empty: the source's
+    dimensions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # closed values from the YAML (own or source's)
+    expected_count: int | None = None
+    description: str = ""
+    priority: str = ""
+    tier: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,7 @@ class CoverageConfig:
     sources: tuple[SourceConfig, ...]
     critical_days: int
     max_items_per_task: int
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -80,6 +93,7 @@ class CoverageImportResult:
     data_types_deactivated: list[str] = field(default_factory=list)
     critical_days: int = 7
     max_items_per_task: int = 100
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
         verb = "would import" if self.dry_run else "imported"
@@ -115,8 +129,11 @@ def _load_yaml(text: str, label: str):
 
 
 class _Ctx:
-    def __init__(self, label: str):
+    def __init__(self, label: str, catalog_dimensions: Mapping[str, set[str]] | None = None):
         self.label = label
+        self.catalog_dimensions = catalog_dimensions or {}  # source → dimensions with a catalog
+        self.ignored: set[str] = set()                     # the original's keys met and ignored
+        self.union_seasons: list[str] = []                  # data types given every league's seasons
 
     def fail(self, path: str, message: str):
         raise CoverageError(f"{self.label}: {path}: {message}")
@@ -147,7 +164,7 @@ def _name(ctx: _Ctx, path: str, value) -> str:
     return value
 
 
-def _data_type(ctx: _Ctx, path: str, name: str, body) -> DataTypeConfig:
+def _data_type(ctx: _Ctx, path: str, name: str, body, source: dict) -> DataTypeConfig:
     if body is None:
         body = {}
     if not isinstance(body, Mapping):
@@ -155,6 +172,8 @@ def _data_type(ctx: _Ctx, path: str, name: str, body) -> DataTypeConfig:
     for key in body:
         if key not in DATA_TYPE_KEYS:
             ctx.fail(f"{path}.{key}", f"unknown key (expected one of {', '.join(sorted(DATA_TYPE_KEYS))})")
+        if key in extras.IGNORED_KEYS:
+            ctx.ignored.add(key)
     values = {**DEFAULTS, **{k: v for k, v in body.items() if k in DEFAULTS}}
     if not isinstance(values["required"], bool):
         ctx.fail(f"{path}.required", f"expected true or false, got {values['required']!r}")
@@ -187,14 +206,24 @@ def _data_type(ctx: _Ctx, path: str, name: str, body) -> DataTypeConfig:
     if len(set(patterns)) != len(patterns):
         dup = next(p for p in patterns if patterns.count(p) > 1)
         ctx.fail(f"{path}.path_patterns", f"pattern {dup!r} listed twice")
+    dims = {**source["dimensions"], **extras.dimensions_of(ctx, f"{path}.dimensions", body.get("dimensions"))}
+    extras.check_dimension_sets(ctx, path, patterns, set(dims) | source["catalog_dimensions"])
+    seasons, union = extras.data_type_seasons(ctx, path, body, source["leagues"])
+    if union and next(iter(levels)) != PatternLevel.FIXED:  # a fixed key takes no season
+        ctx.union_seasons.append(f"{source['name']}.{name}")
+    used = {d for p in patterns for d in compile_pattern(p).dimensions}
     return DataTypeConfig(
         name=name, required=values["required"], freshness_days=freshness, completeness_threshold=threshold,
         min_size_bytes=min_size, minutes_per_file=minutes, path_patterns=tuple(patterns),
-        level=next(iter(levels)),
+        level=next(iter(levels)), seasons=seasons,
+        dimensions=tuple((d, v) for d, v in sorted(dims.items()) if d in used),
+        expected_count=extras.count_of(ctx, path, body),
+        description=extras.kept_text(ctx, path, body, "description", limit=None),
+        priority=extras.kept_text(ctx, path, body, "priority"), tier=extras.kept_text(ctx, path, body, "tier"),
     )
 
 
-def _source(ctx: _Ctx, path: str, name: str, body) -> SourceConfig:
+def _source(ctx: _Ctx, path: str, name: str, body, default_location: str | None = None) -> SourceConfig:
     from reconciliation.storage import LocationError, parse_location
 
     if not isinstance(body, Mapping):
@@ -202,35 +231,25 @@ def _source(ctx: _Ctx, path: str, name: str, body) -> SourceConfig:
     for key in body:
         if key not in SOURCE_KEYS:
             ctx.fail(f"{path}.{key}", f"unknown key (expected one of {', '.join(sorted(SOURCE_KEYS))})")
+        if key in extras.IGNORED_KEYS or key in ("priority", "tier"):
+            ctx.ignored.add(key)
     scraper = body.get("scraper", f"{name}_scraper")
     if not isinstance(scraper, str) or not scraper.strip() or len(scraper) > 150:
         ctx.fail(f"{path}.scraper", f"expected a non-empty name of at most 150 characters, got {scraper!r}")
-    if "location" not in body:
-        ctx.fail(f"{path}.location", "missing: where this source's keys are (s3://BUCKET/prefix/ or file:///path/)")
+    if "location" not in body and default_location is None:
+        ctx.fail(f"{path}.location", "missing: where this source's keys are (s3://BUCKET/prefix/ or file:///path/; "
+                 "or import_coverage --location URI)")
     try:
-        location = parse_location(body["location"]).uri
+        location = parse_location(body.get("location", default_location)).uri
     except (LocationError, ValueError, TypeError) as exc:
         ctx.fail(f"{path}.location", str(exc))
     if len(location) > 1024:
         ctx.fail(f"{path}.location", "longer than 1024 characters")
     if "seasons" not in body:
         ctx.fail(f"{path}.seasons", "missing: the seasons this source should cover")
-    raw_seasons = body["seasons"]
-    if raw_seasons is None:
-        raw_seasons = []
-    if isinstance(raw_seasons, (list, tuple)):
-        seasons: set[str] = set()
-        for i, value in enumerate(raw_seasons):
-            try:
-                seasons.update(expand_seasons([value]))
-            except SeasonError as exc:
-                ctx.fail(f"{path}.seasons[{i}]", str(exc))
-        season_list = tuple(sorted(seasons))
-    else:
-        try:
-            season_list = tuple(expand_seasons(raw_seasons))
-        except SeasonError as exc:
-            ctx.fail(f"{path}.seasons", str(exc))
+    season_list, leagues = extras.source_seasons(ctx, f"{path}.seasons", body["seasons"])
+    context = {"name": name, "leagues": leagues, "catalog_dimensions": ctx.catalog_dimensions.get(name, set()),
+               "dimensions": extras.dimensions_of(ctx, f"{path}.dimensions", body.get("dimensions"))}
     types_body = body.get("data_types")
     if not isinstance(types_body, Mapping) or not types_body:
         ctx.fail(f"{path}.data_types", "expected a non-empty mapping of data types")
@@ -238,14 +257,17 @@ def _source(ctx: _Ctx, path: str, name: str, body) -> SourceConfig:
     for type_name, type_body in types_body.items():
         type_path = f"{path}.data_types.{type_name}"
         _name(ctx, type_path, type_name)
-        data_types.append(_data_type(ctx, type_path, type_name, type_body))
+        data_types.append(_data_type(ctx, type_path, type_name, type_body, context))
     return SourceConfig(name=name, scraper=scraper, location=location, seasons=season_list,
                         data_types=tuple(data_types))
 
 
-def parse_coverage(data, label: str) -> CoverageConfig:
-    """Validate an already-loaded YAML document (`label` names the file in messages)."""
-    ctx = _Ctx(label)
+def parse_coverage(data, label: str, *, location: str | None = None,
+                   catalog_dimensions: Mapping[str, set[str]] | None = None) -> CoverageConfig:
+    """Validate an already-loaded YAML document (`label` names the file in messages). `location` is
+    given to every source without one (--location); `catalog_dimensions` (source → dimensions that have
+    a dimension catalog) tells closed dimensions from open ones."""
+    ctx = _Ctx(label, catalog_dimensions)
     if not isinstance(data, Mapping):
         raise CoverageError(f"{label}: expected a mapping with an 'expected_coverage' section")
     coverage = data.get("expected_coverage")
@@ -257,7 +279,7 @@ def parse_coverage(data, label: str) -> CoverageConfig:
     for name, body in coverage.items():
         path = f"expected_coverage.{name}"
         _name(ctx, path, name)
-        sources.append(_source(ctx, path, name, body))
+        sources.append(_source(ctx, path, name, body, location))
     settings = data.get("reconciliation")
     if settings is None:
         settings = {}
@@ -267,10 +289,18 @@ def parse_coverage(data, label: str) -> CoverageConfig:
         if key not in SETTINGS_DEFAULTS:
             ctx.fail(f"reconciliation.{key}", "unknown key (expected critical_days, max_items_per_task)")
     values = {**SETTINGS_DEFAULTS, **settings}
+    warnings = []
+    ignored = sorted(ctx.ignored | (set(data) & extras.IGNORED_SECTIONS))
+    if ignored:
+        warnings.append(f"{label}: warning: ignored the original's keys: {', '.join(ignored)}")
+    if ctx.union_seasons:
+        warnings.append(f"{label}: warning: seasons given per league and no league: or seasons: in "
+                        f"{', '.join(ctx.union_seasons)}; they expect every league's seasons")
     return CoverageConfig(
         sources=tuple(sources),
         critical_days=_int(ctx, "reconciliation.critical_days", values["critical_days"], minimum=0),
         max_items_per_task=_int(ctx, "reconciliation.max_items_per_task", values["max_items_per_task"], minimum=1),
+        warnings=tuple(warnings),
     )
 
 
@@ -291,26 +321,29 @@ def load_yaml_file(path: str | Path):
     return _load_yaml(text, label)
 
 
-def load_coverage(path: str | Path) -> CoverageConfig:
+def load_coverage(path: str | Path, *, location: str | None = None,
+                  catalog_dimensions: Mapping[str, set[str]] | None = None) -> CoverageConfig:
     label = str(path)
     data = load_yaml_file(path)
     bad = first_unstorable(data)
     if bad is not None:
         raise CoverageError(f"{label}: {bad[0]!s:.200}: {bad[1]}")
-    return parse_coverage(data, label)
+    return parse_coverage(data, label, location=location, catalog_dimensions=catalog_dimensions)
+
 
 
 # --------------------------------------------------------------------------------------------
 # The write
 
 
-def coverage_import(path: str | Path, *, dry_run: bool = False) -> CoverageImportResult:
+def coverage_import(path: str | Path, *, dry_run: bool = False, location: str | None = None) -> CoverageImportResult:
     """Validate the whole file, then in one transaction create/update the sources, data types and
     settings it lists; sources and data types absent from it become inactive (never deleted: their
-    gaps and tasks stay as history). A dry run validates and reports without writing."""
-    config = load_coverage(path)
+    gaps and tasks stay as history). A dry run validates and reports without writing. `location`
+    is the location of every source that gives none (§10)."""
+    config = load_coverage(path, location=location, catalog_dimensions=dimension_catalog_names())
     result = CoverageImportResult(path=str(path), dry_run=dry_run, critical_days=config.critical_days,
-                                  max_items_per_task=config.max_items_per_task)
+                                  max_items_per_task=config.max_items_per_task, warnings=config.warnings)
     with transaction.atomic():
         existing_sources = {s.name: s for s in Source.objects.select_for_update()}
         existing_types = {(d.source.name, d.name): d for d in DataType.objects.select_related("source")}
@@ -334,9 +367,11 @@ def coverage_import(path: str | Path, *, dry_run: bool = False) -> CoverageImpor
                 if dtype is None:
                     dtype = DataType(source=source, name=tc.name)
                 for attr in ("required", "freshness_days", "completeness_threshold", "min_size_bytes",
-                             "minutes_per_file", "level"):
+                             "minutes_per_file", "level", "expected_count", "description", "priority", "tier"):
                     setattr(dtype, attr, getattr(tc, attr))
                 dtype.path_patterns = list(tc.path_patterns)
+                dtype.seasons = list(tc.seasons)
+                dtype.dimensions = {d: list(v) for d, v in tc.dimensions}
                 dtype.active = True
                 dtype.save()
         listed_sources = {sc.name for sc in config.sources}

@@ -34,7 +34,7 @@ def lifecycle_plan(report: AnalysisReport, specs_by_id: dict, *, max_items: int,
 def _live_gaps(scope: list[int]) -> dict[tuple[int, str], LiveGap]:
     qs = (Gap.objects.filter(status__in=(GapStatus.OPEN, GapStatus.IGNORED), data_type_id__in=scope)
           .values_list("data_type_id", "partition", "id", "status", "task_id", "task__status", "kind", "priority",
-                       "season", "game_date", "object_key", "object_size", "object_last_modified"))
+                       "season", "game_date", "object_key", "object_size", "object_last_modified", "shortfall"))
     return {(row[0], row[1]): LiveGap(*row[2:]) for row in qs.iterator(chunk_size=10_000)}
 
 
@@ -59,7 +59,7 @@ def lifecycle_changes(plan: LifecyclePlan, *, created_ids=None, done=None, reran
 
 def _plan_doc(p: TaskPlan, task_id=None) -> dict:
     return {"id": task_id, "source": p.source, "data_type": p.data_type, "season": p.season,
-            "priority": p.priority, "gap_type": p.gap_kind, "scraper": p.scraper, "partitions": len(p.gaps),
+            "priority": p.priority, "gap_type": p.gap_kind, "scraper": p.scraper, "partitions": p.missing_files,
             "estimated_time_minutes": p.minutes}
 
 
@@ -69,10 +69,10 @@ def lifecycle_apply(plan: LifecyclePlan, *, run: ReconcileRun, now: dt.datetime)
     source_of = dict(DataType.objects.filter(pk__in=plan.scope).values_list("id", "source_id"))
     Gap.objects.bulk_update([
         Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank, season=f.season,
-            game_date=f.game_date, **_object_fields(f))
+            game_date=f.game_date, shortfall=f.shortfall, **_object_fields(f))
         for gap_id, f in plan.to_update
     ], ["kind", "priority", "priority_rank", "season", "game_date", "object_key", "object_size",
-        "object_last_modified"], batch_size=500)
+        "object_last_modified", "shortfall"], batch_size=500)
     for ids in chunks(plan.to_resolve, _CHUNK):
         Gap.objects.filter(pk__in=ids, status=GapStatus.OPEN).update(
             status=GapStatus.RESOLVED, resolved_at=now, resolved_by=run)
@@ -86,7 +86,7 @@ def lifecycle_apply(plan: LifecyclePlan, *, run: ReconcileRun, now: dt.datetime)
         Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season, partition=f.partition,
             game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank,
             status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now, opened_by=run,
-            task_id=task_of.get((f.data_type_id, f.partition)), **_object_fields(f))
+            task_id=task_of.get((f.data_type_id, f.partition)), shortfall=f.shortfall, **_object_fields(f))
         for f in plan.to_open
     ), batch_size=_BATCH)
     return lifecycle_changes(plan, created_ids=created_ids, done=done, reranked=reranked)

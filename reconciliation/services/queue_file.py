@@ -22,7 +22,7 @@ from django.utils import timezone
 from adce_site.iterables import chunks
 from reconciliation.choices import OPEN_TASK_STATUSES, GapStatus, Priority
 from reconciliation.models import Gap, Task
-from reconciliation.selectors import iso_z, task_queue_entry
+from reconciliation.selectors import iso_z, last_completed_reconcile, task_queue_entry
 
 _CHUNK = 500
 
@@ -76,8 +76,21 @@ def queue_document(as_of: dt.date, *, now: dt.datetime | None = None) -> dict:
         "by_source": dict(sorted(by_source.items())),
         "by_scraper": dict(sorted(by_scraper.items())),
         "estimated_total_minutes": total,
+        "not_judged": not_judged_cells(),
         "tasks": docs,
     }
+
+
+def not_judged_cells() -> list[dict]:
+    """§10: what the latest reconcile could not judge, per (source, data type, reason) with its seasons
+    (null for a fixed key), so that a reader of the queue never takes a silent type for a complete one."""
+    run = last_completed_reconcile()
+    cells: dict[tuple, list] = {}
+    for c in (run.summary.get("completeness") or []) if run is not None and isinstance(run.summary, dict) else []:
+        if isinstance(c, dict) and c.get("not_judged"):
+            cells.setdefault((c.get("source"), c.get("data_type"), c["not_judged"]), []).append(c.get("season"))
+    return [{"source": source, "data_type": name, "reason": reason, "seasons": seasons}
+            for (source, name, reason), seasons in sorted(cells.items())]
 
 
 def queue_file_write(path: str | os.PathLike, as_of: dt.date, *, now: dt.datetime | None = None) -> dict:

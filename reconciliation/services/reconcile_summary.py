@@ -35,9 +35,11 @@ def reconcile_summary(run, report: AnalysisReport, changes: dict, scan_info: dic
         },
         "completeness": [
             {"source": c.source, "data_type": c.data_type, "season": c.season, "expected": c.expected,
-             "present": c.present, "completeness": round(c.completeness, 6)}
+             "present": c.present, "completeness": None if c.completeness is None else round(c.completeness, 6),
+             **({"not_judged": c.reason} if c.completeness is None else {}), **({"counted": True} if c.counted else {})}
             for c in report.completeness
         ],
+        "not_judged": sum(c.completeness is None for c in report.completeness),
         "output": {"path": str(output_path), "written": not dry_run} if output_path else None,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }

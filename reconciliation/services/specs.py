@@ -10,8 +10,9 @@ from django.db import connection
 
 from reconciliation.domain.analysis import DataTypeSpec, GameSpec
 from reconciliation.choices import PatternLevel
-from reconciliation.models import CatalogGame, DataType, ReconciliationSettings, Source
-from reconciliation.domain.patterns import MatcherSpec, PartitionMatcher, compile_pattern
+from reconciliation.domain.dimensions import OpenDimension, dimension_for
+from reconciliation.models import CatalogGame, DataType, DimensionValue, ReconciliationSettings, Source
+from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, MatcherSpec, PartitionMatcher, compile_pattern, dimension_order
 
 
 def _data_types(active_only: bool, sources: Iterable[str] | None = None):
@@ -24,15 +25,47 @@ def _data_types(active_only: bool, sources: Iterable[str] | None = None):
 
 
 def data_type_specs(*, active_only: bool = True, sources: Iterable[str] | None = None) -> list[DataTypeSpec]:
+    types = list(_data_types(active_only, sources))
+    catalogs = _dimension_catalogs({d.source_id for d in types if any("{" in p for p in d.path_patterns)})
     return [
         DataTypeSpec(
             id=d.pk, source=d.source.name, name=d.name, scraper=d.source.scraper, required=d.required,
             freshness_days=d.freshness_days, completeness_threshold=d.completeness_threshold,
             min_size_bytes=d.min_size_bytes, minutes_per_file=d.minutes_per_file, level=d.level,
-            seasons=tuple(d.source.seasons),
+            seasons=tuple(d.seasons or d.source.seasons), expected_count=d.expected_count,
+            **_dimensions(d, catalogs.get(d.source_id, {})),
         )
-        for d in _data_types(active_only, sources)
+        for d in types
     ]
+
+
+def _dimensions(d: DataType, catalogs: dict) -> dict:
+    """The data type's dimensions in partition order (§10); all open when its patterns disagree on them."""
+    order = dimension_order(d.path_patterns)
+    if order is None:
+        names = dict.fromkeys(n for p in d.path_patterns for n in compile_pattern(p).dimensions)
+        return {"dimensions": tuple(OpenDimension(n) for n in names), "labelled": True}
+    static = {name: tuple(values) for name, values in (d.dimensions or {}).items()}
+    return {"dimensions": tuple(dimension_for(n, static, catalogs) for n in order)}
+
+
+def _dimension_catalogs(source_ids) -> dict[int, dict[str, tuple]]:
+    """source id → dimension → ((value, season or None), …) of its dimension catalogs."""
+    out: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    if source_ids:
+        for sid, dim, value, season in (DimensionValue.objects.filter(source_id__in=source_ids)
+                                        .order_by("source_id", "dimension", "value", "season")
+                                        .values_list("source_id", "dimension", "value", "season")):
+            out[sid][dim].append((value, season))
+    return {sid: {dim: tuple(rows) for dim, rows in dims.items()} for sid, dims in out.items()}
+
+
+def dimension_catalog_names() -> dict[str, set[str]]:
+    """Source name → the dimensions it has a dimension catalog for (closed at coverage import, §10)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for source, dimension in DimensionValue.objects.order_by().values_list("source__name", "dimension").distinct():
+        out[source].add(dimension)
+    return dict(out)
 
 
 def _catalog_days(sources: Iterable[str] | None):
@@ -76,7 +109,7 @@ def _needs_catalog(patterns) -> bool:
     """Game-level patterns that also carry season/date placeholders are checked against the catalog."""
     for p in patterns:
         cp = compile_pattern(p)
-        if cp.level == PatternLevel.GAME and len(cp.placeholders) > 1:
+        if cp.level == PatternLevel.GAME and set(cp.placeholders) & (SEASON_PLACEHOLDERS | {"date"}):
             return True
     return False
 

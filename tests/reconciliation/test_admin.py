@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from reconciliation.interfaces import admin as recon_admin
+from reconciliation.interfaces import admin_base
 from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.models import (
     CatalogGame,
@@ -230,7 +230,7 @@ def _export_post(client, model, resource, fields, fmt_index):
 
 
 def test_import_export_xlsx_within_cap_and_refused_above(admin_client, lake, monkeypatch):
-    monkeypatch.setattr(recon_admin, "EXPORT_MAX_ROWS", 10)
+    monkeypatch.setattr(admin_base, "EXPORT_MAX_ROWS", 10)
     ok = _export_post(admin_client, "gap", GapResource, ["id", "partition", "priority"], 1)  # XLSX
     assert ok.status_code == 200
     assert ok["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -238,7 +238,7 @@ def test_import_export_xlsx_within_cap_and_refused_above(admin_client, lake, mon
 
     sheet = openpyxl.load_workbook(io.BytesIO(ok.content)).active
     assert sheet.max_row == 1 + Gap.objects.count()
-    monkeypatch.setattr(recon_admin, "EXPORT_MAX_ROWS", 4)
+    monkeypatch.setattr(admin_base, "EXPORT_MAX_ROWS", 4)
     refused = _export_post(admin_client, "gap", GapResource, ["id", "partition"], 1)
     assert refused.status_code == 200 and refused["Content-Type"].startswith("text/html")
     text = refused.content.decode()
@@ -269,10 +269,10 @@ def test_estimated_count_paginator_on_postgres(lake):
 
     total = StoredObject.objects.count()
     with CaptureQueriesContext(connection) as q:
-        unfiltered = recon_admin.EstimatedCountPaginator(StoredObject.objects.order_by("pk"), 100).count
+        unfiltered = admin_base.EstimatedCountPaginator(StoredObject.objects.order_by("pk"), 100).count
     assert abs(unfiltered - total) <= total * 0.05  # the planner's estimate…
     assert not any("COUNT(" in c["sql"].upper() for c in q.captured_queries)  # …not COUNT(*)
-    filtered = recon_admin.EstimatedCountPaginator(StoredObject.objects.filter(store="s3://lake").order_by("pk"), 100)
+    filtered = admin_base.EstimatedCountPaginator(StoredObject.objects.filter(store="s3://lake").order_by("pk"), 100)
     assert filtered.count == 3  # filtered lists are counted exactly
 
 

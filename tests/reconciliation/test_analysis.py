@@ -111,9 +111,12 @@ def test_gaps_in_partition_order_whatever_the_catalog_order():
 
 
 def test_completeness_is_one_when_nothing_expected_and_never_negative():
-    report = run([spec()], [])
+    report = run([spec(level="season", seasons=("2030-31",))], [])  # a season not started yet
     assert {c.completeness for c in report.completeness} == {1.0}
     assert all(c.expected == 0 for c in report.completeness)
+    # a game-level type whose source has no catalog at all is not judged (§10), never 100 %
+    report = run([spec()], [])
+    assert {(c.completeness, c.reason) for c in report.completeness} == {(None, "no catalog")}
     # objects for partitions nobody expects do not push completeness above 1 or below 0
     have = {(1, str(i)): obj() for i in range(50)}
     report = run([spec()], [game(1, "2024-25", dt.date(2024, 11, 1))], have)
@@ -376,6 +379,9 @@ def test_invariants(level, game_days, present, as_of, critical_days, required, m
         if not required:
             assert g.priority == "LOW"
     for c in report.completeness:
+        if c.completeness is None:  # §10: a game or date level without any catalog game
+            assert level in ("game", "date") and not games and c.reason == "no catalog"
+            continue
         assert 0.0 <= c.completeness <= 1.0
         assert c.present == c.expected - gaps_per_cell.get(c.season, 0) >= 0
         assert c.completeness == (c.present / c.expected if c.expected else 1.0)

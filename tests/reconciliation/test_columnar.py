@@ -26,6 +26,16 @@ SPECS = [
     MatcherSpec(8, S3, "deep/a/b/", ("c/{game_id}.bin", "c/{season}/{date}.bin")),
     # another store with the same keys
     MatcherSpec(9, "file://", "data/", ("pbp/{game_id}.json",)),
+    # §10 dimensions: two in one segment, after a game id, at season level, fixed, {year}, patterns that
+    # disagree on their dimensions (open), a dimension before the game id in the partition order
+    MatcherSpec(10, S3, "dim/", ("h2h/{player1}_{player2}.json",)),
+    MatcherSpec(11, S3, "dim/", ("box/{game_id}/{side}.json", "box2/{side}-{game_id}.json")),
+    MatcherSpec(12, S3, "dim/", ("teams/{season}/{team}.json", "teams/{team}/{year}.csv")),
+    MatcherSpec(13, S3, "dim/", ("awards/{award_type}/{stat_type}_x.json",)),
+    MatcherSpec(14, S3, "dim/", ("ts/{stat_type}.json", "ts/team_{team_id}.json")),
+    MatcherSpec(15, S3, "dim/", ("hoopr/nba_data_{year}.parquet",)),
+    MatcherSpec(16, S3, "dim/", ("d/{date}/{team}.json",)),
+    MatcherSpec(17, S3, "dim/", ("g/{team}/{game_id}/{team}.json",)),
 ]
 
 EXAMPLES = [
@@ -38,6 +48,12 @@ EXAMPLES = [
     "x/2023-2024/g.csv", "x/2023-2025/g.csv", "deep/a/b/c/1.bin", "deep/a/b/c/2023-24/20240105.bin",
     "deep/a/b/c/2023-24/20250105.bin", "/pbp/401.json", "pbp/4\n01.json", "pbp/é.json", "", "pbp",
     "pbp/401.json\n", "pbp/%2F.json", "nba_api/", "wild/.json",
+    "dim/h2h/a_b.json", "dim/h2h/a_b_c.json", "dim/h2h/_b.json", "dim/h2h/a_.json", "dim/h2h/__.json",
+    "dim/h2h/ab.json", "dim/box/401/home.json", "dim/box/401/.json", "dim/box2/home-401.json",
+    "dim/box2/a-b-c.json", "dim/teams/2023-24/LAL.json", "dim/teams/2023-25/LAL.json", "dim/teams/LAL/2024.csv",
+    "dim/awards/mvp/pts_x.json", "dim/awards/mvp/pts_x_x.json", "dim/ts/x.json", "dim/ts/team_5.json",
+    "dim/hoopr/nba_data_2024.parquet", "dim/d/20240105/BOS.json", "dim/d/20240231/BOS.json",
+    "dim/g/BOS/401/BOS.json", "dim/g/BOS/401/LAL.json", "dim/ts/é_ü.json",
 ]
 
 
@@ -75,6 +91,12 @@ def test_the_examples_cover_every_way_of_deciding(matcher):
     assert got["pbp/4\n01.json"] == (1, "4\n01")                   # [^/] takes a newline, as in Python
     assert got["pbp/401.json\n"] == (None, "")                     # the whole key, to its very end
     assert got["/pbp/401.json"] == (None, "")
+    assert got["dim/h2h/a_b_c.json"] == (10, "a/b_c")                 # leftmost-shortest, in C
+    assert got["dim/box2/home-401.json"] == (11, "401/home")          # level id first, then the dimensions
+    assert got["dim/teams/LAL/2024.csv"] == (12, "2023-24/LAL")       # {year} = {season_end}
+    assert got["dim/ts/team_5.json"] == (14, "team_id=5")             # patterns disagree: labelled
+    assert got["dim/g/BOS/401/LAL.json"] == (None, "")                # a repeated dimension must agree
+    assert got["dim/d/20240105/BOS.json"] == (16, "2024-01-05/BOS")
 
 
 def test_empty_column(matcher):
@@ -90,7 +112,8 @@ def test_row_numbers():
 PIECES = st.sampled_from(["pbp", "espn_play_by_play", "nba_api", "boxscores", "advanced_", "hoopr", "nba_data_",
                           "bbref", "box", "wild", "deep", "a", "b", "c", "x", "teams", "all", "data", "espn_schedules",
                           "2024", "2023", "٢٠٢٤", "20240105", "2023-24", "2023-2024", "401", "402", ".json", ".parquet",
-                          ".txt", ".bin", ".csv", "/", "/", "/", "-", "_", "\n", "é", "%", ""])
+                          ".txt", ".bin", ".csv", "/", "/", "/", "-", "_", "\n", "é", "%", "",
+                          "dim", "h2h", "box2", "home", "ts", "team_", "awards", "_x", "g", "d", "LAL"])
 KEYS = st.lists(PIECES, max_size=9).map("".join)
 
 

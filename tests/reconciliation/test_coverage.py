@@ -77,8 +77,8 @@ def test_the_reference_example_parses():
 @pytest.mark.parametrize(
     ("fragment", "message"),
     [
-        ('path_patterns: ["pbp/{game_id}.json", "pbp/{foo}.json"]',
-         "cov.yaml: expected_coverage.espn.data_types.pbp.path_patterns[1]: unknown placeholder {foo}"),
+        ('path_patterns: ["pbp/{game_id}.json", "pbp/{1foo}.json"]',
+         "cov.yaml: expected_coverage.espn.data_types.pbp.path_patterns[1]: invalid placeholder {1foo}"),
         ('path_patterns: ["pbp/{game_id}.json", "sched/{date}.json"]',
          "cov.yaml: expected_coverage.espn.data_types.pbp.path_patterns[1]: date-level pattern"),
         ("path_patterns: []", "expected_coverage.espn.data_types.pbp.path_patterns: expected a non-empty list"),
@@ -250,7 +250,7 @@ def test_bad_file_changes_nothing(tmp_path):
     coverage_import(write(tmp_path, MINIMAL))
     before = list(Source.objects.values()), list(DataType.objects.values())
     bad = write(tmp_path, MINIMAL + "  other:\n    location: s3://l/\n    seasons: []\n    data_types:\n"
-                "      t: {path_patterns: ['{nope}']}\n", "bad.yaml")
+                "      t: {path_patterns: ['{no-pe}']}\n", "bad.yaml")
     with pytest.raises(CoverageError, match=r"bad\.yaml: expected_coverage\.other\.data_types\.t\.path_patterns\[0\]"):
         coverage_import(bad)
     assert (list(Source.objects.values()), list(DataType.objects.values())) == before

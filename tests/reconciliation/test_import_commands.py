@@ -54,9 +54,9 @@ def test_import_coverage_unknown_placeholder_exits_2_and_changes_nothing(tmp_pat
     run("import_coverage", str(REFERENCE_YAML))
     before = state()
     bad = tmp_path / "bad.yaml"
-    bad.write_text(REFERENCE_YAML.read_text().replace('"pbp/{game_id}.json"', '"pbp/{foo}.json"'))
+    bad.write_text(REFERENCE_YAML.read_text().replace('"pbp/{game_id}.json"', '"pbp/{1foo}.json"'))
     message = fails("import_coverage", str(bad))
-    assert message == f"{bad}: expected_coverage.espn.data_types.play_by_play.path_patterns[1]: unknown placeholder {{foo}}"
+    assert message == f"{bad}: expected_coverage.espn.data_types.play_by_play.path_patterns[1]: invalid placeholder {{1foo}}"
     assert state() == before
 
 

@@ -10,6 +10,9 @@ from reconciliation.domain.patterns import (
     PartitionMatcher,
     PatternError,
     compile_pattern,
+    dimension_order,
+    expected_key,
+    public_partition,
 )
 from reconciliation.domain.seasons import season_of
 
@@ -27,6 +30,10 @@ S3 = "s3://lake"
         ("x/{season_start}-{season_end}.csv", "season"),
         ("x/{season}.csv", "season"),
         ("teams/all.json", "fixed"),
+        ("hoopr/nba_data_{year}.parquet", "season"),
+        ("box/{game_id}/{side}.json", "game"),
+        ("teams/{season}/{team}.json", "season"),
+        ("awards/{award_type}.json", "fixed"),
     ],
 )
 def test_levels(pattern, level):
@@ -36,8 +43,9 @@ def test_levels(pattern, level):
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("pbp/{foo}.json", "unknown placeholder {foo}"),
-        ("pbp/{Game_ID}.json", "unknown placeholder {Game_ID}"),
+        ("pbp/{1st}.json", "invalid placeholder {1st}"),
+        ("pbp/{team-id}.json", "invalid placeholder {team-id}"),
+        ("pbp/{}.json", "invalid placeholder {}"),
         ("pbp/{game_id.json", "stray brace"),
         ("pbp/game_id}.json", "stray brace"),
         ("", "non-empty"),
@@ -193,3 +201,67 @@ def test_expected_key_inverts_a_pattern(pattern, partition, season, day, expecte
     assert key == expected
     if "{" not in key:
         assert compile_pattern(pattern).regex.match(key)  # the key the matcher would accept
+
+
+# --- §10: dimensions -----------------------------------------------------------------------
+
+
+def test_any_other_placeholder_is_a_dimension_in_order_of_first_appearance():
+    cp = compile_pattern("players/{player_slug}/{season}/{stat_type}_{player_slug}.json")
+    assert cp.dimensions == ("player_slug", "stat_type")
+    assert compile_pattern("h/{year}.json").placeholders == ("season_end",)
+
+
+@pytest.mark.parametrize(
+    ("key", "partition"),
+    [
+        ("h2h/a_b.json", "a/b"),
+        ("h2h/a_b_c.json", "a/b_c"),        # leftmost-shortest: the first dimension as short as it can be
+        ("h2h/lebron_james_kobe.json", "lebron/james_kobe"),
+    ],
+)
+def test_two_dimensions_in_one_segment_match_leftmost_shortest(key, partition):
+    m = PartitionMatcher([MatcherSpec(1, S3, "", ("h2h/{player1}_{player2}.json",))])
+    assert m.match(S3, key) == Match(1, partition, None)
+
+
+@pytest.mark.parametrize("key", ["h2h/_b.json", "h2h/a_.json", "h2h/ab.json", "h2h/a/b_c.json"])
+def test_a_dimension_takes_one_or_more_characters_other_than_slash(key):
+    m = PartitionMatcher([MatcherSpec(1, S3, "", ("h2h/{player1}_{player2}.json",))])
+    assert m.match(S3, key) is None
+
+
+def test_partition_ids_are_the_level_id_then_the_dimensions_in_the_first_patterns_order():
+    m = PartitionMatcher([
+        MatcherSpec(1, S3, "", ("box/{game_id}/{side}.json", "box2/{side}-{game_id}.json")),
+        MatcherSpec(2, S3, "", ("teams/{season}/{team}.json", "t/{team}/{year}.csv")),
+        MatcherSpec(3, S3, "", ("awards/{award_type}.json",)),
+        MatcherSpec(4, S3, "", ("sched/{date}/{team}.json",)),
+    ])
+    assert m.match(S3, "box/401585001/home.json") == Match(1, "401585001/home", None)
+    assert m.match(S3, "box2/home-401585001.json") == Match(1, "401585001/home", None)
+    # a season-level partition keeps its season in the stored id (one per season); its §10 id is "LAL"
+    assert m.match(S3, "teams/2023-24/LAL.json") == Match(2, "2023-24/LAL", "2023-24")
+    assert m.match(S3, "t/LAL/2024.csv") == Match(2, "2023-24/LAL", "2023-24")
+    assert m.match(S3, "awards/mvp.json") == Match(3, "mvp", None)
+    assert m.match(S3, "sched/20240105/BOS.json") == Match(4, "2024-01-05/BOS", "2023-24")
+    assert public_partition("season", "2023-24/LAL") == "LAL"
+    assert public_partition("season", "2023-24") == ""
+    assert public_partition("game", "401585001/home") == "401585001/home"
+
+
+def test_patterns_that_disagree_on_dimensions_keep_their_partitions_apart():
+    m = PartitionMatcher([MatcherSpec(1, S3, "", ("ts/{stat_type}.json", "ts/team_{team_id}.json"))])
+    assert m.match(S3, "ts/pts.json") == Match(1, "stat_type=pts", None)
+    assert m.match(S3, "ts/team_5.json") == Match(1, "team_id=5", None)
+    assert dimension_order(["ts/{stat_type}.json", "ts/team_{team_id}.json"]) is None
+    assert dimension_order(["a/{x}/{y}", "b/{y}_{x}"]) == ("x", "y")
+
+
+def test_expected_key_fills_dimensions():
+    assert expected_key("teams/{season}/{team}.json", partition="2023-24/LAL", season="2023-24",
+                        day=None) == "teams/2023-24/LAL.json"
+    assert expected_key("box/{side}/{game_id}.json", partition="401/home", season=None,
+                        day=None) == "box/home/401.json"
+    assert expected_key("nba_data_{year}.parquet", partition="2023-24", season="2023-24",
+                        day=None) == "nba_data_2024.parquet"

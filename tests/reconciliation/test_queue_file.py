@@ -16,9 +16,9 @@ from .test_scanning import add_games, file_uri, make_source, put_file
 pytestmark = pytest.mark.django_db
 AS_OF = dt.date(2024, 11, 25)
 TOP_KEYS = ["generated_at", "as_of", "total_tasks", "by_priority", "by_source", "by_scraper",
-            "estimated_total_minutes", "tasks"]
+            "estimated_total_minutes", "not_judged", "tasks"]
 TASK_KEYS = ["id", "priority", "gap_type", "source", "data_type", "season", "scraper", "game_ids", "dates",
-             "missing_files", "estimated_time_minutes", "reason", "created_at", "status"]
+             "partitions", "missing_files", "estimated_time_minutes", "reason", "created_at", "status"]
 
 
 @pytest.fixture

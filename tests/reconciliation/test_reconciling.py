@@ -68,7 +68,7 @@ def test_first_reconcile_opens_gaps_and_tasks(lake):
     s = run.summary
     assert s["gaps"]["opened"] == 2 and s["tasks"]["created"] == 2
     assert s["gaps"]["by_priority"] == {"critical": 1, "high": 1, "medium": 0, "low": 0}
-    assert s["gaps"]["by_kind"] == {"missing": 2, "empty": 0, "stale": 0}
+    assert s["gaps"]["by_kind"] == {"missing": 2, "empty": 0, "stale": 0, "short": 0}
     assert s["completeness"] == [{"source": "espn", "data_type": "pbp", "season": "2024-25", "expected": 3,
                                   "present": 1, "completeness": round(1 / 3, 6)}]
     assert set(s["timings"]) >= {"scan", "load", "analyze", "persist", "write", "total"}

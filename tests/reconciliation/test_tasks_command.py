@@ -11,7 +11,7 @@ from reconciliation.models import Task
 from tests.reconciliation.test_tasks import make_gap, make_source, make_task, make_type
 
 DOC_KEYS = {
-    "id", "priority", "gap_type", "source", "data_type", "season", "scraper", "game_ids", "dates",
+    "id", "priority", "gap_type", "source", "data_type", "season", "scraper", "game_ids", "dates", "partitions",
     "missing_files", "estimated_time_minutes", "reason", "created_at", "status",
     "attempts", "max_attempts", "claimed_by", "claimed_at", "lease_expires_at", "last_error",
 }

@@ -1,4 +1,4 @@
-"""manage.py import_coverage FILE [--dry-run] — SPEC §5."""
+"""manage.py import_coverage FILE [--dry-run] [--location URI] — SPEC §5 and §10."""
 from django.core.management.base import BaseCommand
 
 from adce_site.cli import bad_input
@@ -16,12 +16,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="coverage YAML (SPEC §5)")
         parser.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+        parser.add_argument("--location", help="location (s3://BUCKET/prefix/ or file:///path/) of every source "
+                                                "that gives none (the original kept one bucket for everything)")
 
     def handle(self, *args, **options):
         try:
-            result = coverage_import(options["file"], dry_run=options["dry_run"])
+            result = coverage_import(options["file"], dry_run=options["dry_run"], location=options["location"])
         except CoverageError as exc:
             raise bad_input(str(exc)) from None
+        for warning in result.warnings:
+            self.stderr.write(warning)
         self.stdout.write(result.summary())
         for label, names in (
             ("new sources", result.sources_created),

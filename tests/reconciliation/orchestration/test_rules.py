@@ -56,6 +56,13 @@ def test_expected_keys_fill_every_placeholder():
     assert expected_key("fixed/teams.json", level="fixed", partition="", season=None, game_date=None) == "fixed/teams.json"
     # a {date} pattern for a game the catalog has no date for cannot be filled in
     assert expected_key("{date}/{game_id}.json", level="game", partition="9", season=None, game_date=None) is None
+    # §10: dimension values fill their placeholders; {year} is {season_end}
+    assert expected_key("box/{game_id}/{side}.json", level="game", partition="401/home", season="2024-25",
+                        game_date=d) == "box/401/home.json"
+    assert expected_key("t/{team}/{year}.html", level="season", partition="2024-25/LAL", season=None,
+                        game_date=None) == "t/LAL/2025.html"
+    assert expected_key("n/{date}/{type}.json", level="date", partition="2024-11-02/speed", season=None,
+                        game_date=d) == "n/20241102/speed.json"
 
 
 def test_run_reason_prefers_the_runs_own_failure():
