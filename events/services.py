@@ -9,8 +9,9 @@ Processing an event (`event_process`, the django-q2 task body):
    (gap metrics are measured after the reconcile that moves them);
 3. a `scraper_complete` event completes the scraper's claimed tasks whose gaps are all resolved.
 
-The closed loop's inventory, gap and task work is reconciliation's (reconciliation.services.closed_loop);
-the runs (reconcile, verify) are imported where they are used.
+Applying an S3 record in sequencer order is events.s3_apply; the closed loop's inventory, gap and task
+work is reconciliation's (reconciliation.services.closed_loop); the runs (reconcile, verify) are
+imported where they are used.
 """
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from adce_site.choices import RunStatus
-from reconciliation.services.closed_loop import s3_object_created, s3_object_removed, scraper_tasks_complete
-from reconciliation.storage import ObjectInfo
+from reconciliation.services.closed_loop import scraper_tasks_complete
 
 from .choices import FINISHED_STATUSES, EventStatus, EventType
 from .hooks import enabled_metric_names, load_config, plan_for
 from .models import Cooldown, Event
+from .s3_apply import s3_event_apply
 
 logger = logging.getLogger("adce.events")
 
@@ -226,59 +227,6 @@ def _run_trigger(event: Event) -> str:
     return Trigger.EVENT
 
 
-# --- S3 closed loop --------------------------------------------------------------------------------
-
-SEQUENCER_WIDTH = 128
-
-
-def sequencer_sort_key(sequencer: str) -> str:
-    """S3 sequencers compare as AWS documents: upper-case hex, the shorter right-padded with zeros,
-    then lexicographically. Padding every one to the same width makes that a plain string order."""
-    return (sequencer or "").upper().ljust(SEQUENCER_WIDTH, "0")
-
-
-def _key_digest(bucket: str, key: str) -> str:
-    return hashlib.sha256(f"{bucket}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def s3_key_claim(event: Event) -> str | None:
-    """Inside a transaction: lock the key's sequence row and say whether this event may change the key.
-    Returns None when it may (the row then records this event's sequencer), or "superseded" /
-    "duplicate" when an event as new or newer was already applied to the key. Events without a
-    sequencer cannot be ordered and always apply."""
-    from .models import S3KeySequence
-
-    p = event.payload
-    if not p.get("sequencer"):
-        return None
-    bucket, key = p.get("bucket", ""), p.get("key", "")
-    mine = sequencer_sort_key(p["sequencer"])
-    digest = _key_digest(bucket, key)
-    # Insert-if-absent, then lock: two workers on one key serialise here (PostgreSQL row lock; SQLite
-    # holds one writer at a time anyway).
-    S3KeySequence.objects.bulk_create([S3KeySequence(digest=digest, bucket=bucket, key=key, sequencer="")],
-                                      ignore_conflicts=True)
-    row = S3KeySequence.objects.select_for_update().get(pk=digest)
-    if row.sequencer and row.sequencer >= mine:
-        return "duplicate" if row.sequencer == mine else "superseded"
-    S3KeySequence.objects.filter(pk=digest).update(sequencer=mine, event=event, applied_at=timezone.now())
-    return None
-
-
-def removes_object(event_name: str) -> bool:
-    """ObjectRemoved:* (a delete or a delete marker) and LifecycleExpiration:* (S3 expired it)."""
-    return event_name.startswith(("ObjectRemoved", "LifecycleExpiration"))
-
-
-def _parse_event_time(value) -> dt.datetime:
-    if not value:
-        return timezone.now()
-    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
-
 def _jsonable(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -287,26 +235,6 @@ def _jsonable(value):
     if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]
     return str(value)
-
-
-def s3_event_apply(event: Event) -> dict:
-    """Apply one S3 notification record to the inventory (its own key only, in sequencer order) and
-    re-judge the affected gaps (reconciliation.services.closed_loop), in one transaction with the claim."""
-    p = event.payload
-    bucket, key, name = p.get("bucket", ""), p.get("key", ""), p.get("event_name", "")
-    store = f"s3://{bucket}"
-    creates, removes = name.startswith("ObjectCreated"), removes_object(name)
-    if not (creates or removes):
-        return {"action": "ignored", "reason": f"event name {name!r} does not change the inventory"}
-    with transaction.atomic():
-        refused = s3_key_claim(event)
-        if refused:
-            return {"action": refused, "store": store, "key": key, "sequencer": p.get("sequencer", "")}
-        if removes:
-            return s3_object_removed(store, key)
-        info = ObjectInfo(key=key, size=int(p["size"]), last_modified=_parse_event_time(p.get("event_time")),
-                          etag=(p.get("etag") or "").strip('"'))
-        return s3_object_created(store, info)
 
 
 # --- scraper_complete ------------------------------------------------------------------------------

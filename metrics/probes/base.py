@@ -73,13 +73,6 @@ def register(kind: str, *, validate=None, parse_type: str = "integer", dependenc
     return decorator
 
 
-def get_probe(kind: str) -> Probe:
-    try:
-        return REGISTRY[kind]
-    except KeyError:
-        raise ProbeError(f"unknown metric kind {kind!r}") from None
-
-
 # --- parameter helpers shared by the validators -------------------------------------------------
 
 def check_keys(params: dict, *, required: Iterable[str] = (), optional: Iterable[str] = ()) -> None:

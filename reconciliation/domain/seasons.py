@@ -86,10 +86,6 @@ def start_year(season: str) -> int:
     return int(season[:4])
 
 
-def end_year(season: str) -> int:
-    return int(season[:4]) + 1
-
-
 def season_of(day: dt.date) -> str:
     """The season whose span contains `day`."""
     start = day.year if day.month >= 7 else day.year - 1

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from reconciliation.choices import ACTIVE_RUN_STATUSES, ScraperKind, ScraperRunStatus
-from reconciliation.orchestration.rules import WINDOWS, RateLimit
+from reconciliation.orchestration.rules import WINDOWS, RateLimit, is_paused
 
 
 class _RateLimited(models.Model):
@@ -75,7 +75,7 @@ class Scraper(_RateLimited):
         return self.name
 
     def is_paused(self, now=None) -> bool:
-        return self.paused_until is not None and self.paused_until > (now or timezone.now())
+        return is_paused(self.paused_until, now or timezone.now())
 
 
 class ScraperRun(models.Model):

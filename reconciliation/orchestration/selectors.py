@@ -128,7 +128,3 @@ def loop_health(now: dt.datetime | None = None) -> list[dict]:
             out.append({"stat": stat, "value": None, "error": str(exc)})
     return out
 
-
-def task_runs(task: Task):
-    return ScraperRun.objects.filter(task=task).select_related("scraper").order_by("-started_at")
-

@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from metrics.probes import ParamError, ProbeError, get_probe
+from metrics.probes import REGISTRY, ParamError, ProbeError
 from reconciliation.choices import GapStatus, TaskStatus
 from reconciliation.models import ReconcileRun, ScanRun
 from tests.reconciliation.test_tasks import make_gap, make_source, make_task, make_type
 
 
 def measure(kind, **params):
-    probe = get_probe(kind)
+    probe = REGISTRY[kind]
     return probe.func(probe.validate(params, base_dir=Path(".")), None)
 
 
@@ -86,14 +86,14 @@ def test_gap_count_unknown_names_are_errors_not_zero(lake, params, message):
     ({"source": ""}, "source"),
 ])
 def test_gap_count_bad_params_fail_at_import(params, key):
-    probe = get_probe("gap_count")
+    probe = REGISTRY["gap_count"]
     with pytest.raises(ParamError) as exc:
         probe.validate(params, base_dir=Path("."))
     assert exc.value.key == key
 
 
 def test_stat_params():
-    probe = get_probe("reconciliation_stat")
+    probe = REGISTRY["reconciliation_stat"]
     with pytest.raises(ParamError, match="stat: required"):
         probe.validate({}, base_dir=Path("."))
     with pytest.raises(ParamError, match="must be one of"):
@@ -102,7 +102,7 @@ def test_stat_params():
     # Counts are integers, ages are hours (float).
     assert probe.parse_type({"stat": "Queue_Size"}) == "integer"
     assert probe.parse_type({"stat": "last_scan_age_hours"}) == "float"
-    assert get_probe("gap_count").parse_type == "integer"
+    assert REGISTRY["gap_count"].parse_type == "integer"
 
 
 @pytest.mark.parametrize("stat", ["last_reconcile_age_hours", "last_scan_age_hours", "open_gaps",
