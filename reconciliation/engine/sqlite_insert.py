@@ -6,7 +6,6 @@ own (docs/benchmarks.md).
 """
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 
 import pyarrow as pa
@@ -14,23 +13,13 @@ import pyarrow.compute as pc
 
 from reconciliation.engine.inventory_sql import COLUMNS_SQL, STAGING_COLUMNS
 
-_UTC = dt.timezone.utc
 _SQLITE_ROWS = 250  # rows per INSERT statement on SQLite (bounded by its bound-variable limit)
 _SQLITE_CHUNK = 10_000  # rows turned into Python values at a time
 
 
-def sqlite_datetime(value: dt.datetime) -> str:
-    """The text Django's SQLite backend stores for an aware DateTimeField value (naive UTC, str())."""
-    if value.tzinfo is _UTC:  # the storage layer's contract: the fast path
-        return value.isoformat(" ")[:-6]
-    if value.tzinfo is not None:
-        value = value.astimezone(_UTC)
-    return value.replace(tzinfo=None).isoformat(" ")
-
-
 def sqlite_datetimes(values: pa.Array) -> pa.Array:
-    """sqlite_datetime over a column: "YYYY-MM-DD HH:MM:SS", plus ".ffffff" only when there are
-    microseconds (what str() of the naive UTC datetime gives)."""
+    """The text Django's SQLite backend stores for aware DateTimeField values (naive UTC, str()), a column
+    at a time: "YYYY-MM-DD HH:MM:SS", plus ".ffffff" only when there are microseconds."""
     naive = values.cast(pa.timestamp("us"))  # drop the zone: formatting with one costs 30x more
     whole = naive.cast(pa.timestamp("s"), safe=False)
     seconds = whole.cast(pa.string())
