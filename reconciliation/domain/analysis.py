@@ -42,16 +42,15 @@ class _Present:
 PRESENT = _Present()
 
 
-def pick_newest(a: ObjectSummary | None, b: ObjectSummary | None) -> ObjectSummary | None:
-    """The object that decides a partition: latest LastModified; on a tie, the larger (then the
-    smaller key, only so that the choice is deterministic)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if (a.last_modified, a.size) != (b.last_modified, b.size):
-        return a if (a.last_modified, a.size) > (b.last_modified, b.size) else b
-    return a if a.key <= b.key else b
+def is_newer(last_modified, size: int, key: str, than: ObjectSummary) -> bool:
+    """Whether an object (given by its raw values, as loaders read them) decides its partition over
+    `than`: the latest LastModified; on a tie, the larger; then the smaller key, only so that the
+    choice is deterministic."""
+    if last_modified != than.last_modified:
+        return last_modified > than.last_modified
+    if size != than.size:
+        return size > than.size
+    return key < than.key
 
 
 @dataclass(frozen=True, slots=True)

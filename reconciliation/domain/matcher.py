@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -58,13 +58,6 @@ class MatcherSpec:
     # game_id → (season, game_date) of this source's catalog; used to reject keys whose season/date
     # placeholders disagree with the catalog (game-level patterns with extra placeholders only).
     catalog: Mapping[str, tuple[str, dt.date]] | None = None
-
-    @classmethod
-    def from_location(cls, data_type_id: int, location: str, patterns: Sequence[str], **kw) -> "MatcherSpec":
-        from reconciliation.storage import parse_location
-
-        loc = parse_location(location)
-        return cls(data_type_id=data_type_id, store=loc.store, prefix=loc.prefix, patterns=tuple(patterns), **kw)
 
 
 _MISS = object()

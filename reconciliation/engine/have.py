@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from adce_site.iterables import chunks
 
-from reconciliation.domain.analysis import PRESENT, DataTypeSpec, ObjectSummary
+from reconciliation.domain.analysis import PRESENT, DataTypeSpec, ObjectSummary, is_newer
 from reconciliation.domain.verdict import FIELDS, VerdictRule, verdict_rule
 from reconciliation.models import DataType, StoredObject
 
@@ -37,15 +37,6 @@ def verdict_sql(rule: VerdictRule) -> tuple[str, list]:
             params.append(value)
         ors.append("(" + " AND ".join(ands) + ")")
     return ("(" + " OR ".join(ors) + ")" if ors else "(1 = 0)"), params
-
-
-def _newer(lm, size, key, cur: ObjectSummary) -> bool:
-    """analysis.pick_newest, on raw values: latest LastModified, then larger, then smaller key."""
-    if lm != cur.last_modified:
-        return lm > cur.last_modified
-    if size != cur.size:
-        return size > cur.size
-    return key < cur.key
 
 
 def _summary_setters():
@@ -68,7 +59,7 @@ def have_from_rows(rows: Iterable[tuple], have: dict | None = None, *, parse=Non
             if parse is not None:
                 lm = parse(lm)
             cur = get((dt_id, part))
-            if cur is None or _newer(lm, size, key, cur):
+            if cur is None or is_newer(lm, size, key, cur):
                 have[(dt_id, part)] = ObjectSummary(key, size, lm)
         return have
     set_key, set_size, set_lm = setters
@@ -79,7 +70,7 @@ def have_from_rows(rows: Iterable[tuple], have: dict | None = None, *, parse=Non
         lm = parse(lm)
         k = (dt_id, part)
         cur = get(k)
-        if cur is None or _newer(lm, size, key, cur):
+        if cur is None or is_newer(lm, size, key, cur):
             obj = new(cls)
             set_key(obj, key)
             set_size(obj, size)
@@ -100,7 +91,7 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
     returns its present partitions as one text (split in C instead of a row tuple per object) and the
     partitions holding a *suspect* object: one the data type's verdict rule (verdict_sql) would judge
     a gap. Only those partitions' rows are read in full, and their newest object picked as
-    pick_newest does. A partition without a suspect object cannot be empty or stale, whichever object
+    is_newer does. A partition without a suspect object cannot be empty or stale, whichever object
     is the newest; one with a suspect object is judged on its newest object (an empty older copy under
     a good newest one is fine; an empty newest one is a gap even with a large older one).
 

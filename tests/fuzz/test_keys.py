@@ -9,13 +9,14 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from reconciliation.domain.matcher import MatcherSpec, PartitionMatcher
+from reconciliation.domain.matcher import PartitionMatcher
 from reconciliation.storage import LocationError, StorageError, list_objects, parse_location
 from reconciliation.storage import inventory_report as ir
 from bench.inventory_writer import write_csv_inventory_report
 from reconciliation.storage.inventory_report import read_inventory_report
 
 from .helpers import FUZZ, NASTY
+from tests.reconciliation.matcher_helpers import spec_at
 
 # Keys as S3 allows them (any UTF-8, up to 1024 bytes), biased towards the hard cases.
 def _s3_text(s: str) -> bool:
@@ -37,11 +38,11 @@ KEYS = st.lists(KEY_PART, min_size=1, max_size=5).map("/".join).filter(lambda k:
 GAME_ID = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=200)
 
 MATCHER = PartitionMatcher([
-    MatcherSpec.from_location(1, "s3://lake/", ["espn_play_by_play/{game_id}.json", "pbp/{game_id}.json"]),
-    MatcherSpec.from_location(2, "s3://lake/", ["espn_schedules/{date}.json"]),
-    MatcherSpec.from_location(3, "s3://lake/nba_api/", ["adv/{season}/{game_id}.parquet"]),
-    MatcherSpec.from_location(4, "s3://lake/", ["hoopr/{season_start}-{season_end}/pbp.csv"]),
-    MatcherSpec.from_location(5, "s3://lake/", ["static/teams.json"]),
+    spec_at(1, "s3://lake/", ["espn_play_by_play/{game_id}.json", "pbp/{game_id}.json"]),
+    spec_at(2, "s3://lake/", ["espn_schedules/{date}.json"]),
+    spec_at(3, "s3://lake/nba_api/", ["adv/{season}/{game_id}.parquet"]),
+    spec_at(4, "s3://lake/", ["hoopr/{season_start}-{season_end}/pbp.csv"]),
+    spec_at(5, "s3://lake/", ["static/teams.json"]),
 ])
 
 

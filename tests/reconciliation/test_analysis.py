@@ -13,7 +13,7 @@ from reconciliation.domain.analysis import (
     ObjectSummary,
     analyze,
     estimated_minutes,
-    pick_newest,
+    is_newer,
     plan_tasks,
 )
 from reconciliation.domain.verdict import stale_cutoff
@@ -55,15 +55,18 @@ def test_estimated_minutes_is_whole_when_it_can_be():
     assert estimated_minutes(0, 2) == 0
 
 
-def test_pick_newest_latest_then_larger():
+def test_is_newer_latest_then_larger_then_smaller_key():
+    def newer(a, b):
+        return is_newer(a.last_modified, a.size, a.key, b)
+
     old = obj("a", 900, dt.datetime(2025, 1, 1, tzinfo=UTC))
     new = obj("b", 10, dt.datetime(2025, 1, 2, tzinfo=UTC))
-    assert pick_newest(old, new) is new
-    assert pick_newest(new, old) is new
+    assert newer(new, old) and not newer(old, new)
     small = obj("c", 10, dt.datetime(2025, 1, 2, tzinfo=UTC))
     big = obj("d", 20, dt.datetime(2025, 1, 2, tzinfo=UTC))
-    assert pick_newest(small, big) is big and pick_newest(big, small) is big
-    assert pick_newest(None, small) is small and pick_newest(small, None) is small
+    assert newer(big, small) and not newer(small, big)
+    twin = obj("e", 20, dt.datetime(2025, 1, 2, tzinfo=UTC))
+    assert newer(big, twin) and not newer(twin, big)  # a tie: the smaller key, deterministically
 
 
 def test_games_after_as_of_are_not_expected_and_never_gaps():

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from reconciliation.domain.matcher import Match, MatcherSpec, PartitionMatcher
 from reconciliation.domain.patterns import dimension_order, public_partition
 from reconciliation.domain.seasons import season_of
+from tests.reconciliation.matcher_helpers import spec_at
 
 S3 = "s3://lake"
 
@@ -107,7 +108,7 @@ def test_a_rejected_value_falls_back_to_a_later_pattern():
 
 
 def test_file_store_keys():
-    m = matcher(MatcherSpec.from_location(1, "file:///data/lake/", ["pbp/{game_id}.json"]))
+    m = matcher(spec_at(1, "file:///data/lake/", ["pbp/{game_id}.json"]))
     assert m.match("file://", "data/lake/pbp/1.json") == Match(1, "1", None)
     assert m.match("file://", "data/lake2/pbp/1.json") is None
 
