@@ -4,8 +4,8 @@ A complete scan *replaces* the rows of the regions (store + key prefix) it cover
 longer there disappear. Nothing anyone else can see changes until the listing has fully succeeded, and a
 listing that fails half-way leaves the inventory exactly as it was. Two ways to get there:
 
-* **Staged** (the general case): rows stream into a per-connection TEMP table (COPY on PostgreSQL,
-  executemany on SQLite), then one transaction diffs it against the inventory: vanished rows deleted,
+* **Staged** (the general case): rows stream into a per-connection TEMP table (COPY on PostgreSQL;
+  on SQLite multi-row INSERTs into a temporary database attached for the scan), then one transaction diffs it against the inventory: vanished rows deleted,
   new or changed rows upserted, unchanged rows not touched (a daily rescan of a million mostly
   unchanged objects then writes next to nothing).
 * **Bulk load** (the first ingest: the inventory table is empty, and the caller reads a fast, bounded
@@ -39,17 +39,17 @@ from reconciliation.engine.inventory_sql import (
     analyse_after,
     bulk_indexes,
     delete_vanished,
+    diff_apply_postgresql,
     insert_staged,
     inventory_empty,
     region_has_rows,
     staging_columns_sql,
     upsert_changed,
 )
-from reconciliation.engine.sqlite_insert import sqlite_insert
+from reconciliation.engine.sqlite_insert import STAGE_DB, sqlite_insert, sqlite_stage_attach, sqlite_stage_detach
 from reconciliation.engine.write_behind import WriteBehind, sqlite_files
 
-_SQLITE_CACHE_KB = 131_072  # page cache of a staged scan's diff
-_SQLITE_BULK_CACHE_KB = 16_384  # page cache of a bulk load
+_SQLITE_CACHE_KB = 16_384  # page cache of a scan's writes, bulk load and staged diff alike
 
 
 class InventoryStaging:
@@ -70,6 +70,7 @@ class InventoryStaging:
         self._atomic = None
         self._target = STAGING
         self._write_behind: WriteBehind | None = None
+        self._attached = False  # SQLite: staging in a database of its own (sqlite_stage_attach)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> InventoryStaging:
@@ -77,14 +78,17 @@ class InventoryStaging:
             return self
         with connection.cursor() as cur:
             if self.vendor == "sqlite":
-                # The diff probes the inventory's unique index once per staged row: a page cache big
-                # enough to hold a good part of it (the default is 2 MB). Staging stays in SQLite's temp
-                # *file*: memory bounded by the cache whatever the lake's size.
+                # The diff probes the inventory's unique index once per staged row, in the report's
+                # order, which is the keys' (S3 lists and reports keys in order): the pages come in
+                # sequence, and 128 MB of cache instead of 16 cost ~60 MB more peak at 3M objects for
+                # no CPU saved (docs/benchmarks.md §10). Staging stays in a temporary *file*.
                 cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
+                self._attached = sqlite_stage_attach(cur)
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
             # insertion order, so that the later of two rows for one key wins (PostgreSQL; SQLite has rowid)
             order = ", n bigserial" if self.vendor == "postgresql" else ""
-            cur.execute(f"CREATE TEMP TABLE {STAGING} ({staging_columns_sql()}{order})")
+            create = f"CREATE TABLE {STAGE_DB}.{STAGING}" if self._attached else f"CREATE TEMP TABLE {STAGING}"
+            cur.execute(f"{create} ({staging_columns_sql()}{order})")
         self._open = True
         return self
 
@@ -103,7 +107,7 @@ class InventoryStaging:
                     # Rows are appended and the indexes built by SQLite's sorter, which spills to its
                     # temp files: a big page cache only held a growing copy of the new pages (~100 MB
                     # more peak memory at 1M and 3M objects, no CPU saved: docs/benchmarks.md §7).
-                    cur.execute(f"PRAGMA cache_size = -{_SQLITE_BULK_CACHE_KB}")
+                    cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
                 if not inventory_empty(cur):
                     transaction.set_rollback(True)
                     atomic.__exit__(None, None, None)
@@ -144,7 +148,11 @@ class InventoryStaging:
         self._open = False
         try:
             with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
+                if self._attached:
+                    self._attached = False
+                    sqlite_stage_detach(cur)
+                else:
+                    cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
         except Exception:  # the connection may be broken by the very error we are unwinding
             pass
 
@@ -212,10 +220,11 @@ class InventoryStaging:
                 if self.vendor == "postgresql":
                     cur.execute(f"ANALYZE {STAGING}")  # autovacuum never analyses temp tables
                 else:
-                    cur.execute(f'CREATE INDEX {STAGING}_key ON {STAGING} ("key", "store")')
+                    schema = f"{STAGE_DB}." if self._attached else ""  # an index lives with its table
+                    cur.execute(f'CREATE INDEX {schema}{STAGING}_key ON {STAGING} ("key", "store")')
         with transaction.atomic(), connection.cursor() as cur:
             if existing and self.vendor == "postgresql":
-                # Both diffs are hash anti-joins of the staged rows and the region: in memory, not
+                # The diff is a hash join of the staged rows and the region: in memory, not
                 # spilled to disk in 4 MB pieces (the default work_mem), for this transaction only.
                 cur.execute("SET LOCAL work_mem = '256MB'")
                 # Never a nested loop, whatever the statistics say: with the table's estimate stale or
@@ -225,7 +234,10 @@ class InventoryStaging:
                 # in both sides; the price is one scan of the region where an index probe would have
                 # done for a tiny rescan.
                 cur.execute("SET LOCAL enable_nestloop = off")
-            if existing:
+            both = diff_apply_postgresql(cur, regions) if existing and self.vendor == "postgresql" else None
+            if both is not None:
+                written, deleted = both
+            elif existing:
                 written = upsert_changed(cur, self.vendor)
                 deleted = sum(delete_vanished(cur, r, self.vendor) for r in regions)
             else:

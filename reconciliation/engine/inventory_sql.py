@@ -120,16 +120,44 @@ def _none_vanished(cur, region: Region) -> bool:
     return stored == cur.fetchone()[0]
 
 
-def upsert_changed(cur, vendor: str) -> int:
+def _same_row(vendor: str) -> str:
+    """Stored row m holds exactly what staged row s says (same key assumed)."""
     same = "IS NOT DISTINCT FROM" if vendor == "postgresql" else "IS"
-    changed_only = (
-        f'WHERE NOT EXISTS (SELECT 1 FROM {TABLE} m WHERE m."store" = s."store" AND m."key" = s."key" '
-        f'AND m."size" = s."size" AND m."last_modified" = s."last_modified" AND m."etag" = s."etag" '
-        f'AND m."partition" = s."partition" AND m."data_type_id" {same} s."data_type_id" '
-        f'AND m."source_id" {same} s."source_id")'
-    )
-    upsert = ' ON CONFLICT ("key", "store") DO UPDATE SET ' + ", ".join(
-        f'"{c}" = excluded."{c}"' for c in STAGING_COLUMNS[2:])
+    return (f'm."size" = s."size" AND m."last_modified" = s."last_modified" AND m."etag" = s."etag" '
+            f'AND m."partition" = s."partition" AND m."data_type_id" {same} s."data_type_id" '
+            f'AND m."source_id" {same} s."source_id"')
+
+
+_UPSERT = ' ON CONFLICT ("key", "store") DO UPDATE SET ' + ", ".join(f'"{c}" = excluded."{c}"' for c in STAGING_COLUMNS[2:])
+
+
+def diff_apply_postgresql(cur, regions) -> tuple[int, int] | None:
+    """Both diffs of a PostgreSQL rescan in one statement: one hash full join of the staged rows and the
+    regions' rows finds the new, changed and vanished ones together, where upsert_changed and
+    delete_vanished join them twice (a temp table gets no parallel workers: 3 M rows, 10.5 s for the
+    full join against 10.5 + 7.3 s for the two anti-joins). The vanished rows are deleted by id through
+    the primary key (an array, not a join: no second scan of the table). Returns (written, deleted); None, with
+    nothing changed, when a key was staged twice (the two-statement path sorts that out)."""
+    conds, params = zip(*(_region_sql(r, "postgresql") for r in regions))
+    where = " OR ".join(f"({c})" for c in conds)
+    cols = ", ".join(f's."{c}"' for c in STAGING_COLUMNS)
+    sql = (f'WITH d AS (SELECT {cols}, m."id" AS gone FROM {STAGING} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
+           f'ON m."store" = s."store" AND m."key" = s."key" WHERE m."id" IS NULL OR s."key" IS NULL OR NOT ({_same_row("postgresql")})), '
+           f'deleted AS (DELETE FROM {TABLE} WHERE "id" = ANY(ARRAY(SELECT gone FROM d WHERE "key" IS NULL)) RETURNING 1), '
+           f'written AS (INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM d WHERE "key" IS NOT NULL{_UPSERT} RETURNING 1) '
+           f"SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM deleted)")
+    try:
+        with transaction.atomic():
+            cur.execute(sql, [p for ps in params for p in ps])
+            written, deleted = cur.fetchone()
+    except ProgrammingError:  # a key staged twice: "cannot affect row a second time"
+        return None
+    return written, deleted
+
+
+def upsert_changed(cur, vendor: str) -> int:
+    changed_only = f'WHERE NOT EXISTS (SELECT 1 FROM {TABLE} m WHERE m."store" = s."store" AND m."key" = s."key" AND {_same_row(vendor)})'
+    upsert = _UPSERT
     cols = ", ".join(f's."{c}"' for c in STAGING_COLUMNS)
     if vendor == "postgresql":
         try:

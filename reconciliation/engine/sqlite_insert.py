@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from reconciliation.engine.inventory_sql import COLUMNS_SQL, STAGING_COLUMNS
 
+STAGE_DB = "adce_stage"  # the attached database a staged SQLite scan's rows go to
 _SQLITE_ROWS = 250  # rows per INSERT statement on SQLite (bounded by its bound-variable limit)
 _SQLITE_CHUNK = 10_000  # rows turned into Python values at a time
 
@@ -80,3 +81,22 @@ def _literal(value) -> str:
     if isinstance(value, int):
         return str(int(value))
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def sqlite_stage_attach(cur) -> bool:
+    """Attach a private temporary database for a staged scan's rows; False (nothing done) inside a
+    transaction, where SQLite cannot attach (the caller then uses a TEMP table).
+
+    Why not a TEMP table: dropping one visits every page of it (3 M staged rows: 2.0–2.5 s, as long as
+    building their index), where detaching a database opened on "" deletes its file at once."""
+    if cur.connection.in_transaction:
+        return False
+    cur.execute("PRAGMA database_list")
+    if any(row[1] == STAGE_DB for row in cur.fetchall()):
+        sqlite_stage_detach(cur)  # left by a scan whose connection was broken while it unwound
+    cur.execute(f"ATTACH DATABASE '' AS {STAGE_DB}")
+    return True
+
+
+def sqlite_stage_detach(cur) -> None:
+    cur.execute(f"DETACH DATABASE {STAGE_DB}")
