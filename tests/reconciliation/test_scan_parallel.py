@@ -177,6 +177,19 @@ def test_a_part_past_its_lease_fails_the_scan(espn, tmp_path, queued):
 
 
 @pytest.mark.postgres
+def test_the_stale_run_sweep_leaves_a_parallel_run_to_its_leases(espn, tmp_path, queued):
+    """No process holds a parallel run's advisory lock for its life: the sweep of the next scan must not
+    take it for dead while its files wait in the queue."""
+    from adce_site.runs import runs_fail_stale
+
+    run = scan_parallel_start(manifest_uri=report(tmp_path))
+    assert runs_fail_stale(ScanRun) == 0 and scan_parts_expire() == 0
+    run_parts(queued)
+    run.refresh_from_db()
+    assert run.status == "completed"
+
+
+@pytest.mark.postgres
 def test_a_worker_that_outlived_its_lease_stages_nothing(espn, tmp_path, queued):
     run = scan_parallel_start(manifest_uri=report(tmp_path))
     ScanRun.objects.filter(pk=run.pk).update(status="failed", error="x")  # failed meanwhile (a lease)
