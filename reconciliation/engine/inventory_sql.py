@@ -96,19 +96,19 @@ def region_has_rows(cur, region: Region) -> bool:
     return cur.fetchone() is not None
 
 
-def delete_vanished(cur, region: Region, vendor: str) -> int:
+def delete_vanished(cur, region: Region, vendor: str, staging: str = STAGING) -> int:
     """Delete the rows of `region` that were not staged; run after the upsert, which left every staged
     key of the region in the table."""
-    if vendor == "sqlite" and _none_vanished(cur, region):
+    if vendor == "sqlite" and _none_vanished(cur, region, staging):
         return 0
     cond, params = _region_sql(region, vendor, f"{TABLE}.")
     cur.execute(
-        f"DELETE FROM {TABLE} WHERE {cond} AND NOT EXISTS (SELECT 1 FROM {STAGING} s "
+        f"DELETE FROM {TABLE} WHERE {cond} AND NOT EXISTS (SELECT 1 FROM {staging} s "
         f'WHERE s."store" = {TABLE}."store" AND s."key" = {TABLE}."key")', params)
     return max(cur.rowcount, 0)
 
 
-def _none_vanished(cur, region: Region) -> bool:
+def _none_vanished(cur, region: Region, staging: str) -> bool:
     """After the upsert the region holds its stored rows plus every staged key: it holds exactly as many
     rows as distinct keys were staged in it only if no stored row is missing from the staging. Two index
     scans, where the anti-join probes the staging's index once per stored row (SQLite has no hash join):
@@ -116,7 +116,7 @@ def _none_vanished(cur, region: Region) -> bool:
     cond, params = _region_sql(region, "sqlite")
     cur.execute(f"SELECT count(*) FROM {TABLE} WHERE {cond}", params)
     stored = cur.fetchone()[0]
-    cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "key", "store" FROM {STAGING} WHERE {cond})', params)
+    cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "key", "store" FROM {staging} WHERE {cond})', params)
     return stored == cur.fetchone()[0]
 
 
@@ -131,7 +131,7 @@ def _same_row(vendor: str) -> str:
 _UPSERT = ' ON CONFLICT ("key", "store") DO UPDATE SET ' + ", ".join(f'"{c}" = excluded."{c}"' for c in STAGING_COLUMNS[2:])
 
 
-def diff_apply_postgresql(cur, regions) -> tuple[int, int] | None:
+def diff_apply_postgresql(cur, regions, staging: str = STAGING) -> tuple[int, int] | None:
     """Both diffs of a PostgreSQL rescan in one statement: one hash full join of the staged rows and the
     regions' rows finds the new, changed and vanished ones together, where upsert_changed and
     delete_vanished join them twice (a temp table gets no parallel workers: 3 M rows, 10.5 s for the
@@ -141,7 +141,7 @@ def diff_apply_postgresql(cur, regions) -> tuple[int, int] | None:
     conds, params = zip(*(_region_sql(r, "postgresql") for r in regions))
     where = " OR ".join(f"({c})" for c in conds)
     cols = ", ".join(f's."{c}"' for c in STAGING_COLUMNS)
-    sql = (f'WITH d AS (SELECT {cols}, m."id" AS gone FROM {STAGING} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
+    sql = (f'WITH d AS (SELECT {cols}, m."id" AS gone FROM {staging} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
            f'ON m."store" = s."store" AND m."key" = s."key" WHERE m."id" IS NULL OR s."key" IS NULL OR NOT ({_same_row("postgresql")})), '
            f'deleted AS (DELETE FROM {TABLE} WHERE "id" = ANY(ARRAY(SELECT gone FROM d WHERE "key" IS NULL)) RETURNING 1), '
            f'written AS (INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM d WHERE "key" IS NOT NULL{_UPSERT} RETURNING 1) '
@@ -155,40 +155,40 @@ def diff_apply_postgresql(cur, regions) -> tuple[int, int] | None:
     return written, deleted
 
 
-def upsert_changed(cur, vendor: str) -> int:
+def upsert_changed(cur, vendor: str, staging: str = STAGING) -> int:
     changed_only = f'WHERE NOT EXISTS (SELECT 1 FROM {TABLE} m WHERE m."store" = s."store" AND m."key" = s."key" AND {_same_row(vendor)})'
     upsert = _UPSERT
     cols = ", ".join(f's."{c}"' for c in STAGING_COLUMNS)
     if vendor == "postgresql":
         try:
             with transaction.atomic():
-                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {STAGING} s {changed_only}{upsert}")
+                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only}{upsert}")
                 return max(cur.rowcount, 0)
         except ProgrammingError:  # a key staged twice: "cannot affect row a second time"
             pass
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (s.store, s.key) {cols} FROM {STAGING} s "
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (s.store, s.key) {cols} FROM {staging} s "
                     f"{changed_only} ORDER BY s.store, s.key, s.n DESC{upsert}")
     else:
         # SQLite applies the rows in order, so the later of two rows for one key wins.
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {STAGING} s {changed_only} "
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} "
                     f"ORDER BY s.rowid{upsert}")
     return max(cur.rowcount, 0)
 
 
-def insert_staged(cur, vendor: str) -> int:
+def insert_staged(cur, vendor: str, staging: str = STAGING) -> int:
     """Copy the staged rows into regions that hold no row yet. The plain INSERT is the fast path; a key
     staged twice (an inventory report listing it twice) makes it fail, and then the later row wins."""
     try:
         with transaction.atomic():
-            cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {STAGING}")
+            cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {staging}")
             return max(cur.rowcount, 0)
     except IntegrityError:
         pass
     if vendor == "postgresql":
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (store, key) {COLUMNS_SQL} FROM {STAGING} "
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (store, key) {COLUMNS_SQL} FROM {staging} "
                     f"ORDER BY store, key, n DESC")
     else:
-        cur.execute(f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {STAGING} ORDER BY rowid")
-        cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "store", "key" FROM {STAGING})')
+        cur.execute(f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {staging} ORDER BY rowid")
+        cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "store", "key" FROM {staging})')
         return cur.fetchone()[0]
     return max(cur.rowcount, 0)
