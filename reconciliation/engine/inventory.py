@@ -5,8 +5,8 @@ longer there disappear. Nothing anyone else can see changes until the listing ha
 listing that fails half-way leaves the inventory exactly as it was. Two ways to get there:
 
 * **Staged** (the general case): rows stream into a per-connection TEMP table (COPY on PostgreSQL;
-  on SQLite multi-row INSERTs into a temporary database attached for the scan), then one transaction diffs it against the inventory: vanished rows deleted,
-  new or changed rows upserted, unchanged rows not touched (a daily rescan of a million mostly
+  on SQLite multi-row INSERTs into a temporary database attached for the scan), then one transaction
+  diffs it against the inventory: vanished rows deleted, new or changed rows upserted, unchanged rows not touched (a daily rescan of a million mostly
   unchanged objects then writes next to nothing).
 * **Bulk load** (the first ingest: the inventory table is empty, and the caller reads a fast, bounded
   source such as an S3 Inventory report): one transaction from the start; the unique (store, key)
@@ -78,10 +78,10 @@ class InventoryStaging:
             return self
         with connection.cursor() as cur:
             if self.vendor == "sqlite":
-                # The diff probes the inventory's unique index once per staged row, in the report's
-                # order, which is the keys' (S3 lists and reports keys in order): the pages come in
-                # sequence, and 128 MB of cache instead of 16 cost ~60 MB more peak at 3M objects for
-                # no CPU saved (docs/benchmarks.md §10). Staging stays in a temporary *file*.
+                # The diff probes the inventory's unique index once per staged row, in listing order,
+                # which is (S3 listings) or nearly is (the bench's reports) the keys' order: the pages
+                # come in sequence, and 128 MB of cache instead of 16 cost 40–90 MB more peak at 3M
+                # objects for no CPU saved (docs/benchmarks.md §10). Staging stays in a temporary *file*.
                 cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
                 self._attached = sqlite_stage_attach(cur)
             cur.execute(f"DROP TABLE IF EXISTS {STAGING}")
