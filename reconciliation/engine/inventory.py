@@ -6,8 +6,8 @@ listing that fails half-way leaves the inventory exactly as it was. Two ways to 
 
 * **Staged** (the general case): rows stream into a per-connection TEMP table (COPY on PostgreSQL;
   on SQLite multi-row INSERTs into a temporary database attached for the scan), then one transaction
-  diffs it against the inventory: vanished rows deleted, new or changed rows upserted, unchanged rows not touched (a daily rescan of a million mostly
-  unchanged objects then writes next to nothing).
+  diffs it against the inventory: vanished rows deleted, new or changed rows upserted, unchanged rows
+  not touched (a daily rescan of a million mostly unchanged objects then writes next to nothing).
 * **Bulk load** (the first ingest: the inventory table is empty, and the caller reads a fast, bounded
   source such as an S3 Inventory report): one transaction from the start; the unique (store, key)
   constraint and the (data type, partition) index are dropped, rows go straight into the table, and
