@@ -243,7 +243,7 @@ def _analyse(job: _Job) -> AnalysisReport:
             in_db = {s.id for s in specs if gaps_sql.in_database(s)} if catalogued else set()
             rest = [s for s in specs if s.id not in in_db]
             by_catalog = [s for s in rest if s.level in (PatternLevel.GAME, PatternLevel.DATE)]
-            catalog = (season_start_catalog(source) if not by_catalog
+            catalog = ({} if not rest else season_start_catalog(source) if not by_catalog
                        else catalog_specs(sources=[source]) if catalogued else {})
             timings["load"] += time.perf_counter() - t0
             for spec in specs:
