@@ -4,6 +4,11 @@ found goes into the inventory, what is not is removed from it, and every gap who
 present by §6 (not empty, not stale) is resolved by the same rule as the S3-event loop
 (services.closed_loop.gaps_rejudge). A probe that fails (other than "not found") is an error: nothing is
 judged from a partial look.
+
+A `short` task (§10, an open data type: "N more partitions this season") has no key to probe: its data
+type's region — the literal folder of each of its patterns — is listed instead, the inventory of that
+region replaced by the listing, and its short gaps re-judged by the analysis reconcile runs
+(services.closed_loop.short_gaps_rejudge). A listing that fails judges nothing either.
 """
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from reconciliation.choices import GapStatus
+from reconciliation.choices import GapKind, GapStatus
 from reconciliation.models import Gap, Task
 from reconciliation.domain.matcher import Match
-from reconciliation.storage import parse_location
+from reconciliation.storage import list_objects, parse_location
 from reconciliation.storage.errors import StorageError
 from reconciliation.storage.locations import Location, ObjectInfo
 from reconciliation.orchestration.rules import expected_key
@@ -110,6 +115,36 @@ def probe_keys(location_uri: str, rels: list[str]) -> dict[str, ObjectInfo | Non
     return {rel: _stat_file(location, rel) for rel in rels}
 
 
+def short_regions(patterns) -> list[str]:
+    """The folders (relative to the source location) that hold every key of these patterns: each
+    pattern's text before its first placeholder, cut back to its last '/'; a folder inside another
+    listed one is dropped. "" (the whole location) when a pattern starts with a placeholder."""
+    folders = sorted({p[:p.find("{") if "{" in p else len(p)].rpartition("/")[0] for p in patterns})
+    folders = [f + "/" if f else "" for f in folders]
+    return [f for i, f in enumerate(folders) if not any(f.startswith(g) for g in folders[:i])]
+
+
+def _list_regions(location: Location, regions: list[str]) -> tuple[list[ObjectInfo], list[str]]:
+    """(every object under the regions, the inventory's keys there that the listing no longer shows).
+    Raises StorageError when a listing fails: the caller judges nothing."""
+    from reconciliation.models import StoredObject
+
+    listed: list[ObjectInfo] = []
+    gone: list[str] = []
+    for region in regions:
+        folder = location.child(region)
+        # on file://, a data type folder not made yet holds nothing (its source's folder must exist)
+        absent = (location.scheme == "file" and region and os.path.isdir(location.path)
+                  and not os.path.lexists(folder.path))
+        here = [] if absent else list(list_objects(folder))
+        keys = {o.key for o in here}
+        stored = (StoredObject.objects.filter(store=location.store, key__startswith=location.prefix + region)
+                  .values_list("key", flat=True))
+        gone += [k for k in stored.iterator(chunk_size=10_000) if k not in keys]
+        listed += here
+    return listed, gone
+
+
 class _KnownKeys:
     """A matcher for keys whose data type and partition are already known (the expected keys)."""
 
@@ -124,13 +159,16 @@ def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> 
     """Probe the expected keys, refresh the inventory with what is there and resolve the gaps now
     present by §6. Returns counts; `error` is set (and nothing judged) when a probe failed."""
     from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
-    from reconciliation.services.closed_loop import gaps_rejudge
+    from reconciliation.services.closed_loop import gaps_rejudge, short_gaps_rejudge
 
     expected = expected_partitions(task) if expected is None else expected
     result = Verification(expected=len(expected))
     keyed = [e for e in expected if e.key is not None]
+    short = Gap.objects.filter(task=task, status=GapStatus.OPEN, kind=GapKind.SHORT).exists()
     try:
         found = probe_keys(task.source.location, [e.key for e in keyed])
+        listed, unlisted = (_list_regions(parse_location(task.source.location),
+                                          short_regions(task.data_type.path_patterns)) if short else ([], []))
     except (StorageError, ValueError) as exc:
         result.error = f"verification failed: {exc}"
         result.present = result.expected - len(expected)  # nothing judged: every partition still counts
@@ -147,6 +185,13 @@ def task_verify(task: Task, expected: list[ExpectedPartition] | None = None) -> 
     if gone:
         objects_delete(location.store, gone)
     result.resolved = gaps_rejudge(touched) if touched else 0
+    if short:  # the region's listing is complete: it replaces the inventory there, then the count is judged
+        if listed:
+            objects_upsert(location.store, listed)
+        if unlisted:
+            objects_delete(location.store, unlisted)
+        result.found_keys += len(listed)
+        result.resolved += short_gaps_rejudge(task.data_type_id)
     still_open = set(Gap.objects.filter(task=task, status=GapStatus.OPEN,
                                         partition__in=[e.partition for e in expected])
                      .values_list("partition", flat=True))

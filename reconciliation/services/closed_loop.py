@@ -2,6 +2,7 @@
 
     s3_object_created(store, info) / s3_object_removed(store, key)   # an S3 event, already ordered
     gaps_rejudge(pairs)                                               # after an upload or a verification
+    short_gaps_rejudge(data_type_id)                                  # after a verification listed its region
     scraper_tasks_complete(scraper=…, task_ids=…)                    # a scraper says it finished
 
 The events app records, authenticates and orders the deliveries (events.services); the inventory,
@@ -14,7 +15,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from reconciliation.choices import GapStatus, TaskStatus
+from reconciliation.choices import GapKind, GapStatus, TaskStatus
 from reconciliation.domain.verdict import partition_verdict
 from reconciliation.engine.have import have_from_rows
 from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
@@ -64,6 +65,33 @@ def gaps_rejudge(data_type_partitions, *, as_of: dt.date | None = None, now: dt.
                 continue
             resolved += Gap.objects.filter(pk=gap.pk, status=GapStatus.OPEN).update(
                 status=GapStatus.RESOLVED, resolved_at=now)
+        if resolved:
+            tasks_finish_resolved(now=now)
+    return resolved
+
+
+def short_gaps_rejudge(data_type_id: int, *, as_of: dt.date | None = None, now: dt.datetime | None = None) -> int:
+    """Re-judge the open `short` gaps (§10) of one open data type by the analysis reconcile runs (its
+    stored partitions from the inventory, its source's catalog), after a verification refreshed the
+    inventory of its region: a season that is no longer short resolves its gap. A season still short
+    keeps its gap; the next reconcile updates its shortfall. Returns the number of gaps resolved."""
+    from reconciliation.domain.analysis import AnalysisInput, analyze
+    from reconciliation.engine.have import have_snapshot, load_have
+    from reconciliation.services.specs import catalog_specs, data_type_specs, reconciliation_settings
+
+    now = now or timezone.now()
+    as_of = as_of or now.astimezone(UTC).date()
+    open_short = Gap.objects.filter(data_type_id=data_type_id, kind=GapKind.SHORT, status=GapStatus.OPEN)
+    spec = next((s for s in data_type_specs(active_only=False) if s.id == data_type_id), None)
+    if spec is None or not open_short.exists():
+        return 0
+    with have_snapshot():
+        have = load_have([spec], as_of)
+    report = analyze(AnalysisInput(data_types=[spec], catalog=catalog_specs(sources=[spec.source]), have=have,
+                                   as_of=as_of, critical_days=reconciliation_settings().critical_days))
+    still_short = [g.partition for g in report.gaps if g.kind == GapKind.SHORT]
+    with transaction.atomic():
+        resolved = open_short.exclude(partition__in=still_short).update(status=GapStatus.RESOLVED, resolved_at=now)
         if resolved:
             tasks_finish_resolved(now=now)
     return resolved
