@@ -45,6 +45,11 @@ class RunRecord(models.Model):
         abstract = True
         ordering = ["-started_at"]
 
+    @classmethod
+    def stale_candidates(cls):
+        """The rows the stale-run sweep judges by their lock (all of them unless a kind says otherwise)."""
+        return cls.objects.all()
+
     def fail(self, error: str, status: RunStatus = RunStatus.FAILED) -> None:
         """Mark the run failed in memory; run_record saves it when the exception leaves its block."""
         self.status = status
@@ -56,7 +61,7 @@ R = TypeVar("R", bound=RunRecord)
 
 def runs_fail_stale(model: type[RunRecord]) -> int:
     """Mark failed the "running" rows of `model` whose process or connection is gone."""
-    return runguard.runs_fail_stale(model.objects.all(), model.run_kind, STALE_ERROR)
+    return runguard.runs_fail_stale(model.stale_candidates(), model.run_kind, STALE_ERROR)
 
 
 @contextlib.contextmanager

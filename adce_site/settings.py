@@ -173,6 +173,10 @@ Q_CLUSTER = {
     "ack_failures": True,
     "poll": env.float("ADCE_Q_POLL", default=1.0),
 }
+# `scan --parallel`: a data file not staged within this long of its claim (or of the scan's last
+# progress, while it waits in the queue) fails the scan. A worker is killed at Q_CLUSTER's timeout, so
+# a file still running past it has no worker left.
+ADCE_SCAN_PART_LEASE_SECONDS = env.int("ADCE_SCAN_PART_LEASE_SECONDS", default=Q_CLUSTER["timeout"] + 60)
 # `qcluster` exits at most this long after SIGTERM, killing what does not stop (a task, a hung database
 # connection); 0 waits as django-q2 does. See adce_site/qcluster_deadline.py.
 ADCE_Q_STOP_SECONDS = env.float("ADCE_Q_STOP_SECONDS", default=25.0)

@@ -15,6 +15,16 @@ class ScanMode(models.TextChoices):
     SAMPLE = "sample"
 
 
+class ScanPartStatus(models.TextChoices):
+    """One data file of a scale-out scan (reconciliation.services.scan_parallel)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHING = "finishing"  # its worker staged the last file and is swapping the inventory
+    DONE = "done"
+    FAILED = "failed"
+
+
 class GapKind(models.TextChoices):
     MISSING = "missing"
     EMPTY = "empty"

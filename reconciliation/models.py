@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from adce_site.runs import RunRecord
-from reconciliation.choices import GapKind, GapStatus, PatternLevel, Priority, ScanMode, TaskStatus
+from reconciliation.choices import GapKind, GapStatus, PatternLevel, Priority, ScanMode, ScanPartStatus, TaskStatus
 from reconciliation.engine.fields import ByteOrderCharField, ByteOrderTextField
 
 
@@ -126,12 +126,45 @@ class ScanRun(RunRecord):
     unmatched_count = models.BigIntegerField(default=0)
     unmatched_examples = models.JSONField(default=list, blank=True)
     stats = models.JSONField(default=dict, blank=True, help_text="Per-location counts, step timings.")
+    # One task per data file (scan --parallel): no process holds the run's lock for its life; its
+    # parts' leases say whether it is alive (reconciliation.services.scan_parallel).
+    parallel = models.BooleanField(default=False)
 
     class Meta(RunRecord.Meta):
         indexes = [models.Index(fields=["status", "-finished_at"], name="scanrun_status_finished")]
 
     def __str__(self):
         return f"Scan #{self.pk} ({self.mode}, {self.status})"
+
+    @classmethod
+    def stale_candidates(cls):
+        return cls.objects.filter(parallel=False)
+
+
+class ScanPart(models.Model):
+    """One data file of a scale-out scan: claimed by one worker, staged in its transaction."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="parts")
+    seq = models.PositiveIntegerField(help_text="Position in the manifest: a later file's row wins a key.")
+    file_key = models.TextField()
+    file_uri = models.TextField()
+    file_size = models.BigIntegerField(null=True, blank=True)
+    file_md5 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=12, choices=ScanPartStatus.choices, default=ScanPartStatus.PENDING)
+    token = models.CharField(max_length=32, blank=True, help_text="The claim of the worker that runs it.")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    rows = models.BigIntegerField(default=0)
+    stats = models.JSONField(default=dict, blank=True, help_text="Per-location counts of this file.")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["scan", "seq"]
+        constraints = [models.UniqueConstraint(fields=["scan", "seq"], name="scanpart_unique_seq")]
+
+    def __str__(self):
+        return f"Scan #{self.scan_id} file {self.seq} ({self.status})"
 
 
 class StoredObject(models.Model):

@@ -203,58 +203,13 @@ class InventoryStaging:
         (a daily rescan of a million mostly-unchanged objects then costs two joins, not a rewrite of
         the table and its indexes). An unchanged row keeps the id of the scan that wrote it."""
         self._end_copy()
-        staged = self.rows
         if self.bulk:
-            return self._finish_bulk(staged, on_swapped)
-        with connection.cursor() as cur:
-            existing = any(region_has_rows(cur, r) for r in regions)
-            if existing:
-                if self.vendor == "postgresql":
-                    cur.execute(f"ANALYZE {STAGING}")  # autovacuum never analyses temp tables
-                else:
-                    cur.execute(f'CREATE INDEX {STAGING}_key ON {STAGING} ("key", "store")')
-        with transaction.atomic(), connection.cursor() as cur:
-            if existing and self.vendor == "postgresql":
-                # Both diffs are hash anti-joins of the staged rows and the region: in memory, not
-                # spilled to disk in 4 MB pieces (the default work_mem), for this transaction only.
-                cur.execute("SET LOCAL work_mem = '256MB'")
-                # Never a nested loop, whatever the statistics say: with the table's estimate stale or
-                # never gathered (autovacuum off, a first inventory written row by row) the planner
-                # chose a nested-loop anti join that scanned the staged rows once per stored row —
-                # 40 s for 20,000 objects, minutes for a real lake. A hash (or merge) join is linear
-                # in both sides; the price is one scan of the region where an index probe would have
-                # done for a tiny rescan.
-                cur.execute("SET LOCAL enable_nestloop = off")
-            if existing:
-                written = upsert_changed(cur, self.vendor)
-                deleted = sum(delete_vanished(cur, r, self.vendor) for r in regions)
-            else:
-                deleted = 0
-                written = insert_staged(cur, self.vendor)
-            if on_swapped is not None:
-                on_swapped()
-        if self.vendor == "postgresql":
-            analyse_after(deleted + written)
-        return {"deleted": deleted, "written": written, "unchanged": max(staged - written, 0), "staged": staged}
+            return self._finish_bulk(self.rows, on_swapped)
+        return swap_staged(regions, self.rows, on_swapped=on_swapped)
 
     def _finish_bulk(self, staged: int, on_swapped) -> dict:
-        unique, indexes = bulk_indexes()
-        duplicates = 0
         with connection.cursor() as cur:
-            try:
-                with transaction.atomic():
-                    for _drop, create in unique:
-                        cur.execute(create)
-            except IntegrityError:
-                # A key listed twice (an inventory report can): the later row wins, as when staged.
-                cur.execute(f'DELETE FROM {TABLE} WHERE "id" NOT IN (SELECT max("id") FROM {TABLE} GROUP BY "store", "key")')
-                duplicates = max(cur.rowcount, 0)
-                for _drop, create in unique:
-                    cur.execute(create)
-            for _drop, create in indexes:
-                cur.execute(create)
-            if self.vendor == "postgresql":
-                cur.execute(f"ANALYZE {TABLE}")  # the planner must know it now holds a million rows
+            duplicates = build_indexes(cur, dedupe_by_id)
             if on_swapped is not None:
                 on_swapped()
         atomic, self._atomic = self._atomic, None
@@ -264,3 +219,66 @@ class InventoryStaging:
             self._stop_write_behind()
         written = staged - duplicates
         return {"deleted": 0, "written": written, "unchanged": 0, "staged": staged, "bulk_load": True}
+
+
+def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGING, on_swapped=None) -> dict:
+    """The swap of InventoryStaging.replace (not a bulk load), from the staging table `staging`: a scan
+    staged by several processes (reconciliation.engine.inventory_shared) swaps through this same code."""
+    vendor = connection.vendor
+    with connection.cursor() as cur:
+        existing = any(region_has_rows(cur, r) for r in regions)
+        if existing:
+            if vendor == "postgresql":
+                cur.execute(f"ANALYZE {staging}")  # autovacuum never analyses temp tables
+            else:
+                cur.execute(f'CREATE INDEX {staging}_key ON {staging} ("key", "store")')
+    with transaction.atomic(), connection.cursor() as cur:
+        if existing and vendor == "postgresql":
+            # Both diffs are hash anti-joins of the staged rows and the region: in memory, not
+            # spilled to disk in 4 MB pieces (the default work_mem), for this transaction only.
+            cur.execute("SET LOCAL work_mem = '256MB'")
+            # Never a nested loop, whatever the statistics say: with the table's estimate stale or
+            # never gathered (autovacuum off, a first inventory written row by row) the planner
+            # chose a nested-loop anti join that scanned the staged rows once per stored row —
+            # 40 s for 20,000 objects, minutes for a real lake. A hash (or merge) join is linear
+            # in both sides; the price is one scan of the region where an index probe would have
+            # done for a tiny rescan.
+            cur.execute("SET LOCAL enable_nestloop = off")
+        if existing:
+            written = upsert_changed(cur, vendor, staging)
+            deleted = sum(delete_vanished(cur, r, vendor, staging) for r in regions)
+        else:
+            deleted = 0
+            written = insert_staged(cur, vendor, staging)
+        if on_swapped is not None:
+            on_swapped()
+    if vendor == "postgresql":
+        analyse_after(deleted + written)
+    return {"deleted": deleted, "written": written, "unchanged": max(staged - written, 0), "staged": staged}
+
+
+def build_indexes(cur, dedupe) -> int:
+    """End of a bulk load (indexes dropped, rows in the table): build the unique (store, key) constraint
+    and the indexes once. A key loaded twice (an inventory report can list it twice) makes the unique
+    build fail: `dedupe(cur)` then keeps the later row of each key and returns how many it removed."""
+    unique, indexes = bulk_indexes()
+    duplicates = 0
+    try:
+        with transaction.atomic():
+            for _drop, create in unique:
+                cur.execute(create)
+    except IntegrityError:
+        duplicates = dedupe(cur)
+        for _drop, create in unique:
+            cur.execute(create)
+    for _drop, create in indexes:
+        cur.execute(create)
+    if connection.vendor == "postgresql":
+        cur.execute(f"ANALYZE {TABLE}")  # the planner must know it now holds a million rows
+    return duplicates
+
+
+def dedupe_by_id(cur) -> int:
+    """Rows went in in listing order: the highest id of a key is its later row."""
+    cur.execute(f'DELETE FROM {TABLE} WHERE "id" NOT IN (SELECT max("id") FROM {TABLE} GROUP BY "store", "key")')
+    return max(cur.rowcount, 0)

@@ -96,14 +96,14 @@ def region_has_rows(cur, region: Region) -> bool:
     return cur.fetchone() is not None
 
 
-def delete_vanished(cur, region: Region, vendor: str) -> int:
+def delete_vanished(cur, region: Region, vendor: str, staging: str = STAGING) -> int:
     """Delete the rows of `region` that were not staged; run after the upsert, which left every staged
     key of the region in the table."""
     if vendor == "sqlite" and _none_vanished(cur, region):
         return 0
     cond, params = _region_sql(region, vendor, f"{TABLE}.")
     cur.execute(
-        f"DELETE FROM {TABLE} WHERE {cond} AND NOT EXISTS (SELECT 1 FROM {STAGING} s "
+        f"DELETE FROM {TABLE} WHERE {cond} AND NOT EXISTS (SELECT 1 FROM {staging} s "
         f'WHERE s."store" = {TABLE}."store" AND s."key" = {TABLE}."key")', params)
     return max(cur.rowcount, 0)
 
@@ -120,7 +120,7 @@ def _none_vanished(cur, region: Region) -> bool:
     return stored == cur.fetchone()[0]
 
 
-def upsert_changed(cur, vendor: str) -> int:
+def upsert_changed(cur, vendor: str, staging: str = STAGING) -> int:
     same = "IS NOT DISTINCT FROM" if vendor == "postgresql" else "IS"
     changed_only = (
         f'WHERE NOT EXISTS (SELECT 1 FROM {TABLE} m WHERE m."store" = s."store" AND m."key" = s."key" '
@@ -134,33 +134,33 @@ def upsert_changed(cur, vendor: str) -> int:
     if vendor == "postgresql":
         try:
             with transaction.atomic():
-                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {STAGING} s {changed_only}{upsert}")
+                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only}{upsert}")
                 return max(cur.rowcount, 0)
         except ProgrammingError:  # a key staged twice: "cannot affect row a second time"
             pass
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (s.store, s.key) {cols} FROM {STAGING} s "
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (s.store, s.key) {cols} FROM {staging} s "
                     f"{changed_only} ORDER BY s.store, s.key, s.n DESC{upsert}")
     else:
         # SQLite applies the rows in order, so the later of two rows for one key wins.
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {STAGING} s {changed_only} "
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} "
                     f"ORDER BY s.rowid{upsert}")
     return max(cur.rowcount, 0)
 
 
-def insert_staged(cur, vendor: str) -> int:
+def insert_staged(cur, vendor: str, staging: str = STAGING) -> int:
     """Copy the staged rows into regions that hold no row yet. The plain INSERT is the fast path; a key
     staged twice (an inventory report listing it twice) makes it fail, and then the later row wins."""
     try:
         with transaction.atomic():
-            cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {STAGING}")
+            cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {staging}")
             return max(cur.rowcount, 0)
     except IntegrityError:
         pass
     if vendor == "postgresql":
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (store, key) {COLUMNS_SQL} FROM {STAGING} "
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (store, key) {COLUMNS_SQL} FROM {staging} "
                     f"ORDER BY store, key, n DESC")
     else:
-        cur.execute(f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {STAGING} ORDER BY rowid")
-        cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "store", "key" FROM {STAGING})')
+        cur.execute(f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {staging} ORDER BY rowid")
+        cur.execute(f'SELECT count(*) FROM (SELECT DISTINCT "store", "key" FROM {staging})')
         return cur.fetchone()[0]
     return max(cur.rowcount, 0)

@@ -72,3 +72,11 @@ def execute_run(run_id: int) -> dict:
     if run is None:
         return {"run": run_id, "status": "already executed"}
     return {"run": run.pk, "status": run.status, "reason": run.reason}
+
+
+def scan_file(part_id: int) -> dict:
+    """One data file of a `scan --parallel` (reconciliation.services.scan_parallel). A failed file
+    raises after failing its scan, so django-q2 lists the failure too."""
+    from reconciliation.services.scan_parallel import scan_part_run
+
+    return scan_part_run(part_id)

@@ -35,6 +35,7 @@ from reconciliation.choices import ScanMode
 from reconciliation.engine.inventory import InventoryStaging
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.models import ScanRun
+from reconciliation.services.scan_parallel import scan_parts_expire
 from reconciliation.services.scan_plan import ScanFailed, ScanPlan, ScanTotals, TargetStats, scan_plan
 from reconciliation.services.scan_stream import iter_batches
 from reconciliation.storage import StorageError
@@ -76,6 +77,7 @@ def scan_run(*, sources: Sequence[str] | None = None, location: str | None = Non
 def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
                  progress: Callable[[str], None] = no_progress) -> ScanRun:
     started = time.perf_counter()
+    scan_parts_expire()  # a scale-out scan whose worker died is failed here too
     # The run holds its advisory lock while it runs: if the process dies, the next scan's sweep marks
     # this row failed (adce_site.runs).
     with run_record(ScanRun, mode=plan.mode, trigger=trigger, sources=plan.source_names,

@@ -158,7 +158,7 @@ def scan_plan(*, sources: Sequence[str] | None = None, location: str | None = No
         except LocationError as exc:
             raise ScanInputError(f"--inventory-manifest: {exc}") from None
         # Which targets lie in the report's bucket is only known once the manifest is read; targets
-        # on other stores are dropped then (see _report_targets).
+        # on other stores are dropped then (see scan_stream.report_targets).
         if any(t.location.scheme != "s3" for t in targets) and override is not None:
             raise ScanInputError("--location: an inventory report lists an S3 bucket; the location must be s3://")
     return ScanPlan(

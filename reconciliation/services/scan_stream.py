@@ -39,19 +39,21 @@ def _sampler(rate: float | None, seed: int | None) -> Callable[[str], bool] | No
 
 
 def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTotals,
-                 progress: Callable[[str], None] = no_progress) -> Iterator[pa.RecordBatch]:
+                 progress: Callable[[str], None] = no_progress, report=None) -> Iterator[pa.RecordBatch]:
     """The plan's (sampled) objects as inventory batches (inventory_sql.STAGING_SCHEMA), counted into `totals`.
 
-    Raises StorageError as the storage layer does; whatever was yielded before is then void.
-    Every database query happens before the first batch (the scan reads ahead on another thread)."""
+    `report`: the plan's inventory report already read (a scale-out scan's worker passes one holding
+    only its data file). Raises StorageError as the storage layer does; whatever was yielded before is
+    then void. Every database query happens before the first batch (the scan reads ahead on another thread)."""
     started = time.perf_counter()
     context = _MatchContext.load(plan, matcher, scan_id)
     try:
         if plan.manifest_uri:
-            progress(f"scan: reading inventory report {plan.manifest_uri}\n")
-            report = read_inventory_report(plan.manifest_uri, progress=progress,
-                                           allow_empty=plan.allow_empty_report)
-            targets = _report_targets(plan, report.source_bucket)
+            if report is None:
+                progress(f"scan: reading inventory report {plan.manifest_uri}\n")
+                report = read_inventory_report(plan.manifest_uri, progress=progress,
+                                               allow_empty=plan.allow_empty_report)
+            targets = report_targets(plan, report.source_bucket)
             totals.targets[:] = [TargetStats(t.location.uri) for t in targets]
             # Reading (gzip, CSV) on a thread of its own, ahead of matching: both run in Arrow, off the GIL.
             yield from _batches(context, totals, list(zip(targets, totals.targets)), read_ahead(report.iter_arrow(), depth=1))
@@ -181,7 +183,7 @@ def _parses(uri: str) -> bool:
         return False
 
 
-def _report_targets(plan: ScanPlan, bucket: str) -> list[Target]:
+def report_targets(plan: ScanPlan, bucket: str) -> list[Target]:
     store = f"s3://{bucket}"
     targets = [t for t in plan.targets if t.location.store == store]
     if not targets:

@@ -2,7 +2,6 @@
 emitted by `emit_event`, running the real verification service for the hook's metrics."""
 import io
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from bench.orchestration_bench import stop_cluster
 from events.choices import FINISHED_STATUSES
 from events.models import Event
 
@@ -41,12 +41,7 @@ def run_qcluster_until_finished(event, env: dict, log_path: Path) -> None:
                 assert proc.poll() is None, f"qcluster exited early: {log_path.read_text()[-2000:]}"
                 time.sleep(0.2)  # polling the database, not synchronising on time
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_cluster(proc)
 
 
 @pytest.mark.postgres

@@ -31,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--sample-rate", dest="sample_rate", metavar="R",
                             help="estimate from a stable sample of the keys, 0 < R <= 1 (never feeds gaps)")
         parser.add_argument("--seed", metavar="N", help="seed of the sample (default 0)")
+        parser.add_argument("--parallel", action="store_true",
+                            help="with --inventory-manifest on PostgreSQL: one django-q2 task per data file, run by "
+                                 "the cluster's workers (qcluster), one inventory swap at the end")
+        parser.add_argument("--no-wait", action="store_true", dest="no_wait",
+                            help="with --parallel: print the queued run and return instead of waiting for it")
         parser.add_argument("--json", action="store_true", help="print the scan run as one JSON document")
 
     def handle(self, *args, **opts):
@@ -46,10 +51,17 @@ class Command(BaseCommand):
             except ValueError:
                 raise bad_input(f"--seed: {opts['seed']!r} is not an integer") from None
         progress = StderrProgress(self.stderr)
+        if opts["no_wait"] and not opts["parallel"]:
+            raise bad_input("--no-wait needs --parallel (a sequential scan runs in this process)")
+        if opts["parallel"] and rate is not None:
+            raise bad_input("--parallel: a sample writes no inventory; scan it without --parallel")
         try:
-            run = scan_run(sources=opts["sources"], location=opts["location"], manifest_uri=opts["manifest"],
-                           sample_rate=rate, seed=seed, trigger="manual", progress=progress,
-                           allow_empty_report=opts["allow_empty"])
+            if opts["parallel"]:
+                run = self._parallel(opts, progress)
+            else:
+                run = scan_run(sources=opts["sources"], location=opts["location"], manifest_uri=opts["manifest"],
+                               sample_rate=rate, seed=seed, trigger="manual", progress=progress,
+                               allow_empty_report=opts["allow_empty"])
         except ScanInputError as exc:
             raise bad_input(str(exc)) from None
         except ScanFailed as exc:
@@ -65,3 +77,16 @@ class Command(BaseCommand):
             )
             for key in run.unmatched_examples[:10]:
                 self.stdout.write(f"  unmatched: {key}")
+
+    @staticmethod
+    def _parallel(opts, progress):
+        from adce_site.choices import RunStatus
+        from reconciliation.services.scan_parallel import scan_parallel_start, scan_parallel_wait
+
+        run = scan_parallel_start(manifest_uri=opts["manifest"], sources=opts["sources"], location=opts["location"],
+                                  allow_empty_report=opts["allow_empty"], progress=progress)
+        if not opts["no_wait"]:
+            run = scan_parallel_wait(run.pk, progress=progress)
+        if RunStatus(run.status).is_failure:
+            raise ScanFailed(run.error, run)
+        return run
