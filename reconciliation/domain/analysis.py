@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from reconciliation.choices import GapKind, PatternLevel, Priority
 from reconciliation.domain.patterns import public_partition
 from reconciliation.domain.seasons import current_season, previous_season, start_year
+from reconciliation.domain.expectation import catalog_expectation
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
 
 
@@ -154,18 +155,19 @@ def expected_partitions(spec: DataTypeSpec, games: Sequence[GameSpec], as_of: dt
     coverage, in partition order (day, then partition)."""
     if spec.level == PatternLevel.FIXED:
         return {None: [(None, "")]}
-    covered = set(spec.seasons)
     out: dict[str | None, list[Expected]] = {s: [] for s in spec.seasons}
-    if spec.level == PatternLevel.GAME:
+    rule = catalog_expectation(spec, as_of)
+    if rule is not None and not rule.per_date:
         for g in games:
-            if g.season in covered and g.game_date <= as_of:
+            if rule.expects(g):
                 out[g.season].append((g.game_date, g.game_id))
-    elif spec.level == PatternLevel.DATE:
-        seen: set[dt.date] = set()
+    elif rule is not None:
+        first: dict[dt.date, str] = {}  # a date's smallest season
         for g in games:
-            if g.season in covered and g.game_date <= as_of and g.game_date not in seen:
-                seen.add(g.game_date)
-                out[g.season].append((g.game_date, g.game_date.isoformat()))
+            if rule.expects(g) and (g.game_date not in first or g.season < first[g.game_date]):
+                first[g.game_date] = g.season
+        for day, season in first.items():
+            out[season].append((day, day.isoformat()))
     elif spec.level == PatternLevel.SEASON:
         by_season: dict[str, list[GameSpec]] = defaultdict(list)
         for g in games:
@@ -240,22 +242,27 @@ def analyze(inp: AnalysisInput) -> AnalysisReport:
                     kind = partition_verdict(spec, partition, obj, as_of, rule)
                     if kind is not None:
                         judged.append((day, partition, kind, obj))
-            present = len(parts) - len(judged)
-            completeness = present / len(parts) if parts else 1.0
-            report.completeness.append(
-                CellCompleteness(spec.source, spec.name, season, len(parts), present, completeness)
-            )
-            for day, partition, kind, obj in judged:
-                priority = priority_of(
-                    spec, kind=kind, season=season, day=day, cell_completeness=completeness,
-                    as_of=as_of, critical_days=inp.critical_days,
-                )
-                report.gaps.append(GapFinding(
-                    data_type_id=dt_id, source=spec.source, data_type=spec.name, season=season,
-                    partition=partition, game_date=day, kind=str(kind), priority=str(priority),
-                    object=None if kind == GapKind.MISSING else obj,
-                ))
+            judge_cell(spec, season, len(parts), judged, inp.as_of, inp.critical_days, report)
     return report
+
+
+def judge_cell(spec: DataTypeSpec, season: str | None, expected: int, judged: Sequence[tuple], as_of: dt.date,
+               critical_days: int, report: AnalysisReport) -> None:
+    """One (data type, season) cell into the report: its completeness, then its gaps with their
+    priorities. `judged`: (day, partition, kind, newest object or None) of the expected partitions that
+    are gaps, in partition order; every other expected partition is present. Also the step of the
+    database's anti-join (engine.gaps_sql), which finds `judged` without loading HAVE."""
+    present = expected - len(judged)
+    completeness = present / expected if expected else 1.0
+    report.completeness.append(CellCompleteness(spec.source, spec.name, season, expected, present, completeness))
+    for day, partition, kind, obj in judged:
+        priority = priority_of(spec, kind=kind, season=season, day=day, cell_completeness=completeness,
+                               as_of=as_of, critical_days=critical_days)
+        report.gaps.append(GapFinding(
+            data_type_id=spec.id, source=spec.source, data_type=spec.name, season=season,
+            partition=partition, game_date=day, kind=str(kind), priority=str(priority),
+            object=None if kind == GapKind.MISSING else obj,
+        ))
 
 
 # --------------------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
                 present, suspects = _partitions_of(spec, rule, loc)  # a partition holds the separator
             present_keys.append(zip(repeat(spec.id), present))
             if suspects:
-                newest.update(_newest_of(spec.id, sorted(set(suspects)), loc))
+                newest.update(newest_of(spec.id, sorted(set(suspects)), loc))
     have = dict.fromkeys(chain.from_iterable(present_keys), PRESENT)  # one C-level build of ~1M keys
     have.update(newest)
     return have
@@ -162,7 +162,7 @@ def _partitions_of(spec: DataTypeSpec, rule, loc) -> tuple[list[str], list[str]]
     return present, suspects
 
 
-def _newest_of(dt_id: int, partitions: list[str], loc) -> dict:
+def newest_of(dt_id: int, partitions: list[str], loc) -> dict:
     """The newest object (with its key) of each of these partitions, among rows under `loc`."""
     newest: dict = {}
     # Chunks of 100: without statistics (right after a bulk scan) PostgreSQL estimates a longer IN list

@@ -67,12 +67,14 @@ def lifecycle_apply(plan: LifecyclePlan, *, run: ReconcileRun, now: dt.datetime)
     """Write the plan: update, resolve, finish and re-rank tasks, create tasks, open gaps (inserted last,
     with their task, so that each new row is written once). Every write re-checks the state it expects."""
     source_of = dict(DataType.objects.filter(pk__in=plan.scope).values_list("id", "source_id"))
-    Gap.objects.bulk_update([
-        Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank, season=f.season,
-            game_date=f.game_date, shortfall=f.shortfall, **_object_fields(f))
-        for gap_id, f in plan.to_update
-    ], ["kind", "priority", "priority_rank", "season", "game_date", "object_key", "object_size",
-        "object_last_modified", "shortfall"], batch_size=500)
+    # Model instances are built one batch at a time (bulk_* would hold them all: ~1 KB per gap, issue 23)
+    for batch in chunks(plan.to_update, _BATCH):
+        Gap.objects.bulk_update([
+            Gap(pk=gap_id, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank, season=f.season,
+                game_date=f.game_date, shortfall=f.shortfall, **_object_fields(f))
+            for gap_id, f in batch
+        ], ["kind", "priority", "priority_rank", "season", "game_date", "object_key", "object_size",
+            "object_last_modified", "shortfall"], batch_size=500)
     for ids in chunks(plan.to_resolve, _CHUNK):
         Gap.objects.filter(pk__in=ids, status=GapStatus.OPEN).update(
             status=GapStatus.RESOLVED, resolved_at=now, resolved_by=run)
@@ -82,13 +84,15 @@ def lifecycle_apply(plan: LifecyclePlan, *, run: ReconcileRun, now: dt.datetime)
     done = len(tasks_finish_resolved(plan.tasks_finish, now=now))
     reranked = _tasks_rerank(plan.tasks_rerank, now)
     created_ids, task_of = _tasks_create(run, plan, source_of, now)
-    Gap.objects.bulk_create((
-        Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season, partition=f.partition,
-            game_date=f.game_date, kind=f.kind, priority=f.priority, priority_rank=Priority(f.priority).rank,
-            status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now, opened_by=run,
-            task_id=task_of.get((f.data_type_id, f.partition)), shortfall=f.shortfall, **_object_fields(f))
-        for f in plan.to_open
-    ), batch_size=_BATCH)
+    for batch in chunks(plan.to_open, _BATCH):
+        Gap.objects.bulk_create([
+            Gap(source_id=source_of[f.data_type_id], data_type_id=f.data_type_id, season=f.season,
+                partition=f.partition, game_date=f.game_date, kind=f.kind, priority=f.priority,
+                priority_rank=Priority(f.priority).rank, status=GapStatus.OPEN, first_seen_at=now, last_seen_at=now,
+                opened_by=run, task_id=task_of.get((f.data_type_id, f.partition)), shortfall=f.shortfall,
+                **_object_fields(f))
+            for f in batch
+        ])
     return lifecycle_changes(plan, created_ids=created_ids, done=done, reranked=reranked)
 
 

@@ -7,10 +7,11 @@ Steps (each timed in the run's summary): scan → load → analyze → persist �
 * scan: a fresh complete scan of every active source (services.scan.scan_run), unless `use_cache` and
   the inventory is fresh (scan_cache.fresh_scans). A scan that fails fails the reconcile: no gap or
   task changes.
-* load + analyze, one data type at a time (with its source's catalog), all from one snapshot of the
-  inventory: HAVE (engine.have.load_have: the present partitions as one aggregated text, the newest
-  object only of the partitions that could be gaps), then analysis.analyze (pure). Memory holds the
-  largest data type's HAVE, never the whole lake's (issue 23).
+* load + analyze, one data type at a time, all from one snapshot of the inventory: a game- or
+  date-level type in the database (engine.gaps_sql: expected partitions from the catalog table
+  anti-joined with the present ones; Python gets gaps and counts), any other from its HAVE
+  (engine.have.load_have) and analysis.analyze (pure). Memory grows with the gaps, not with the
+  objects or the catalog (issue 23).
 * persist: the gap lifecycle, planned (domain.lifecycle.plan, pure) and applied in ONE transaction
   (services.lifecycle): open, update, resolve gaps; finish, re-rank and create tasks.
 * write: the §8 queue file (queue_file.queue_document), atomically.
@@ -39,6 +40,8 @@ from adce_site.cli import no_progress
 from adce_site.runs import run_record
 
 from reconciliation.domain.analysis import AnalysisInput, AnalysisReport, DataTypeSpec, analyze
+from reconciliation.choices import PatternLevel
+from reconciliation.engine import gaps_sql
 from reconciliation.engine.have import have_from_rows, have_snapshot, load_have
 from reconciliation.models import ReconcileRun, ScanRun
 from reconciliation.scan_cache import fresh_scans
@@ -207,33 +210,55 @@ class _Job:
 
 
 def _analyse(job: _Job) -> AnalysisReport:
-    """Load and analyse, one data type at a time with its source's catalog (in analyze's order), so that
-    memory holds the largest data type's HAVE and the largest source's catalog, never the whole lake's.
-    A dry run's listing brings HAVE for every type at once: analysed at once."""
-    from reconciliation.services.specs import catalog_specs
+    """Load and analyse one data type at a time (in analyze's order), all from one snapshot of the
+    inventory. A game- or date-level type without dimensions is analysed in the database
+    (engine.gaps_sql: the anti-join; Python sees its gaps and counts). The others load their HAVE
+    (engine.have.load_have) and the part of their source's catalog they use (every game only for a
+    game- or date-level type with dimensions, §10), so memory holds neither the objects nor the
+    catalog of the large types. A dry run's listing brings HAVE for every type at once: analysed at once."""
+    from reconciliation.services.specs import catalog_specs, has_catalog, season_start_catalog
 
     timings, conf, as_of = job.timings, job.conf, job.as_of
     timings["load"] = timings["analyze"] = 0.0
-    report, present = AnalysisReport(), 0
+    report = AnalysisReport()
     have, job.have = job.have, None
+
+    def add(part):
+        report.gaps += part.gaps
+        report.completeness += part.completeness
+
+    def pure(group, catalog, group_have):
+        return analyze(AnalysisInput(data_types=group, catalog=catalog, have=group_have, as_of=as_of,
+                                     critical_days=conf.critical_days))
+
     with have_snapshot():  # every data type read from one state of the inventory
         for source, specs in groupby(sorted(job.specs, key=lambda s: (s.source, s.name)), key=attrgetter("source")):
+            specs = list(specs)
             t0 = time.perf_counter()
-            catalog = catalog_specs(sources=[source])
-            timings["load"] += time.perf_counter() - t0
-            for group in ([list(specs)] if have is not None else [[spec] for spec in specs]):
-                t0 = time.perf_counter()
-                group_have = have if have is not None else load_have(group, as_of)
-                present += len(group_have) if have is None else 0
-                timings["load"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                part = analyze(AnalysisInput(data_types=group, catalog=catalog, have=group_have, as_of=as_of,
-                                             critical_days=conf.critical_days))
-                report.gaps += part.gaps
-                report.completeness += part.completeness
-                del group_have, part
+            if have is not None:
+                add(pure(specs, catalog_specs(sources=[source]), have))
                 timings["analyze"] += time.perf_counter() - t0
-    job.progress(f"reconcile: {present if have is None else len(have)} partitions present; analysing as of {as_of}\n")
+                continue
+            catalogued = has_catalog(source)
+            in_db = {s.id for s in specs if gaps_sql.in_database(s)} if catalogued else set()
+            rest = [s for s in specs if s.id not in in_db]
+            by_catalog = [s for s in rest if s.level in (PatternLevel.GAME, PatternLevel.DATE)]
+            catalog = ({} if not rest else season_start_catalog(source) if not by_catalog
+                       else catalog_specs(sources=[source]) if catalogued else {})
+            timings["load"] += time.perf_counter() - t0
+            for spec in specs:
+                t0 = time.perf_counter()
+                part = gaps_sql.analyse(spec, as_of, conf.critical_days) if spec.id in in_db else None
+                if part is None:
+                    # without a catalog a game- or date-level type is not judged: its HAVE is not read
+                    group_have = load_have([spec], as_of) if catalogued or spec not in by_catalog else {}
+                    timings["load"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    part = pure([spec], catalog, group_have)
+                    del group_have
+                add(part)
+                timings["analyze"] += time.perf_counter() - t0
+    job.progress(f"reconcile: {len(report.gaps)} gaps in {len(report.completeness)} cells as of {as_of}\n")
     return report
 
 

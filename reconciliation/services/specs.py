@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from itertools import repeat
 
 from django.db import connection
+from django.db.models import Min
 
 from reconciliation.domain.analysis import DataTypeSpec, GameSpec
 from reconciliation.choices import PatternLevel
@@ -96,6 +97,19 @@ def catalog_specs(sources: Iterable[str] | None = None) -> dict[str, list[GameSp
     for source, day, season, game_ids in _catalog_days(sources):
         out[source].extend(map(GameSpec, sorted(game_ids), repeat(season), repeat(day)))
     return dict(out)
+
+
+def season_start_catalog(source: str) -> dict[str, list[GameSpec]]:
+    """The first game of each season of a source's catalog: all that season- and fixed-level data types
+    use of it (analysis.season_started_on), a few rows instead of every game."""
+    rows = (CatalogGame.objects.filter(source__name=source).order_by().values("season")
+            .annotate(first=Min("game_date")).values_list("season", "first"))
+    games = [GameSpec("", season, first) for season, first in rows]
+    return {source: games} if games else {}
+
+
+def has_catalog(source: str) -> bool:
+    return CatalogGame.objects.filter(source__name=source).exists()
 
 
 def catalog_index(source: str) -> dict[str, tuple[str, object]]:

@@ -1,0 +1,90 @@
+"""The anti-join in the database (issue 23): a game- or date-level data type analysed without loading HAVE.
+
+    in_database(spec) -> bool                          # can this data type be analysed here
+    analyse(spec, as_of, critical_days) -> AnalysisReport   # the same answer as analysis.analyze
+
+The expected partitions come from the catalog table by domain.expectation's rule (compiled here, as
+verdict_sql compiles domain.verdict's), LEFT JOINed with the data type's present partitions aggregated
+in SQL: for each expected partition whether it has an object under the source's current location and
+whether one of them is a suspect (verdict_sql). Python receives each season's expected count and only
+the partitions that are missing or hold a suspect; a suspect partition is judged on its newest object
+(engine.have.newest_of, the pure verdict), and every cell goes through analysis.judge_cell. Memory
+grows with the gaps, not with the objects or the catalog. Decisions: docs/scan-and-reconcile.md.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.db import connection
+
+from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, judge_cell
+from reconciliation.domain.expectation import CatalogExpectation, catalog_expectation
+from reconciliation.domain.verdict import partition_verdict, verdict_rule
+from reconciliation.engine.have import newest_of, verdict_sql
+from reconciliation.models import CatalogGame, DataType, StoredObject
+
+
+def in_database(spec: DataTypeSpec) -> bool:
+    """A game- or date-level data type without dimensions (§10): its partitions are catalog rows."""
+    return catalog_expectation(spec, dt.date.min) is not None and not spec.dimensions and not spec.labelled
+
+
+def expectation_sql(rule: CatalogExpectation, source_id: int) -> tuple[str, list]:
+    """The rule as a query of (season, day, part) rows over the catalog table aliased `g`."""
+    seasons = list(rule.seasons) or [None]  # no covered season: IN (NULL) holds for no row
+    where = (f'g."source_id" = %s AND g."game_date" <= %s AND g."season" IN ({", ".join(["%s"] * len(seasons))})')
+    params = [source_id, connection.ops.adapt_datefield_value(rule.until), *seasons]
+    table = CatalogGame._meta.db_table
+    if not rule.per_date:
+        return f'SELECT g."season" AS season, g."game_date" AS day, g."game_id" AS part FROM {table} g WHERE {where}', params
+    iso = 'CAST(g."game_date" AS TEXT)' if connection.vendor == "sqlite" else "to_char(g.\"game_date\", 'YYYY-MM-DD')"
+    return (f'SELECT min(g."season") AS season, g."game_date" AS day, {iso} AS part FROM {table} g WHERE {where} '
+            f'GROUP BY g."game_date"', params)
+
+
+def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisReport | None:
+    """The data type's cells and gaps as analysis.analyze gives them (None: its source's location
+    cannot be read; the caller takes the pure path)."""
+    from reconciliation.storage import parse_location
+
+    report = AnalysisReport()
+    source_id, location = DataType.objects.filter(pk=spec.id).values_list("source_id", "source__location").get()
+    try:
+        loc = parse_location(location)
+    except ValueError:
+        return None
+    rule = verdict_rule(spec, as_of)
+    expected_sql, expected_params = expectation_sql(catalog_expectation(spec, as_of), source_id)
+    suspect, suspect_params = verdict_sql(rule)
+    sqlite = connection.vendor == "sqlite"
+    here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
+    here_params = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
+    # state: NULL no object (missing), 1 present, 2 holds a suspect object (judged on its newest below)
+    present = (f'SELECT o."partition", max(CASE WHEN {suspect} THEN 2 ELSE 1 END) AS state '
+               f'FROM {StoredObject._meta.db_table} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"')
+    candidates: dict[str, list] = defaultdict(list)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT e.season, count(*) FROM ({expected_sql}) e GROUP BY e.season", expected_params)
+        counts = dict(cur.fetchall())
+        cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected_sql}) e LEFT JOIN ({present}) p "
+                    f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
+                    [*expected_params, *suspect_params, spec.id, *here_params])
+        while rows := cur.fetchmany(10_000):
+            for season, day, part, state in rows:
+                candidates[season].append((_date(day), part, state))
+    suspects = sorted({part for rows in candidates.values() for _day, part, state in rows if state == 2})
+    newest = newest_of(spec.id, suspects, loc) if suspects else {}
+    for season in dict.fromkeys(spec.seasons):  # analyze's cells: each covered season once, in order
+        judged = []
+        for day, part, state in sorted(candidates.pop(season, ())):
+            obj = newest.get((spec.id, part)) if state == 2 else None
+            kind = partition_verdict(spec, part, obj, as_of, rule)
+            if kind is not None:
+                judged.append((day, part, kind, obj))
+        judge_cell(spec, season, counts.get(season, 0), judged, as_of, critical_days, report)
+    return report
+
+
+def _date(value) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value

@@ -1,0 +1,108 @@
+"""engine.gaps_sql: the anti-join in the database gives analysis.analyze's answers — the same gaps (kind,
+priority, deciding object, in order) and the same completeness cells — on SQLite, and on PostgreSQL in
+the PostgreSQL pass. And the season starts that season-level types now get instead of the whole catalog
+change nothing."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciliation.choices import PatternLevel
+from reconciliation.domain.analysis import AnalysisInput, DataTypeSpec, analyze
+from reconciliation.domain.expectation import catalog_expectation
+from reconciliation.engine import gaps_sql
+from reconciliation.engine.have import have_from_rows, load_have
+from reconciliation.models import CatalogGame, DataType, Source, StoredObject
+from reconciliation.services.specs import catalog_specs, season_start_catalog
+
+pytestmark = pytest.mark.django_db
+UTC = dt.timezone.utc
+STORE, PREFIX = "s3://lake", "espn/"
+SEASONS = ("2023-24", "2024-25", "2025-26")
+GAME_IDS = [f"g{n}" for n in range(8)]
+
+days = st.dates(dt.date(2024, 9, 25), dt.date(2024, 10, 12))
+# each game id at most once (the catalog's rule), any season, dates shared between seasons
+catalogs = st.dictionaries(st.sampled_from(GAME_IDS), st.tuples(st.sampled_from(SEASONS), days),
+                         min_size=1, max_size=8)  # without a catalog the service takes the pure path
+partitions = st.sampled_from([*GAME_IDS, "2024-09-30", "2024-10-01", "2024-10-05", "x"])
+times = st.datetimes(dt.datetime(2024, 9, 20), dt.datetime(2024, 10, 14), timezones=st.just(UTC))
+objects = st.lists(st.tuples(partitions, st.integers(0, 30), times, st.booleans()), max_size=14)
+specs = st.fixed_dictionaries({
+    "level": st.sampled_from([PatternLevel.GAME, PatternLevel.DATE]),
+    "seasons": st.lists(st.sampled_from(SEASONS), min_size=1, max_size=3, unique=True).map(tuple),
+    "min_size": st.integers(0, 20), "required": st.booleans(),
+    "threshold": st.sampled_from([0.5, 0.9, 1.0]), "critical_days": st.integers(1, 10),
+})
+
+
+@pytest.fixture
+def data_type():
+    source = Source.objects.create(name="espn", scraper="espn_scraper", location=f"{STORE}/{PREFIX}")
+    return DataType.objects.create(source=source, name="pbp", path_patterns=["{game_id}.json"], level="game")
+
+
+def _spec(pk: int, s: dict, level: str | None = None) -> DataTypeSpec:
+    return DataTypeSpec(id=pk, source="espn", name="pbp", scraper="espn_scraper", required=s["required"],
+                        freshness_days=7, completeness_threshold=s["threshold"], min_size_bytes=s["min_size"],
+                        minutes_per_file=1.0, level=level or s["level"], seasons=s["seasons"])
+
+
+def _store(data_type, games: dict, rows) -> list[tuple]:
+    """Replace the catalog and the inventory; the rows under the source's location, as HAVE takes them."""
+    CatalogGame.objects.all().delete()
+    StoredObject.objects.all().delete()
+    CatalogGame.objects.bulk_create(CatalogGame(source=data_type.source, game_id=g, season=season, game_date=day)
+                                    for g, (season, day) in games.items())
+    keys = [f"{PREFIX if inside else 'other/'}{n}.json" for n, (_p, _s, _lm, inside) in enumerate(rows)]
+    StoredObject.objects.bulk_create(StoredObject(store=STORE, key=key, size=size, last_modified=lm, data_type=data_type,
+                                                  partition=partition) for key, (partition, size, lm, _i) in zip(keys, rows))
+    return [(data_type.pk, partition, key, size, lm) for key, (partition, size, lm, inside) in zip(keys, rows) if inside]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=specs, games=catalogs, as_of=days, rows=objects)
+def test_the_database_anti_join_gives_the_pure_analysis(data_type, s, games, as_of, rows):
+    stored = _store(data_type, games, rows)
+    spec = _spec(data_type.pk, s)
+    assert gaps_sql.in_database(spec)
+    pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
+    in_db = gaps_sql.analyse(spec, as_of, s["critical_days"])
+    assert in_db.completeness == pure.completeness
+    assert in_db.gaps == pure.gaps
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=specs, games=catalogs, as_of=days, rows=objects, level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]))
+def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, games, as_of, rows, level):
+    partition = (lambda p: SEASONS[len(p) % 3]) if level == PatternLevel.SEASON else (lambda p: "")
+    _store(data_type, games, [(partition(r[0]), *r[1:]) for r in rows])
+    spec = _spec(data_type.pk, s, level)
+    assert not gaps_sql.in_database(spec)
+    have = load_have([spec], as_of)
+    full = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have, as_of, s["critical_days"]))
+    starts = analyze(AnalysisInput([spec], season_start_catalog("espn"), have, as_of, s["critical_days"]))
+    assert starts == full
+
+
+def test_dimension_and_other_level_types_stay_on_the_pure_path():
+    base = dict(id=1, source="s", name="t", scraper="x", required=True, freshness_days=7, completeness_threshold=1.0,
+                min_size_bytes=1, minutes_per_file=1.0, seasons=("2024-25",))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, **base))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, **base))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(object(),), **base))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, labelled=True, **base))
+    assert catalog_expectation(DataTypeSpec(level=PatternLevel.FIXED, **base), dt.date(2025, 1, 1)) is None
+
+
+def test_a_date_shared_by_two_covered_seasons_is_expected_once_in_the_smaller(data_type):
+    _store(data_type, {"g1": ("2024-25", dt.date(2024, 10, 1)), "g2": ("2023-24", dt.date(2024, 10, 1))}, [])
+    spec = _spec(data_type.pk, {"level": PatternLevel.DATE, "seasons": ("2024-25", "2023-24"), "min_size": 1,
+                                "required": True, "threshold": 1.0})
+    report = gaps_sql.analyse(spec, dt.date(2024, 10, 5), 7)
+    assert [(g.season, g.partition, g.kind) for g in report.gaps] == [("2023-24", "2024-10-01", "missing")]
+    assert [(c.season, c.expected) for c in report.completeness] == [("2024-25", 0), ("2023-24", 1)]
