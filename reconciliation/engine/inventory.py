@@ -202,7 +202,7 @@ class InventoryStaging:
     def replace(self, regions: Sequence[Region], *, on_swapped=None) -> dict:
         """Make the inventory of `regions` exactly the staged rows, in one transaction.
 
-        `on_swapped()` runs inside that transaction (the scan marks itself complete there, so the
+        `on_swapped(counts)` runs inside that transaction (the scan marks itself complete there, so the
         inventory and the run's status can never disagree). Returns counts: deleted (rows gone from
         the store), written (new or changed rows), unchanged, staged.
 
@@ -219,15 +219,15 @@ class InventoryStaging:
     def _finish_bulk(self, staged: int, on_swapped) -> dict:
         with connection.cursor() as cur:
             duplicates = build_indexes(cur, dedupe_by_id)
+            swap = {"deleted": 0, "written": staged - duplicates, "unchanged": 0, "staged": staged, "bulk_load": True}
             if on_swapped is not None:
-                on_swapped()
+                on_swapped(swap)
         atomic, self._atomic = self._atomic, None
         try:
             atomic.__exit__(None, None, None)  # the commit, and SQLite's checkpoint with it
         finally:
             self._stop_write_behind()
-        written = staged - duplicates
-        return {"deleted": 0, "written": written, "unchanged": 0, "staged": staged, "bulk_load": True}
+        return swap
 
 
 def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGING, schema: str = "",
@@ -265,11 +265,12 @@ def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGIN
         else:
             deleted = 0
             written = insert_staged(cur, vendor, staging)
+        swap = {"deleted": deleted, "written": written, "unchanged": max(staged - written, 0), "staged": staged}
         if on_swapped is not None:
-            on_swapped()
+            on_swapped(swap)
     if vendor == "postgresql":
         analyse_after(deleted + written)
-    return {"deleted": deleted, "written": written, "unchanged": max(staged - written, 0), "staged": staged}
+    return swap
 
 
 def build_indexes(cur, dedupe) -> int:

@@ -76,7 +76,7 @@ def shared_staging_copy(scan_id: int, seq: int, batches: Iterable[pa.RecordBatch
 
 
 def shared_staging_replace(scan_id: int, regions: Sequence[Region], staged: int, *, on_swapped=None) -> dict:
-    """Make the staged rows the inventory of `regions` in one transaction (`on_swapped()` inside it), as
+    """Make the staged rows the inventory of `regions` in one transaction (`on_swapped(counts)` inside it), as
     InventoryStaging.replace does; an empty inventory is bulk-loaded (indexes dropped and built once)."""
     name = staging_name(scan_id)
     with transaction.atomic(), connection.cursor() as cur:
@@ -89,9 +89,10 @@ def shared_staging_replace(scan_id: int, regions: Sequence[Region], staged: int,
                 cur.execute(drop)
             cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {name}")
             duplicates = build_indexes(cur, lambda c: _dedupe_by_order(c, name))
+            swap = {"deleted": 0, "written": staged - duplicates, "unchanged": 0, "staged": staged, "bulk_load": True}
             if on_swapped is not None:
-                on_swapped()
-            return {"deleted": 0, "written": staged - duplicates, "unchanged": 0, "staged": staged, "bulk_load": True}
+                on_swapped(swap)
+            return swap
     return swap_staged(regions, staged, staging=name, on_swapped=on_swapped)
 
 

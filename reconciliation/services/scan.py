@@ -114,13 +114,13 @@ def _scan(run: ScanRun, plan: ScanPlan, matcher, totals: ScanTotals, started: fl
             progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
             t0 = time.perf_counter()
 
-            def mark_complete():
-                # inside the swap's transaction: the inventory and "completed" commit together
+            def mark_complete(swap):
+                # inside the swap's transaction: the inventory, its counts and "completed" commit together
                 _finish(run, plan, totals, started, time.perf_counter() - t0)
+                run.stats["inventory"] = swap
                 run.save()
 
-            swap = staging.replace([t.region for t in plan.targets], on_swapped=mark_complete)
-            run.stats["inventory"] = swap
+            staging.replace([t.region for t in plan.targets], on_swapped=mark_complete)
             run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
             # The run's duration and finish include the commit of the swap (a bulk load's
             # commit is a good part of its write).

@@ -225,18 +225,19 @@ def scan_parallel_finish(run_id: int) -> None:
         info = {k: v for k, v in run.stats["parallel"].items() if k == "files"}
         t0 = time.perf_counter()
 
-        def mark_complete():
-            # inside the swap's transaction: a run failed meanwhile (a lease) rolls the swap back
+        def mark_complete(swap):
+            # inside the swap's transaction: a run failed meanwhile (a lease) rolls the swap back; the
+            # counts commit with "completed" (the waiting command reads them as soon as it sees that)
             if not ScanRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.RUNNING).exists():
                 raise _Lost
             _finish(run, plan, totals, started, time.perf_counter() - t0)
             run.stats["parallel"] = info
+            run.stats["inventory"] = swap
             run.save()
             run.parts.filter(status=Part.FINISHING).update(status=Part.DONE)
 
-        swap = shared.shared_staging_replace(run_id, [t.region for t in plan.targets], sum(p.rows for p in parts),
-                                             on_swapped=mark_complete)
-        run.stats["inventory"] = swap
+        shared.shared_staging_replace(run_id, [t.region for t in plan.targets], sum(p.rows for p in parts),
+                                      on_swapped=mark_complete)
         run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
         run.duration_ms = int((time.perf_counter() - started) * 1000)
         run.finished_at = timezone.now()
