@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reconciliation.domain.matcher import PartitionMatcher
+from reconciliation.engine.catalog_index import CatalogIndex
 from reconciliation.domain.patterns import SEASON_PLACEHOLDERS, is_dimension, season_value, tokens, value_regex
 
 
@@ -98,7 +99,9 @@ def _alternative(location: str, alt) -> _Alternative:
         return _Alternative(alt.data_type_id, regex, HANDED)
     if names.count("game_id") == 1 and len(set(others)) == len(others) and set(others) <= SEASON_PLACEHOLDERS:
         ids = seasons = None
-        if alt.constrained:
+        if alt.constrained and isinstance(alt.catalog, CatalogIndex):  # the database's: shared arrays
+            ids, seasons = alt.catalog.arrow_columns()
+        elif alt.constrained:
             ids = pa.array(list(alt.catalog), pa.string())
             seasons = pa.array([known[0] for known in alt.catalog.values()], pa.string())
         return _Alternative(alt.data_type_id, regex, SEASONED, capture="^" + "".join(capture) + r"\z",

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Min
 
 from reconciliation.domain.analysis import DataTypeSpec, GameSpec
+from reconciliation.engine.catalog_index import CatalogIndex
 from reconciliation.choices import PatternLevel
 from reconciliation.domain.dimensions import OpenDimension, dimension_for
 from reconciliation.models import CatalogGame, DataType, DimensionValue, ReconciliationSettings, Source
@@ -112,12 +113,25 @@ def has_catalog(source: str) -> bool:
     return CatalogGame.objects.filter(source__name=source).exists()
 
 
-def catalog_index(source: str) -> dict[str, tuple[str, object]]:
-    """game id → (season, game_date) of one source's catalog, for the matcher."""
-    index: dict = {}
-    for _source, day, season, game_ids in _catalog_days([source]):
-        index.update(dict.fromkeys(game_ids, (season, day)))
-    return index
+def catalog_index(source: str) -> CatalogIndex:
+    """game id → (season, game_date) of one source's catalog, for the matcher (compact: see
+    engine.catalog_index), streamed from the database in the game ids' byte order."""
+    table, source_table = CatalogGame._meta.db_table, Source._meta.db_table
+    games = f"FROM {table} g JOIN {source_table} s ON s.id = g.source_id WHERE s.name = %s"
+    if connection.vendor == "sqlite":  # SQLite compares text as bytes already
+        width_sql, order = f"SELECT max(length(CAST(g.game_id AS BLOB))) {games}", 'g."game_id"'
+    else:
+        width_sql, order = f"SELECT max(octet_length(g.game_id)) {games}", 'g."game_id" COLLATE "C"'
+    with connection.cursor() as cur:
+        cur.execute(width_sql, [source])
+        width = cur.fetchone()[0] or 0
+        cur.execute(f"SELECT g.game_id, g.season, g.game_date {games} ORDER BY {order}", [source])
+        return CatalogIndex(_rows(cur), width)
+
+
+def _rows(cur, size: int = 10_000):
+    while rows := cur.fetchmany(size):
+        yield from rows
 
 
 def _needs_catalog(patterns) -> bool:
