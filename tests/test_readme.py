@@ -19,6 +19,15 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
     assert TEST_COMMAND in (ROOT / ".ci" / "run").read_text()
 
 
+def test_the_repository_tracks_no_virtualenv():
+    """The README's first step creates .venv: a tracked .venv (a committed symlink, say) makes
+    `python3 -m venv .venv` fail on a fresh clone."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "--", ".venv*"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert tracked.stdout == ""
+
+
 def _try_it() -> tuple[str, list[str], list[str]]:
     """The README's "Try it": the two bash blocks (commands) and the two output blocks after them."""
     readme = (ROOT / "README.md").read_text()
