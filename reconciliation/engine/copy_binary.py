@@ -10,6 +10,7 @@ Send `HEADER`, then `encode_rows(batch)` for each batch, then `TRAILER`, with ps
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pyarrow as pa
@@ -17,6 +18,19 @@ import pyarrow.compute as pc
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
+
+
+@contextlib.contextmanager
+def binary_copy(cur, table: str, columns: str):
+    """`COPY table (columns) FROM STDIN (FORMAT binary)` on a psycopg 3 cursor, header and trailer
+    written: the caller writes encode_rows(batch) chunks. A writer thread feeds the server while the
+    caller goes on reading and matching (the server stores on the other core)."""
+    from psycopg.copy import QueuedLibpqWriter
+
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)", writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(HEADER)
+        yield copy
+        copy.write(TRAILER)
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 00:00:00 UTC, PostgreSQL's epoch, in Unix µs
 _BINARY_LIMIT = 2**31 - 1  # past this a batch's tuples need 64-bit offsets (large_binary)

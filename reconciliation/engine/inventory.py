@@ -164,17 +164,11 @@ class InventoryStaging:
         self.rows += batch.num_rows
         if self.vendor == "postgresql":
             if self._copy is None:
-                from psycopg.copy import QueuedLibpqWriter
-
                 cur = connection.cursor().cursor  # the psycopg 3 cursor under Django's wrapper
-                # A writer thread feeds the server while this one goes on reading and matching: the
-                # server parses and stores on the other core.
                 # Binary tuples: the server stores them almost as they come, where parsing CSV cost
                 # it a second per million rows (reconciliation.engine.copy_binary).
-                self._copy_ctx = cur.copy(f"COPY {self._target} ({COLUMNS_SQL}) FROM STDIN (FORMAT binary)",
-                                          writer=QueuedLibpqWriter(cur))
+                self._copy_ctx = copy_binary.binary_copy(cur, self._target, COLUMNS_SQL)
                 self._copy = self._copy_ctx.__enter__()
-                self._copy.write(copy_binary.HEADER)
             self._copy.write(copy_binary.encode_rows(batch))
         else:
             connection.ensure_connection()
@@ -188,11 +182,11 @@ class InventoryStaging:
         """Finish the COPY stream; every row is in the database after it."""
         if self._copy_ctx is None:
             return
-        ctx, copy, self._copy_ctx, self._copy = self._copy_ctx, self._copy, None, None
+        ctx, self._copy_ctx, self._copy = self._copy_ctx, None, None
         try:
-            copy.write(copy_binary.TRAILER)
-            # Even when aborting, end the COPY cleanly: failing it server-side would poison an
-            # enclosing transaction. The staged rows are dropped with the table anyway.
+            # Leaving binary_copy writes the trailer. Even when aborting, end the COPY cleanly: failing
+            # it server-side would poison an enclosing transaction. The staged rows are dropped with
+            # the table anyway.
             ctx.__exit__(None, None, None)
         except Exception:
             if not abort:

@@ -51,8 +51,6 @@ def shared_staging_drop(scan_id: int) -> None:
 def shared_staging_copy(scan_id: int, seq: int, batches: Iterable[pa.RecordBatch]) -> int:
     """COPY the STAGING_SCHEMA batches of data file number `seq`; returns the rows copied. Run it inside
     the caller's transaction: its rows become visible only with the caller's own "file done" mark."""
-    from psycopg.copy import QueuedLibpqWriter
-
     rows, first = 0, seq << _ROW_BITS
     # The first batch before the COPY holds the connection: producing it may query the database.
     batches = iter(batches)
@@ -61,9 +59,7 @@ def shared_staging_copy(scan_id: int, seq: int, batches: Iterable[pa.RecordBatch
         return 0
     batches = itertools.chain([head], batches)
     cur = connection.cursor().cursor  # the psycopg 3 cursor under Django's wrapper
-    with cur.copy(f"COPY {staging_name(scan_id)} ({COLUMNS_SQL}, n) FROM STDIN (FORMAT binary)",
-                  writer=QueuedLibpqWriter(cur)) as copy:  # the server stores while this thread matches
-        copy.write(copy_binary.HEADER)
+    with copy_binary.binary_copy(cur, staging_name(scan_id), f"{COLUMNS_SQL}, n") as copy:
         for batch in batches:
             if not batch.num_rows:
                 continue
@@ -71,7 +67,6 @@ def shared_staging_copy(scan_id: int, seq: int, batches: Iterable[pa.RecordBatch
             order = pc.cumulative_sum(ones, start=pa.scalar(first + rows - 1, pa.int64()))
             copy.write(copy_binary.encode_rows(batch.append_column("n", order)))
             rows += batch.num_rows
-        copy.write(copy_binary.TRAILER)
     return rows
 
 
