@@ -41,14 +41,20 @@ def not_judged_reason(spec, games) -> str:
     return f"open dimension {name}" if name else ""
 
 
+def dimension_combinations(spec, season: str | None) -> list[tuple[str, ...]]:
+    """Every combination of a closed data type's dimension values expected in a season's cell (the fixed
+    level takes only the values without a season), in partition order."""
+    key = None if spec.level == PatternLevel.FIXED else season
+    return list(product(*(d.values_for(key) for d in spec.dimensions)))
+
+
 def expand_dimensions(spec, expected: dict) -> dict:
     """Season → [(day, partition)] with every combination of the dimensions' values, in partition order."""
     if not spec.dimensions:
         return expected
     out = {}
     for season, parts in expected.items():
-        key = None if spec.level == PatternLevel.FIXED else season
-        combos = list(product(*(d.values_for(key) for d in spec.dimensions)))
+        combos = dimension_combinations(spec, season)
         out[season] = sorted((day, partition_id(level_id, combo)) for day, level_id in parts for combo in combos)
     return out
 

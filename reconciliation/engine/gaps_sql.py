@@ -1,15 +1,22 @@
-"""The anti-join in the database (issue 23): a game- or date-level data type analysed without loading HAVE.
+"""The anti-join in the database (issue 23): a data type analysed without loading HAVE.
 
-    in_database(spec) -> bool                          # can this data type be analysed here
+    in_database(spec) -> bool                                   # can this data type be analysed here
     analyse(spec, as_of, critical_days) -> AnalysisReport   # the same answer as analysis.analyze
 
-The expected partitions come from the catalog table by domain.expectation's rule (compiled here, as
-verdict_sql compiles domain.verdict's), LEFT JOINed with the data type's present partitions aggregated
-in SQL: for each expected partition whether it has an object under the source's current location and
-whether one of them is a suspect (verdict_sql). Python receives each season's expected count and only
-the partitions that are missing or hold a suspect; a suspect partition is judged on its newest object
-(engine.have.newest_of, the pure verdict), and every cell goes through analysis.judge_cell. Memory
-grows with the gaps, not with the objects or the catalog. Decisions: docs/scan-and-reconcile.md.
+The expected partitions, LEFT JOINed with the data type's present partitions aggregated in SQL (for
+each expected partition whether it has an object under the source's current location and whether one
+of them is a suspect: verdict_sql), come from the domain's rules, never restated here:
+
+* game and date level: the catalog table by domain.expectation's rule (compiled here, as verdict_sql
+  compiles domain.verdict's); with closed dimensions (§10) each catalog partition joined with the
+  season's value combinations (open_types.dimension_combinations, sent as a VALUES list).
+
+Python receives each season's expected count and only the partitions that are missing or hold a
+suspect; a suspect partition is judged on its newest object (engine.have.newest_of, the pure verdict),
+and every cell goes through analysis.judge_cell. Memory grows with the gaps, not with the objects or
+the catalog. Open dimensions and labelled types (found, not listed partitions) and the season and
+fixed levels stay on the pure path.
+Decisions: docs/scan-and-reconcile.md.
 """
 from __future__ import annotations
 
@@ -20,14 +27,38 @@ from django.db import connection
 
 from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, judge_cell
 from reconciliation.domain.expectation import CatalogExpectation, catalog_expectation
+from reconciliation.domain.open_types import dimension_combinations
+from reconciliation.domain.patterns import partition_id
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
 from reconciliation.engine.have import newest_of, verdict_sql
 from reconciliation.models import CatalogGame, DataType, StoredObject
 
+# The most (season, value combination) rows one data type sends as a VALUES list (two parameters each):
+# far above the YAML's and the dimension catalogs' sizes (tens of values), far below SQLite's 32,766
+# parameters. A data type above it takes the pure path.
+MAX_LISTED = 4_000
+
 
 def in_database(spec: DataTypeSpec) -> bool:
-    """A game- or date-level data type without dimensions (§10): its partitions are catalog rows."""
-    return catalog_expectation(spec, dt.date.min) is not None and not spec.dimensions and not spec.labelled
+    """A data type whose expected partitions can be listed (§10: no open dimension, not labelled) at a
+    level analysed here: game or date (its partitions are catalog rows, × its closed dimensions' values)."""
+    if catalog_expectation(spec, dt.date.min) is None or spec.labelled or spec.open_dimension:
+        return False
+    return not spec.dimensions or len(_combinations(spec)) <= MAX_LISTED
+
+
+def _combinations(spec: DataTypeSpec) -> list[tuple[str, str]]:
+    """(season, the partition suffix of one value combination) of every covered season (§10)."""
+    return [(season, partition_id("", combo)) for season in dict.fromkeys(spec.seasons)
+            for combo in dimension_combinations(spec, season)]
+
+
+def _values(rows: list[tuple]) -> tuple[str, list]:
+    """rows as an SQL VALUES list (columns column1, column2, … on SQLite and PostgreSQL) and its
+    parameters; no rows: one row of NULLs, which joins nothing."""
+    rows = rows or [(None, None)]
+    one = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    return "(VALUES " + ", ".join([one] * len(rows)) + ")", [value for row in rows for value in row]
 
 
 def expectation_sql(rule: CatalogExpectation, source_id: int) -> tuple[str, list]:
@@ -43,6 +74,17 @@ def expectation_sql(rule: CatalogExpectation, source_id: int) -> tuple[str, list
             f'GROUP BY g."game_date"', params)
 
 
+def expected_sql(spec: DataTypeSpec, as_of: dt.date, source_id: int) -> tuple[str, list]:
+    """The data type's expected (season, day, part) rows: its catalog rule's, each joined with the
+    season's dimension value combinations (partition_id: the level id, then the values, '/'-joined)."""
+    sql, params = expectation_sql(catalog_expectation(spec, as_of), source_id)
+    if not spec.dimensions:
+        return sql, params
+    values, value_params = _values(_combinations(spec))
+    return (f"SELECT e.season, e.day, e.part || '/' || c.column2 AS part FROM ({sql}) e "
+            f"JOIN {values} c ON c.column1 = e.season", [*params, *value_params])
+
+
 def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisReport | None:
     """The data type's cells and gaps as analysis.analyze gives them (None: its source's location
     cannot be read; the caller takes the pure path)."""
@@ -55,7 +97,7 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisR
     except ValueError:
         return None
     rule = verdict_rule(spec, as_of)
-    expected_sql, expected_params = expectation_sql(catalog_expectation(spec, as_of), source_id)
+    expected, expected_params = expected_sql(spec, as_of, source_id)
     suspect, suspect_params = verdict_sql(rule)
     sqlite = connection.vendor == "sqlite"
     here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
@@ -65,9 +107,9 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisR
                f'FROM {StoredObject._meta.db_table} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"')
     candidates: dict[str, list] = defaultdict(list)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT e.season, count(*) FROM ({expected_sql}) e GROUP BY e.season", expected_params)
+        cur.execute(f"SELECT e.season, count(*) FROM ({expected}) e GROUP BY e.season", expected_params)
         counts = dict(cur.fetchall())
-        cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected_sql}) e LEFT JOIN ({present}) p "
+        cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected}) e LEFT JOIN ({present}) p "
                     f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
                     [*expected_params, *suspect_params, spec.id, *here_params])
         while rows := cur.fetchmany(10_000):

@@ -211,10 +211,10 @@ class _Job:
 
 def _analyse(job: _Job) -> AnalysisReport:
     """Load and analyse one data type at a time (in analyze's order), all from one snapshot of the
-    inventory. A game- or date-level type without dimensions is analysed in the database
-    (engine.gaps_sql: the anti-join; Python sees its gaps and counts). The others load their HAVE
-    (engine.have.load_have) and the part of their source's catalog they use (every game only for a
-    game- or date-level type with dimensions, §10), so memory holds neither the objects nor the
+    inventory. A game- or date-level type without dimensions or with closed ones is analysed in the
+    database (engine.gaps_sql: the anti-join; Python sees its gaps and counts). The others load their
+    HAVE (engine.have.load_have) and the part of their source's catalog they use (every game only for a
+    game- or date-level type with an open dimension, §10), so memory holds neither the objects nor the
     catalog of the large types. A dry run's listing brings HAVE for every type at once: analysed at once."""
     from reconciliation.services.specs import catalog_specs, has_catalog, season_start_catalog
 

@@ -1,7 +1,8 @@
 """engine.gaps_sql: the anti-join in the database gives analysis.analyze's answers — the same gaps (kind,
 priority, deciding object, in order) and the same completeness cells — on SQLite, and on PostgreSQL in
-the PostgreSQL pass. And the season starts that season-level types now get instead of the whole catalog
-change nothing."""
+the PostgreSQL pass, for every kind of data type it takes: game and date level, with and without closed
+dimensions (§10: values from the YAML or from a dimension catalog, per season). And the season starts
+that season-level types now get instead of the whole catalog change nothing."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from reconciliation.choices import PatternLevel
 from reconciliation.domain.analysis import AnalysisInput, DataTypeSpec, analyze
+from reconciliation.domain.dimensions import CatalogDimension, OpenDimension, StaticDimension
 from reconciliation.domain.expectation import catalog_expectation
 from reconciliation.engine import gaps_sql
 from reconciliation.engine.have import have_from_rows, load_have
@@ -31,6 +33,22 @@ catalogs = st.dictionaries(st.sampled_from(GAME_IDS), st.tuples(st.sampled_from(
 partitions = st.sampled_from([*GAME_IDS, "2024-09-30", "2024-10-01", "2024-10-05", "x"])
 times = st.datetimes(dt.datetime(2024, 9, 20), dt.datetime(2024, 10, 14), timezones=st.just(UTC))
 objects = st.lists(st.tuples(partitions, st.integers(0, 30), times, st.booleans()), max_size=14)
+# §10 closed dimensions: the YAML's values (every season), or a dimension catalog's (value, season or None)
+VALUES = ("home", "away", "pts")
+
+
+def dimension(name):
+    return st.one_of(
+        st.builds(StaticDimension, st.just(name), st.lists(st.sampled_from(VALUES), max_size=3, unique=True).map(tuple)),
+        st.builds(CatalogDimension, st.just(name), st.lists(st.tuples(st.sampled_from(VALUES), st.sampled_from(
+            [None, *SEASONS])), max_size=4, unique=True).map(lambda rows: tuple(sorted(rows, key=str)))))
+
+
+dimension_lists = st.one_of(st.tuples(dimension("d0")), st.tuples(dimension("d0"), dimension("d1")))
+# stored partitions with 0-2 values after the level id, some of them never expected ("zz")
+dimension_partitions = st.tuples(partitions, st.lists(st.sampled_from([*VALUES, "zz"]), max_size=2)).map(
+    lambda t: "/".join((t[0], *t[1])))
+dimension_objects = st.lists(st.tuples(dimension_partitions, st.integers(0, 30), times, st.booleans()), max_size=20)
 specs = st.fixed_dictionaries({
     "level": st.sampled_from([PatternLevel.GAME, PatternLevel.DATE]),
     "seasons": st.lists(st.sampled_from(SEASONS), min_size=1, max_size=3, unique=True).map(tuple),
@@ -45,10 +63,10 @@ def data_type():
     return DataType.objects.create(source=source, name="pbp", path_patterns=["{game_id}.json"], level="game")
 
 
-def _spec(pk: int, s: dict, level: str | None = None) -> DataTypeSpec:
+def _spec(pk: int, s: dict, level: str | None = None, dimensions: tuple = ()) -> DataTypeSpec:
     return DataTypeSpec(id=pk, source="espn", name="pbp", scraper="espn_scraper", required=s["required"],
                         freshness_days=7, completeness_threshold=s["threshold"], min_size_bytes=s["min_size"],
-                        minutes_per_file=1.0, level=level or s["level"], seasons=s["seasons"])
+                        minutes_per_file=1.0, level=level or s["level"], seasons=s["seasons"], dimensions=dimensions)
 
 
 def _store(data_type, games: dict, rows) -> list[tuple]:
@@ -75,6 +93,19 @@ def test_the_database_anti_join_gives_the_pure_analysis(data_type, s, games, as_
     assert in_db.gaps == pure.gaps
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=specs, games=catalogs, as_of=days, rows=dimension_objects, dimensions=dimension_lists)
+def test_closed_dimensions_of_catalog_partitions_in_the_database_give_the_pure_analysis(data_type, s, games, as_of,
+                                                                                          rows, dimensions):
+    stored = _store(data_type, games, rows)
+    spec = _spec(data_type.pk, s, dimensions=dimensions)
+    assert gaps_sql.in_database(spec)
+    pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
+    in_db = gaps_sql.analyse(spec, as_of, s["critical_days"])
+    assert in_db.completeness == pure.completeness
+    assert in_db.gaps == pure.gaps
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, rows=objects, level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]))
 def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, games, as_of, rows, level):
@@ -88,14 +119,19 @@ def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, 
     assert starts == full
 
 
-def test_dimension_and_other_level_types_stay_on_the_pure_path():
+def test_open_dimension_labelled_and_other_level_types_stay_on_the_pure_path():
     base = dict(id=1, source="s", name="t", scraper="x", required=True, freshness_days=7, completeness_threshold=1.0,
                 min_size_bytes=1, minutes_per_file=1.0, seasons=("2024-25",))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, **base))
     assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, **base))
-    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(object(),), **base))
-    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, labelled=True, **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(StaticDimension("d", ("a",)),), **base))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(OpenDimension("d"),), **base))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, labelled=True,
+                                                 dimensions=(OpenDimension("d"),), **base))
+    # a value list too long for one query's parameters stays in Python
+    many = StaticDimension("d", tuple(f"v{n}" for n in range(gaps_sql.MAX_LISTED + 1)))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(many,), **base))
     assert catalog_expectation(DataTypeSpec(level=PatternLevel.FIXED, **base), dt.date(2025, 1, 1)) is None
 
 
