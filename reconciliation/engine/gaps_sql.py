@@ -1,7 +1,7 @@
 """The anti-join in the database (issue 23): a data type analysed without loading HAVE.
 
     in_database(spec) -> bool                                   # can this data type be analysed here
-    analyse(spec, as_of, critical_days) -> AnalysisReport   # the same answer as analysis.analyze
+    analyse(spec, as_of, critical_days, starts) -> AnalysisReport   # the same answer as analysis.analyze
 
 The expected partitions, LEFT JOINed with the data type's present partitions aggregated in SQL (for
 each expected partition whether it has an object under the source's current location and whether one
@@ -9,47 +9,53 @@ of them is a suspect: verdict_sql), come from the domain's rules, never restated
 
 * game and date level: the catalog table by domain.expectation's rule (compiled here, as verdict_sql
   compiles domain.verdict's); with closed dimensions (§10) each catalog partition joined with the
-  season's value combinations (open_types.dimension_combinations, sent as a VALUES list).
+  season's value combinations (open_types.dimension_combinations, sent as a VALUES list);
+* season and fixed level (with or without closed dimensions): a handful per season, listed by
+  analysis.expected_partitions and open_types.expand_dimensions from the seasons' first games (the
+  caller's `starts`), sent as a VALUES list.
 
 Python receives each season's expected count and only the partitions that are missing or hold a
 suspect; a suspect partition is judged on its newest object (engine.have.newest_of, the pure verdict),
 and every cell goes through analysis.judge_cell. Memory grows with the gaps, not with the objects or
-the catalog. Open dimensions and labelled types (found, not listed partitions) and the season and
-fixed levels stay on the pure path.
+the catalog. Open dimensions and labelled types (found, not listed partitions) stay on the pure path.
 Decisions: docs/scan-and-reconcile.md.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 
 from django.db import connection
 
-from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, judge_cell
+from reconciliation.choices import PatternLevel
+from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, GameSpec, expected_partitions, judge_cell
 from reconciliation.domain.expectation import CatalogExpectation, catalog_expectation
-from reconciliation.domain.open_types import dimension_combinations
+from reconciliation.domain.open_types import dimension_combinations, expand_dimensions
 from reconciliation.domain.patterns import partition_id
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
 from reconciliation.engine.have import newest_of, verdict_sql
 from reconciliation.models import CatalogGame, DataType, StoredObject
 
-# The most (season, value combination) rows one data type sends as a VALUES list (two parameters each):
+# The most (season, value combination or partition) rows one data type sends as a VALUES list (two each):
 # far above the YAML's and the dimension catalogs' sizes (tens of values), far below SQLite's 32,766
 # parameters. A data type above it takes the pure path.
 MAX_LISTED = 4_000
 
 
 def in_database(spec: DataTypeSpec) -> bool:
-    """A data type whose expected partitions can be listed (§10: no open dimension, not labelled) at a
-    level analysed here: game or date (its partitions are catalog rows, × its closed dimensions' values)."""
-    if catalog_expectation(spec, dt.date.min) is None or spec.labelled or spec.open_dimension:
+    """A data type whose expected partitions can be listed (§10: no open dimension, not labelled): game
+    or date level (catalog rows, × its closed dimensions' values), season or fixed level (a few)."""
+    if spec.labelled or spec.open_dimension:
         return False
     return not spec.dimensions or len(_combinations(spec)) <= MAX_LISTED
 
 
-def _combinations(spec: DataTypeSpec) -> list[tuple[str, str]]:
-    """(season, the partition suffix of one value combination) of every covered season (§10)."""
-    return [(season, partition_id("", combo)) for season in dict.fromkeys(spec.seasons)
+def _combinations(spec: DataTypeSpec) -> list[tuple[str | None, str]]:
+    """(season, the partition suffix of one value combination) of every cell (§10): each covered season,
+    or the fixed level's one (None)."""
+    seasons = [None] if spec.level == PatternLevel.FIXED else spec.seasons
+    return [(season, partition_id("", combo)) for season in dict.fromkeys(seasons)
             for combo in dimension_combinations(spec, season)]
 
 
@@ -85,9 +91,11 @@ def expected_sql(spec: DataTypeSpec, as_of: dt.date, source_id: int) -> tuple[st
             f"JOIN {values} c ON c.column1 = e.season", [*params, *value_params])
 
 
-def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisReport | None:
+def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
+            starts: Sequence[GameSpec] = ()) -> AnalysisReport | None:
     """The data type's cells and gaps as analysis.analyze gives them (None: its source's location
-    cannot be read; the caller takes the pure path)."""
+    cannot be read; the caller takes the pure path). `starts`: the first game of each season of its
+    source's catalog (services.specs.season_start_catalog), all a season-level type needs of it."""
     from reconciliation.storage import parse_location
 
     report = AnalysisReport()
@@ -97,7 +105,15 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisR
     except ValueError:
         return None
     rule = verdict_rule(spec, as_of)
-    expected, expected_params = expected_sql(spec, as_of, source_id)
+    if catalog_expectation(spec, as_of) is not None:
+        expected, expected_params = expected_sql(spec, as_of, source_id)
+        cells, counts = dict.fromkeys(spec.seasons), None  # analyze's cells: each covered season once, in order
+    else:  # a handful: listed by the domain, as analyze lists them
+        cells = expand_dimensions(spec, expected_partitions(spec, starts, as_of))
+        counts = {season: len(parts) for season, parts in cells.items()}
+        rows = [(season, part) for season, parts in cells.items() for _day, part in parts]
+        values, expected_params = _values(rows)
+        expected = f"SELECT c.column1 AS season, NULL AS day, c.column2 AS part FROM {values} c"
     suspect, suspect_params = verdict_sql(rule)
     sqlite = connection.vendor == "sqlite"
     here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
@@ -107,17 +123,19 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisR
                f'FROM {StoredObject._meta.db_table} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"')
     candidates: dict[str, list] = defaultdict(list)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT e.season, count(*) FROM ({expected}) e GROUP BY e.season", expected_params)
-        counts = dict(cur.fetchall())
-        cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected}) e LEFT JOIN ({present}) p "
-                    f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
-                    [*expected_params, *suspect_params, spec.id, *here_params])
-        while rows := cur.fetchmany(10_000):
-            for season, day, part, state in rows:
-                candidates[season].append((_date(day), part, state))
+        if counts is None:
+            cur.execute(f"SELECT e.season, count(*) FROM ({expected}) e GROUP BY e.season", expected_params)
+            counts = dict(cur.fetchall())
+        if any(counts.values()):  # (no expected partition: no query, and no VALUES list to send)
+            cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected}) e LEFT JOIN ({present}) p "
+                        f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
+                        [*expected_params, *suspect_params, spec.id, *here_params])
+            while rows := cur.fetchmany(10_000):
+                for season, day, part, state in rows:
+                    candidates[season].append((_date(day), part, state))
     suspects = sorted({part for rows in candidates.values() for _day, part, state in rows if state == 2})
     newest = newest_of(spec.id, suspects, loc) if suspects else {}
-    for season in dict.fromkeys(spec.seasons):  # analyze's cells: each covered season once, in order
+    for season in cells:
         judged = []
         for day, part, state in sorted(candidates.pop(season, ())):
             obj = newest.get((spec.id, part)) if state == 2 else None
@@ -128,5 +146,5 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int) -> AnalysisR
     return report
 
 
-def _date(value) -> dt.date:
+def _date(value) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value

@@ -7,9 +7,10 @@ Steps (each timed in the run's summary): scan → load → analyze → persist �
 * scan: a fresh complete scan of every active source (services.scan.scan_run), unless `use_cache` and
   the inventory is fresh (scan_cache.fresh_scans). A scan that fails fails the reconcile: no gap or
   task changes.
-* load + analyze, one data type at a time, all from one snapshot of the inventory: a game- or
-  date-level type in the database (engine.gaps_sql: expected partitions from the catalog table
-  anti-joined with the present ones; Python gets gaps and counts), any other from its HAVE
+* load + analyze, one data type at a time, all from one snapshot of the inventory: a type whose
+  partitions can be listed in the database (engine.gaps_sql: expected partitions from the catalog
+  table or the domain's list anti-joined with the present ones; Python gets gaps and counts), an
+  open or labelled one (§10) from its HAVE
   (engine.have.load_have) and analysis.analyze (pure). Memory grows with the gaps, not with the
   objects or the catalog (issue 23).
 * persist: the gap lifecycle, planned (domain.lifecycle.plan, pure) and applied in ONE transaction
@@ -211,10 +212,10 @@ class _Job:
 
 def _analyse(job: _Job) -> AnalysisReport:
     """Load and analyse one data type at a time (in analyze's order), all from one snapshot of the
-    inventory. A game- or date-level type without dimensions or with closed ones is analysed in the
-    database (engine.gaps_sql: the anti-join; Python sees its gaps and counts). The others load their
-    HAVE (engine.have.load_have) and the part of their source's catalog they use (every game only for a
-    game- or date-level type with an open dimension, §10), so memory holds neither the objects nor the
+    inventory. A type without an open dimension (§10) is analysed in the database (engine.gaps_sql:
+    the anti-join; Python sees its gaps and counts). The others load their HAVE
+    (engine.have.load_have) and the part of their source's catalog they use (every game only for a
+    game- or date-level type with an open dimension), so memory holds neither the objects nor the
     catalog of the large types. A dry run's listing brings HAVE for every type at once: analysed at once."""
     from reconciliation.services.specs import catalog_specs, has_catalog, season_start_catalog
 
@@ -240,18 +241,28 @@ def _analyse(job: _Job) -> AnalysisReport:
                 timings["analyze"] += time.perf_counter() - t0
                 continue
             catalogued = has_catalog(source)
-            in_db = {s.id for s in specs if gaps_sql.in_database(s)} if catalogued else set()
-            rest = [s for s in specs if s.id not in in_db]
-            by_catalog = [s for s in rest if s.level in (PatternLevel.GAME, PatternLevel.DATE)]
-            catalog = ({} if not rest else season_start_catalog(source) if not by_catalog
-                       else catalog_specs(sources=[source]) if catalogued else {})
+            starts = season_start_catalog(source)  # each season's first game: all the other levels use
+            full: dict = {}
+
+            def catalog_of(spec):
+                """The part of the source's catalog a pure analysis of `spec` uses (every game, read once,
+                only for a game- or date-level type with an open dimension)."""
+                if spec.level not in (PatternLevel.GAME, PatternLevel.DATE):
+                    return starts
+                if catalogued and not full:
+                    full.update(catalog_specs(sources=[source]))
+                return full
+
             timings["load"] += time.perf_counter() - t0
             for spec in specs:
                 t0 = time.perf_counter()
-                part = gaps_sql.analyse(spec, as_of, conf.critical_days) if spec.id in in_db else None
+                by_catalog = spec.level in (PatternLevel.GAME, PatternLevel.DATE)
+                part = (gaps_sql.analyse(spec, as_of, conf.critical_days, starts.get(source, ()))
+                        if gaps_sql.in_database(spec) and (catalogued or not by_catalog) else None)
                 if part is None:
                     # without a catalog a game- or date-level type is not judged: its HAVE is not read
-                    group_have = load_have([spec], as_of) if catalogued or spec not in by_catalog else {}
+                    group_have = load_have([spec], as_of) if catalogued or not by_catalog else {}
+                    catalog = catalog_of(spec)
                     timings["load"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     part = pure([spec], catalog, group_have)

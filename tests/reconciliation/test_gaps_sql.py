@@ -1,7 +1,8 @@
 """engine.gaps_sql: the anti-join in the database gives analysis.analyze's answers — the same gaps (kind,
 priority, deciding object, in order) and the same completeness cells — on SQLite, and on PostgreSQL in
 the PostgreSQL pass, for every kind of data type it takes: game and date level, with and without closed
-dimensions (§10: values from the YAML or from a dimension catalog, per season). And the season starts
+dimensions (§10: values from the YAML or from a dimension catalog, per season), season and fixed level
+with and without them. And the season starts
 that season-level types now get instead of the whole catalog change nothing."""
 from __future__ import annotations
 
@@ -106,25 +107,50 @@ def test_closed_dimensions_of_catalog_partitions_in_the_database_give_the_pure_a
     assert in_db.gaps == pure.gaps
 
 
+# season- and fixed-level partitions: a season (or "" at the fixed level), then 0-2 dimension values
+suffixes = st.lists(st.sampled_from([*VALUES, "zz"]), max_size=2)
+season_partitions = st.tuples(st.sampled_from([*SEASONS, "2022-23"]), suffixes).map(lambda t: "/".join((t[0], *t[1])))
+fixed_partitions = suffixes.map("/".join)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=specs, games=catalogs, as_of=days, data=st.data(), level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]),
+       dimensions=st.one_of(st.just(()), dimension_lists))
+def test_season_and_fixed_types_in_the_database_give_the_pure_analysis(data_type, s, games, as_of, data, level,
+                                                                       dimensions):
+    """With and without closed dimensions; the stale rule (current season) and the season starts
+    (each season's first game, else 1 October) included: `as_of` falls around 1 October 2024."""
+    partition = season_partitions if level == PatternLevel.SEASON else fixed_partitions
+    rows = data.draw(st.lists(st.tuples(partition, st.integers(0, 30), times, st.booleans()), max_size=14))
+    stored = _store(data_type, games, rows)
+    spec = _spec(data_type.pk, s, level, dimensions)
+    assert gaps_sql.in_database(spec)
+    pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
+    in_db = gaps_sql.analyse(spec, as_of, s["critical_days"], season_start_catalog("espn").get("espn", ()))
+    assert in_db.completeness == pure.completeness
+    assert in_db.gaps == pure.gaps
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, rows=objects, level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]))
 def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, games, as_of, rows, level):
     partition = (lambda p: SEASONS[len(p) % 3]) if level == PatternLevel.SEASON else (lambda p: "")
     _store(data_type, games, [(partition(r[0]), *r[1:]) for r in rows])
     spec = _spec(data_type.pk, s, level)
-    assert not gaps_sql.in_database(spec)
     have = load_have([spec], as_of)
     full = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have, as_of, s["critical_days"]))
     starts = analyze(AnalysisInput([spec], season_start_catalog("espn"), have, as_of, s["critical_days"]))
     assert starts == full
 
 
-def test_open_dimension_labelled_and_other_level_types_stay_on_the_pure_path():
+def test_open_dimension_and_labelled_types_stay_on_the_pure_path():
     base = dict(id=1, source="s", name="t", scraper="x", required=True, freshness_days=7, completeness_threshold=1.0,
                 min_size_bytes=1, minutes_per_file=1.0, seasons=("2024-25",))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, **base))
-    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.FIXED, dimensions=(StaticDimension("d", ("a",)),), **base))
+    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, dimensions=(OpenDimension("d"),), **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(StaticDimension("d", ("a",)),), **base))
     assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(OpenDimension("d"),), **base))
     assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, labelled=True,
