@@ -68,6 +68,13 @@ DIMENSION_TYPES = [
      ["player_tracking/{season}/{player_id}.json"]),
 ]
 SIDES = ("home", "away")
+# --dimension-heavy (issue 23, reconcile of §10 types in the database): also a closed dimension of ten values
+# per game, so that two thirds of the objects lie in dimension data types
+HEAVY_TYPES = [
+    ("espn", "", "player_box", False, 7, 0.9, 1, "game", ["espn_player_box/{game_id}/{slot}.json"]),
+]
+SLOTS = tuple(f"p{n:02d}" for n in range(1, 11))
+DIMENSION_VALUES = {"team_box": ("side", SIDES), "player_box": ("slot", SLOTS)}  # data type -> (name, values)
 PLAYERS_EXPECTED = 500  # expected_per_season of player_tracking; 450 stored a season, 480 in the current one
 
 
@@ -98,10 +105,11 @@ def versioned(rows, deleted_keys):
             yield ("deleted/" + key, 0, when, "", True, True, "dm")
 
 
-def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv", dimensions: bool = False) -> dict:
+def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv", dimensions: bool = False,
+          heavy: bool = False) -> dict:
     rng = random.Random(seed)
-    types = TYPES + (DIMENSION_TYPES if dimensions else [])
-    per_game = GAME_TYPES_PER_GAME + (len(SIDES) if dimensions else 0)
+    types = TYPES + (DIMENSION_TYPES if dimensions or heavy else []) + (HEAVY_TYPES if heavy else [])
+    per_game = GAME_TYPES_PER_GAME + sum(len(DIMENSION_VALUES[t[2]][1]) for t in types if t[2] in DIMENSION_VALUES)
     current_end = as_of.year + 1 if as_of.month >= 7 else as_of.year
     # Games after as_of store nothing: size the seasons so that ~n_objects are actually stored.
     cur_start, cur_stop = dt.date(current_end - 1, 10, 22), dt.date(current_end, 4, 13)
@@ -183,13 +191,16 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv",
                     cell["expected"] += 1
                     when = dt.datetime(d.year, d.month, d.day, tzinfo=UTC) + dt.timedelta(
                         days=1, seconds=rng.randrange(86_400))
-                    if name == "team_box":  # one object per side (two partitions); the away side missing at times
-                        cell["expected"] += 1
-                        yield obj(loc + f"espn_team_box/{game_id}/home.json", 2048, when)
+                    if name in DIMENSION_VALUES:  # one object per value (partition); the last one missing at times
+                        values = DIMENSION_VALUES[name][1]
+                        cell["expected"] += len(values) - 1
+                        folder = patterns[0].split("/", 1)[0]
+                        for value in values[:-1]:
+                            yield obj(loc + f"{folder}/{game_id}/{value}.json", 2048, when)
                         if rng.random() < 0.004:
                             cell["gaps"].append(("missing", d))
                         else:
-                            yield obj(loc + f"espn_team_box/{game_id}/away.json", 2048, when)
+                            yield obj(loc + f"{folder}/{game_id}/{values[-1]}.json", 2048, when)
                         continue
                     new_key = loc + render(patterns[0], game_id=game_id, season_end=end)
                     r = rng.random()
@@ -285,8 +296,9 @@ def build(out: str, n_objects: int, seed: int, as_of: dt.date, fmt: str = "csv",
                 fh.write(f"      {t[2]}:\n        required: {'true' if t[3] else 'false'}\n"
                          f"        freshness_days: {t[4]}\n        completeness_threshold: {t[5]}\n"
                          f"        min_size_bytes: {t[6]}\n        path_patterns: {json.dumps(t[8])}\n")
-                if t[2] == "team_box":
-                    fh.write(f"        dimensions: {{side: {json.dumps(list(SIDES))}}}\n")
+                if t[2] in DIMENSION_VALUES:
+                    dim, values = DIMENSION_VALUES[t[2]]
+                    fh.write(f"        dimensions: {{{dim}: {json.dumps(list(values))}}}\n")
                 if t[7] == "open":
                     fh.write(f"        expected_per_season: {PLAYERS_EXPECTED}\n")
         fh.write(f"reconciliation:\n  critical_days: {CRITICAL_DAYS}\n  max_items_per_task: 100\n")
@@ -439,14 +451,17 @@ def main(argv=None) -> int:
     ap.add_argument("--dimensions", action="store_true",
                     help="add SPEC §10 data types: espn.team_box ({game_id}/{side}, closed) and "
                          "nba_api.player_tracking ({season}/{player_id}, open, expected_per_season)")
+    ap.add_argument("--dimension-heavy", action="store_true",
+                    help="--dimensions and espn.player_box ({game_id}/{slot}, ten closed values): two thirds of "
+                         "the objects in dimension data types")
     ap.add_argument("--verify", action="store_true",
                     help="then re-read the report and recompute the gaps independently (exit 1 on mismatch)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    if args.verify and args.dimensions:
+    if args.verify and (args.dimensions or args.dimension_heavy):
         ap.error("--verify re-reads §5 placeholders only: not with --dimensions")
-    exp = build(args.out, args.objects, args.seed, args.as_of, args.format, args.dimensions)
+    exp = build(args.out, args.objects, args.seed, args.as_of, args.format, args.dimensions, args.dimension_heavy)
     print(json.dumps({k: exp[k] for k in ("manifest_uri", "objects", "unmatched", "gaps")}, indent=1))
     print(f"generated in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     if args.verify:

@@ -87,8 +87,11 @@ def expected_sql(spec: DataTypeSpec, as_of: dt.date, source_id: int) -> tuple[st
     if not spec.dimensions:
         return sql, params
     values, value_params = _values(_combinations(spec))
+    # CROSS JOIN keeps the catalog rows the outer loop on SQLite, as without dimensions: with the few
+    # VALUES rows outside, its planner estimated a small outer side and scanned the present partitions
+    # once per expected one instead of indexing them (7 s instead of 0.08 s for 30k objects)
     return (f"SELECT e.season, e.day, e.part || '/' || c.column2 AS part FROM ({sql}) e "
-            f"JOIN {values} c ON c.column1 = e.season", [*params, *value_params])
+            f"CROSS JOIN {values} c WHERE c.column1 = e.season", [*params, *value_params])
 
 
 def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
