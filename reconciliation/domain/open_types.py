@@ -84,15 +84,19 @@ def _locate(spec, games_by_id: dict):
     return lambda partition: games_by_id.get(partition.split("/", 1)[0])
 
 
-def analyze_open(spec, games, stored, inp, report, reason: str) -> None:
-    as_of = inp.as_of
+def open_seasons(spec, games, as_of: dt.date) -> list[str | None]:
+    """The cells of an open data type: its covered seasons begun by as_of (season_started_on: each
+    season's first game is all it uses of the catalog), or the fixed level's one (None)."""
     if spec.level == PatternLevel.FIXED:
-        seasons = [None]
-    else:
-        by_season = defaultdict(list)
-        for g in games:
-            by_season[g.season].append(g)
-        seasons = [s for s in spec.seasons if season_started_on(s, by_season.get(s, ())) <= as_of]
+        return [None]
+    by_season = defaultdict(list)
+    for g in games:
+        by_season[g.season].append(g)
+    return [s for s in spec.seasons if season_started_on(s, by_season.get(s, ())) <= as_of]
+
+
+def analyze_open(spec, games, stored, inp, report, reason: str) -> None:
+    seasons = open_seasons(spec, games, inp.as_of)
     wanted = set(seasons)
     locate = _locate(spec, {g.game_id: (g.season, g.game_date) for g in games} if spec.level == PatternLevel.GAME else {})
     found: Counter = Counter()
@@ -105,6 +109,14 @@ def analyze_open(spec, games, stored, inp, report, reason: str) -> None:
             empties[place[0]].append((place[1], partition, obj))
         else:
             found[place[0]] += 1
+    judge_open(spec, seasons, found, empties, inp.as_of, inp.critical_days, report, reason)
+
+
+def judge_open(spec, seasons, found: Counter, empties: dict, as_of: dt.date, critical_days: int, report,
+               reason: str) -> None:
+    """An open data type's cells into the report: `found` = its non-empty partitions placed in each
+    season, `empties` = season → (day, partition, newest object) of its empty ones. Also the step of
+    the database's analysis (engine.gaps_sql), which places the partitions without loading HAVE."""
     count = spec.expected_count
     for season in seasons:
         n = found[season]
@@ -119,9 +131,9 @@ def analyze_open(spec, games, stored, inp, report, reason: str) -> None:
 
         def priority(kind, day):
             return str(priority_of(spec, kind=kind, season=season, day=day, cell_completeness=judged,
-                                   as_of=as_of, critical_days=inp.critical_days))
+                                   as_of=as_of, critical_days=critical_days))
 
-        for day, partition, obj in sorted(empties[season], key=lambda e: (e[0] is None, e[0] or dt.date.min, e[1])):
+        for day, partition, obj in sorted(empties.get(season, ()), key=lambda e: (e[0] is None, e[0] or dt.date.min, e[1])):
             report.gaps.append(GapFinding(spec.id, spec.source, spec.name, season, partition, day,
                                           str(GapKind.EMPTY), priority(GapKind.EMPTY, day), obj))
         if count and n < count:

@@ -86,10 +86,19 @@ def start_year(season: str) -> int:
     return int(season[:4])
 
 
+FIRST_MONTH = 7  # a season spans 1 July of its start year to 30 June of its end year
+
+
 def season_of(day: dt.date) -> str:
     """The season whose span contains `day`."""
-    start = day.year if day.month >= 7 else day.year - 1
+    start = day.year if day.month >= FIRST_MONTH else day.year - 1
     return season_from_start_year(start)
+
+
+def season_days(season: str) -> tuple[dt.date, dt.date]:
+    """The first and the last day of a season's span: the days season_of places in it."""
+    start = start_year(season)
+    return dt.date(start, FIRST_MONTH, 1), dt.date(start + 1, FIRST_MONTH, 1) - dt.timedelta(days=1)
 
 
 def current_season(as_of: dt.date) -> str:

@@ -1,6 +1,6 @@
 """The anti-join in the database (issue 23): a data type analysed without loading HAVE.
 
-    in_database(spec) -> bool                                   # can this data type be analysed here
+    in_database(spec) -> bool                                       # can this data type be analysed here
     analyse(spec, as_of, critical_days, starts) -> AnalysisReport   # the same answer as analysis.analyze
 
 The expected partitions, LEFT JOINed with the data type's present partitions aggregated in SQL (for
@@ -17,13 +17,15 @@ of them is a suspect: verdict_sql), come from the domain's rules, never restated
 Python receives each season's expected count and only the partitions that are missing or hold a
 suspect; a suspect partition is judged on its newest object (engine.have.newest_of, the pure verdict),
 and every cell goes through analysis.judge_cell. Memory grows with the gaps, not with the objects or
-the catalog. Open dimensions and labelled types (found, not listed partitions) stay on the pure path.
+the catalog. An open data type (§10: found, not listed partitions) is not anti-joined: its present
+partitions are placed in their seasons here (placed_sql, as open_types places them) and judged by
+open_types.judge_open.
 Decisions: docs/scan-and-reconcile.md.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from django.db import connection
@@ -31,7 +33,9 @@ from django.db import connection
 from reconciliation.choices import PatternLevel
 from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, GameSpec, expected_partitions, judge_cell
 from reconciliation.domain.expectation import CatalogExpectation, catalog_expectation
-from reconciliation.domain.open_types import dimension_combinations, expand_dimensions
+from reconciliation.domain.open_types import NO_CATALOG, dimension_combinations, expand_dimensions, judge_open, \
+    not_judged_reason, open_seasons
+from reconciliation.domain.seasons import season_days
 from reconciliation.domain.patterns import partition_id
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
 from reconciliation.engine.have import newest_of, verdict_sql
@@ -44,9 +48,12 @@ MAX_LISTED = 4_000
 
 
 def in_database(spec: DataTypeSpec) -> bool:
-    """A data type whose expected partitions can be listed (§10: no open dimension, not labelled): game
-    or date level (catalog rows, × its closed dimensions' values), season or fixed level (a few)."""
-    if spec.labelled or spec.open_dimension:
+    """A data type whose expected partitions can be listed: game or date level (catalog rows, × its
+    closed dimensions' values), season or fixed level (a few); or an open one (§10), whose stored
+    partitions are placed in their seasons here."""
+    if spec.open_dimension:
+        return True
+    if spec.labelled:
         return False
     return not spec.dimensions or len(_combinations(spec)) <= MAX_LISTED
 
@@ -97,17 +104,21 @@ def expected_sql(spec: DataTypeSpec, as_of: dt.date, source_id: int) -> tuple[st
 def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
             starts: Sequence[GameSpec] = ()) -> AnalysisReport | None:
     """The data type's cells and gaps as analysis.analyze gives them (None: its source's location
-    cannot be read; the caller takes the pure path). `starts`: the first game of each season of its
-    source's catalog (services.specs.season_start_catalog), all a season-level type needs of it."""
+    cannot be read, or a game- or date-level type's source has no catalog; the caller takes the pure
+    path). `starts`: the first game of each season of its source's catalog
+    (services.specs.season_start_catalog), all the season level and open types need of it."""
     from reconciliation.storage import parse_location
 
-    report = AnalysisReport()
     source_id, location = DataType.objects.filter(pk=spec.id).values_list("source_id", "source__location").get()
     try:
         loc = parse_location(location)
     except ValueError:
         return None
     rule = verdict_rule(spec, as_of)
+    present, present_params = _present_sql(spec, rule, loc)
+    if spec.open_dimension:
+        return _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, present_params)
+    report = AnalysisReport()
     if catalog_expectation(spec, as_of) is not None:
         expected, expected_params = expected_sql(spec, as_of, source_id)
         cells, counts = dict.fromkeys(spec.seasons), None  # analyze's cells: each covered season once, in order
@@ -117,13 +128,6 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
         rows = [(season, part) for season, parts in cells.items() for _day, part in parts]
         values, expected_params = _values(rows)
         expected = f"SELECT c.column1 AS season, NULL AS day, c.column2 AS part FROM {values} c"
-    suspect, suspect_params = verdict_sql(rule)
-    sqlite = connection.vendor == "sqlite"
-    here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
-    here_params = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
-    # state: NULL no object (missing), 1 present, 2 holds a suspect object (judged on its newest below)
-    present = (f'SELECT o."partition", max(CASE WHEN {suspect} THEN 2 ELSE 1 END) AS state '
-               f'FROM {StoredObject._meta.db_table} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"')
     candidates: dict[str, list] = defaultdict(list)
     with connection.cursor() as cur:
         if counts is None:
@@ -132,7 +136,7 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
         if any(counts.values()):  # (no expected partition: no query, and no VALUES list to send)
             cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected}) e LEFT JOIN ({present}) p "
                         f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
-                        [*expected_params, *suspect_params, spec.id, *here_params])
+                        [*expected_params, *present_params])
             while rows := cur.fetchmany(10_000):
                 for season, day, part, state in rows:
                     candidates[season].append((_date(day), part, state))
@@ -146,6 +150,73 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
             if kind is not None:
                 judged.append((day, part, kind, obj))
         judge_cell(spec, season, counts.get(season, 0), judged, as_of, critical_days, report)
+    return report
+
+
+def _present_sql(spec: DataTypeSpec, rule, loc) -> tuple[str, list]:
+    """The data type's present partitions with their state, over the rows under the source's current
+    location: 1 present, 2 holds a suspect object (judged on its newest by the caller)."""
+    suspect, suspect_params = verdict_sql(rule)
+    sqlite = connection.vendor == "sqlite"
+    here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
+    here_params = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
+    return (f'SELECT o."partition", max(CASE WHEN {suspect} THEN 2 ELSE 1 END) AS state '
+            f'FROM {StoredObject._meta.db_table} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"',
+            [*suspect_params, spec.id, *here_params])
+
+
+def placed_sql(spec: DataTypeSpec, seasons: list, source_id: int, present: str) -> tuple[str, list]:
+    """An open data type's present partitions (`present`, aliased p) placed in the seasons of its
+    cells as open_types places them: (season, day, part, state) rows. Game level: the catalog's season
+    and date of the partition's game (its first '/'-part); date level: the season whose span
+    (seasons.season_days) holds the date; season level: the season it starts with; fixed: none."""
+    if spec.level == PatternLevel.FIXED:
+        return 'SELECT NULL AS season, NULL AS day, p."partition" AS part, p.state FROM ({present}) p'.format(
+            present=present), []
+    wanted = ", ".join(["%s"] * len(seasons)) or "NULL"
+    if spec.level == PatternLevel.SEASON:
+        return (f'SELECT q.season, NULL AS day, q.part, q.state FROM (SELECT substr(p."partition", 1, 7) AS season, '
+                f'p."partition" AS part, p.state FROM ({present}) p) q WHERE q.season IN ({wanted})', list(seasons))
+    if spec.level == PatternLevel.DATE:
+        spans, params = _values([(s, *(d.isoformat() for d in season_days(s))) for s in seasons] or [(None,) * 3])
+        return (f'SELECT c.column1 AS season, substr(p."partition", 1, 10) AS day, p."partition" AS part, p.state '
+                f'FROM ({present}) p JOIN {spans} c ON substr(p."partition", 1, 10) BETWEEN c.column2 AND c.column3',
+                params)
+    game = ('substr(p."partition", 1, instr(p."partition" || \'/\', \'/\') - 1)' if connection.vendor == "sqlite"
+            else 'split_part(p."partition", \'/\', 1)')
+    return (f'SELECT g."season" AS season, g."game_date" AS day, p."partition" AS part, p.state FROM ({present}) p '
+            f'JOIN {CatalogGame._meta.db_table} g ON g."source_id" = %s AND g."game_id" = {game} '
+            f'WHERE g."season" IN ({wanted})', [source_id, *seasons])
+
+
+def _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, present_params) -> AnalysisReport | None:
+    """An open data type (§10) as open_types.analyze_open judges it: Python receives each season's count
+    of partitions without a suspect object and the partitions with one (their newest object decides
+    whether they are empty), not the stored partitions."""
+    reason = not_judged_reason(spec, starts)
+    if reason == NO_CATALOG:
+        return None
+    seasons = open_seasons(spec, starts, as_of)
+    placed, placed_params = placed_sql(spec, seasons, source_id, present)
+    params = [*present_params, *placed_params]
+    found: Counter = Counter()
+    suspects: list[tuple] = []
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT q.season, count(*) FROM ({placed}) q WHERE q.state = 1 GROUP BY q.season", params)
+        found.update(dict(cur.fetchall()))
+        cur.execute(f"SELECT q.season, q.day, q.part FROM ({placed}) q WHERE q.state = 2", params)
+        while rows := cur.fetchmany(10_000):
+            suspects += [(season, _date(day), part) for season, day, part in rows]
+    newest = newest_of(spec.id, sorted({part for _s, _d, part in suspects}), loc) if suspects else {}
+    empties = defaultdict(list)
+    for season, day, part in suspects:
+        obj = newest.get((spec.id, part))
+        if obj is not None and obj.size < spec.min_size_bytes:
+            empties[season].append((day, part, obj))
+        else:
+            found[season] += 1
+    report = AnalysisReport()
+    judge_open(spec, seasons, found, empties, as_of, critical_days, report, reason)
     return report
 
 

@@ -7,10 +7,10 @@ Steps (each timed in the run's summary): scan → load → analyze → persist �
 * scan: a fresh complete scan of every active source (services.scan.scan_run), unless `use_cache` and
   the inventory is fresh (scan_cache.fresh_scans). A scan that fails fails the reconcile: no gap or
   task changes.
-* load + analyze, one data type at a time, all from one snapshot of the inventory: a type whose
-  partitions can be listed in the database (engine.gaps_sql: expected partitions from the catalog
-  table or the domain's list anti-joined with the present ones; Python gets gaps and counts), an
-  open or labelled one (§10) from its HAVE
+* load + analyze, one data type at a time, all from one snapshot of the inventory: in the database
+  (engine.gaps_sql: expected partitions from the catalog table or the domain's list anti-joined with
+  the present ones, an open type's (§10) placed in their seasons; Python gets gaps and counts), the
+  few it cannot take from their HAVE
   (engine.have.load_have) and analysis.analyze (pure). Memory grows with the gaps, not with the
   objects or the catalog (issue 23).
 * persist: the gap lifecycle, planned (domain.lifecycle.plan, pure) and applied in ONE transaction
@@ -212,11 +212,12 @@ class _Job:
 
 def _analyse(job: _Job) -> AnalysisReport:
     """Load and analyse one data type at a time (in analyze's order), all from one snapshot of the
-    inventory. A type without an open dimension (§10) is analysed in the database (engine.gaps_sql:
-    the anti-join; Python sees its gaps and counts). The others load their HAVE
-    (engine.have.load_have) and the part of their source's catalog they use (every game only for a
-    game- or date-level type with an open dimension), so memory holds neither the objects nor the
-    catalog of the large types. A dry run's listing brings HAVE for every type at once: analysed at once."""
+    inventory. Each type is analysed in the database (engine.gaps_sql: the anti-join, or an open type's
+    partitions placed in their seasons; Python sees gaps and counts), except a game- or date-level type
+    whose source has no catalog ("no catalog" cells, its HAVE not read) and a type gaps_sql cannot take
+    (a value list too long for one query, a location that cannot be read): those load their HAVE
+    (engine.have.load_have) and the part of their source's catalog they use. So memory holds neither
+    the objects nor the catalog. A dry run's listing brings HAVE for every type at once: analysed at once."""
     from reconciliation.services.specs import catalog_specs, has_catalog, season_start_catalog
 
     timings, conf, as_of = job.timings, job.conf, job.as_of
@@ -246,7 +247,7 @@ def _analyse(job: _Job) -> AnalysisReport:
 
             def catalog_of(spec):
                 """The part of the source's catalog a pure analysis of `spec` uses (every game, read once,
-                only for a game- or date-level type with an open dimension)."""
+                only for a game- or date-level type gaps_sql does not take)."""
                 if spec.level not in (PatternLevel.GAME, PatternLevel.DATE):
                     return starts
                 if catalogued and not full:

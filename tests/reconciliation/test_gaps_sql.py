@@ -6,6 +6,7 @@ with and without them. And the season starts
 that season-level types now get instead of the whole catalog change nothing."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -131,6 +132,34 @@ def test_season_and_fixed_types_in_the_database_give_the_pure_analysis(data_type
     assert in_db.gaps == pure.gaps
 
 
+# open data types (§10): stored partitions of every level, some that cannot be placed (a game the catalog
+# does not know, a season not covered), dates in several seasons' spans
+open_levels = {
+    PatternLevel.GAME: st.tuples(st.sampled_from([*GAME_IDS, "x"]), suffixes).map(lambda t: "/".join((t[0], *t[1]))),
+    PatternLevel.DATE: st.tuples(st.dates(dt.date(2023, 6, 25), dt.date(2025, 7, 5)), suffixes).map(
+        lambda t: "/".join((t[0].isoformat(), *t[1]))),
+    PatternLevel.SEASON: season_partitions,
+    PatternLevel.FIXED: fixed_partitions,
+}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=specs, games=catalogs, as_of=days, data=st.data(), level=st.sampled_from(list(open_levels)),
+       count=st.one_of(st.none(), st.integers(1, 4)), closed=st.booleans())
+def test_open_types_placed_in_the_database_give_the_pure_analysis(data_type, s, games, as_of, data, level, count,
+                                                                  closed):
+    """Counted (a short gap) or not judged; empty newest objects are gaps, an empty older one is not."""
+    rows = data.draw(st.lists(st.tuples(open_levels[level], st.integers(0, 30), times, st.booleans()), max_size=14))
+    stored = _store(data_type, games, rows)
+    dimensions = ((StaticDimension("d0", VALUES),) if closed else ()) + (OpenDimension("d1"),)
+    spec = dataclasses.replace(_spec(data_type.pk, s, level, dimensions), expected_count=count)
+    assert gaps_sql.in_database(spec)
+    pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
+    in_db = gaps_sql.analyse(spec, as_of, s["critical_days"], season_start_catalog("espn").get("espn", ()))
+    assert in_db.completeness == pure.completeness
+    assert in_db.gaps == pure.gaps
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, rows=objects, level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]))
 def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, games, as_of, rows, level):
@@ -143,18 +172,18 @@ def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, 
     assert starts == full
 
 
-def test_open_dimension_and_labelled_types_stay_on_the_pure_path():
+def test_which_types_the_database_takes():
     base = dict(id=1, source="s", name="t", scraper="x", required=True, freshness_days=7, completeness_threshold=1.0,
                 min_size_bytes=1, minutes_per_file=1.0, seasons=("2024-25",))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.FIXED, dimensions=(StaticDimension("d", ("a",)),), **base))
-    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, dimensions=(OpenDimension("d"),), **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.SEASON, dimensions=(OpenDimension("d"),), **base))
     assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(StaticDimension("d", ("a",)),), **base))
-    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(OpenDimension("d"),), **base))
-    assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, labelled=True,
-                                                 dimensions=(OpenDimension("d"),), **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(OpenDimension("d"),), **base))
+    assert gaps_sql.in_database(DataTypeSpec(level=PatternLevel.DATE, labelled=True, dimensions=(OpenDimension("d"),),
+                                             **base))
     # a value list too long for one query's parameters stays in Python
     many = StaticDimension("d", tuple(f"v{n}" for n in range(gaps_sql.MAX_LISTED + 1)))
     assert not gaps_sql.in_database(DataTypeSpec(level=PatternLevel.GAME, dimensions=(many,), **base))
