@@ -4,7 +4,7 @@
 JSON of the expected gaps (counts by kind, priority and cell) computed by the SPEC §5–§6 rules.
 
     python bench/make_inventory_report.py OUT_DIR [--objects 1000000] [--seed 42] [--as-of 2025-01-15] [--verify]
-                                          [--format csv|csv-versioned|parquet|orc]
+                                          [--format csv|csv-versioned|parquet|orc] [--dimensions | --dimension-heavy]
 
 --format csv-versioned writes a versioned bucket's report (VersionId, IsLatest, IsDeleteMarker, every field
 quoted as AWS does) with the same objects plus rows that are not objects: a delete marker (latest, empty
