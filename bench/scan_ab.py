@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""A/B of two source trees on the same S3 Inventory report: each pair runs tree A then tree B (B then A in
-every other pair), each on a fresh copy of the same prepared database (migrated, coverage and catalogs:
+"""A/B of source trees on the same S3 Inventory report: each pair runs tree A then tree B (B then A in
+every other pair; more trees likewise), each on a fresh copy of the same prepared database (migrated, coverage and catalogs:
 bench/ingest_scale.py --keep-prepared makes them), the three steps of bench/ingest_scale.py — `scan
 --inventory-manifest` (first ingest), the unchanged rescan, the 0.1 %-changed rescan — each its own
 process under `/usr/bin/time` (peak RSS, user + system CPU seconds), with the same checks.
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--size", type=int, required=True)
-    ap.add_argument("--trees", nargs=2, required=True, metavar=("A", "B"))
+    ap.add_argument("--trees", nargs="+", required=True, help="two or more trees, rotated pair by pair")
     ap.add_argument("--db", nargs="+", choices=["sqlite", "postgres"], default=["sqlite"])
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/adce_ha_bench")
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     trees = [Path(t).resolve() for t in args.trees]
     ok = True
     for pair in range(1, args.pairs + 1):
-        order = trees if pair % 2 else trees[::-1]
+        order = trees if pair % 2 else trees[::-1]  # A B (C …), then (… C) B A
         for kind in args.db:
             for tree in order:
                 load = os.getloadavg()[0]
