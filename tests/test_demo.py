@@ -2,7 +2,6 @@
 import datetime as dt
 import io
 import json
-import os
 import re
 import signal
 import time

@@ -110,9 +110,9 @@ class CatalogGameAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(ScanRun)
 class ScanRunAdmin(RunSummaryMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "mode", "trigger", "started_at", "duration_label", "objects_label", "size_label",
-                    "matched_count", "unmatched_count", "estimated_objects")
-    list_filter = ("status", "mode", "trigger")
+    list_display = ("id", "status", "mode", "parallel", "trigger", "started_at", "duration_label", "objects_label",
+                    "size_label", "matched_count", "unmatched_count", "estimated_objects")
+    list_filter = ("status", "mode", "parallel", "trigger")
     fieldsets = [
         (None, {"fields": ("status", "mode", "trigger", "started_at", "finished_at", "duration_label", "error")}),
         ("What the scan saw", {"fields": ("summary_tables", "raw_json_link")}),

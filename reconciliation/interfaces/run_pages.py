@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from adce_site.humanize import duration_label, duration_ms_label, size_label
 
-from reconciliation.choices import Priority
+from reconciliation.choices import Priority, ScanPartStatus
 from reconciliation.models import ReconcileRun, ScanRun, Source
 
 TASKS_SHOWN = 50
@@ -59,7 +59,30 @@ def scan_run_context(run: ScanRun) -> dict:
         "inventory": [(k, f"{v:,}") for k, v in inventory.items() if isinstance(v, int)],
         "unmatched": unmatched_rows(keys, [loc["uri"] for loc in locations], sources),
         "unmatched_more": max(0, run.unmatched_count - len(keys)),
+        **(_parts(run) if run.parallel else {}),
     }
+
+
+def _parts(run: ScanRun) -> dict:
+    """A scale-out scan's data files (one ScanPart each): where every file stands, so that an operator
+    sees which file failed and why, or which one a dead worker left behind (its lease)."""
+    parts = list(run.parts.order_by("seq"))
+    counts = {status: 0 for status in ScanPartStatus.values}
+    rows = []
+    for part in parts:
+        counts[part.status] += 1
+        took = (part.finished_at - part.started_at).total_seconds() if part.started_at and part.finished_at else None
+        rows.append({
+            "seq": part.seq, "file": part.file_uri.rsplit("/", 1)[-1], "uri": part.file_uri,
+            "size": size_label(part.file_size) if part.file_size is not None else "—",
+            "status": part.status, "rows": f"{part.rows:,}" if part.status in (ScanPartStatus.DONE, ScanPartStatus.FINISHING) else "—",
+            "time": duration_label(took) if took is not None else "—",
+            "lease": part.lease_until if part.status in (ScanPartStatus.PENDING, ScanPartStatus.RUNNING) else None,
+            "error": part.error,
+        })
+    done = counts[ScanPartStatus.DONE] + counts[ScanPartStatus.FINISHING]
+    states = ", ".join(f"{n} {status}" for status, n in counts.items() if n and status not in (ScanPartStatus.DONE, ScanPartStatus.FINISHING))
+    return {"parts": rows, "parts_line": f"{done} of {len(parts)} data files staged" + (f"; {states}" if states else "")}
 
 
 def reconcile_run_context(run: ReconcileRun) -> dict:

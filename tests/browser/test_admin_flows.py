@@ -257,3 +257,31 @@ def test_a_request_whose_metric_came_back_shows_superseded(logged_in, screenshot
     expect(page.locator("#approval-stale")).to_contain_text("back within the 15 % approval threshold")
     expect(page.locator("button[name=decision]")).to_have_count(0)
     screenshot(page, "review-superseded")
+
+
+def test_a_scale_out_scan_shows_its_data_files(logged_in, screenshot):
+    """scan --parallel: the run page lists its data files, where each stands, and why one failed."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from reconciliation.models import ScanPart, ScanRun
+
+    now = timezone.now()
+    run = ScanRun.objects.create(status="failed", mode="inventory-report", trigger="manual", parallel=True, started_at=now,
+                                 finished_at=now, manifest_uri="s3://inv/lake/daily/2026-12-07T01-00Z/manifest.json",
+                                 error="data file 2 (f2.csv.gz): gzip: invalid header")
+    base = "s3://inv/lake/daily/data/"
+    ScanPart.objects.create(scan=run, seq=0, file_uri=base + "f0.csv.gz", file_size=52_000_000, status="done",
+                            rows=3_000_120, started_at=now, finished_at=now + dt.timedelta(seconds=41))
+    ScanPart.objects.create(scan=run, seq=1, file_uri=base + "f1.csv.gz", file_size=51_000_000, status="running",
+                            started_at=now, lease_until=now + dt.timedelta(minutes=11))
+    ScanPart.objects.create(scan=run, seq=2, file_uri=base + "f2.csv.gz", file_size=50_000_000, status="failed",
+                            error="gzip: invalid header")
+    page = logged_in
+    page.goto(f"/admin/reconciliation/scanrun/{run.pk}/change/")
+    expect(page.locator("#scan-parts-line")).to_have_text("1 of 3 data files staged; 1 running, 1 failed")
+    expect(page.locator("#scan-parts tbody tr")).to_have_count(3)
+    expect(page.locator("#scan-parts tr.part-failed")).to_contain_text("gzip: invalid header")
+    expect(page.locator("#scan-parts tr.part-done")).to_contain_text("3,000,120")
+    screenshot(page, "scan-run-parallel")

@@ -53,7 +53,7 @@ def test_malformed_catalogs_name_their_lines(text, message):
 
 @pytest.mark.django_db
 def test_import_replaces_one_source_dimension_atomically_and_bad_input_changes_nothing(tmp_path):
-    espn = Source.objects.create(name="espn", scraper="s", location="s3://lake/", seasons=[])
+    Source.objects.create(name="espn", scraper="s", location="s3://lake/", seasons=[])
     other = Source.objects.create(name="bbref", scraper="s", location="s3://lake/b/", seasons=[])
     DimensionValue.objects.create(source=other, dimension="team", value="KEEP")
     first, second, bad = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "bad.csv"

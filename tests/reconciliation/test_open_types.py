@@ -3,7 +3,7 @@ import datetime as dt
 
 from reconciliation.domain.analysis import PRESENT, plan_tasks
 from reconciliation.domain.dimensions import CatalogDimension, OpenDimension, StaticDimension
-from tests.reconciliation.test_analysis import AS_OF, game, obj, run, spec
+from tests.reconciliation.test_analysis import game, obj, run, spec
 
 GAMES = [game(401, "2024-25", dt.date(2024, 11, 1)), game(402, "2024-25", dt.date(2025, 1, 14)),
          game(301, "2023-24", dt.date(2023, 11, 1))]

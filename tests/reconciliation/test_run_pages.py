@@ -6,7 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from reconciliation.models import ReconcileRun, ScanRun, Source
+from reconciliation.models import ReconcileRun, ScanPart, ScanRun, Source
 from reconciliation.interfaces.run_pages import unmatched_rows
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,31 @@ def test_scan_run_page_shows_tables_with_formatted_numbers(admin_client, scan):
     raw = reverse("admin:reconciliation_scanrun_raw_json", args=[scan.pk])
     assert f'href="{raw}"' in html  # …it is one link away
     assert json.loads(admin_client.get(raw).content)["timings"] == {"list": 1.25, "write": 0.0042}
+
+
+def test_a_scale_out_scan_page_lists_its_data_files(admin_client):
+    """scan --parallel: one row per data file, the failed one with its error, the one still out with its
+    lease, and a line that says where the run stands."""
+    run = ScanRun.objects.create(status="failed", mode="inventory-report", parallel=True, started_at=T0,
+                                 error="data/f2.csv.gz: gzip: invalid header")
+    base = "s3://inv/lake/daily/data/"
+    ScanPart.objects.create(scan=run, seq=0, file_uri=base + "f0.csv.gz", file_size=5_000_000, status="done",
+                            rows=1_000_575, started_at=T0, finished_at=T0 + dt.timedelta(seconds=4.5))
+    ScanPart.objects.create(scan=run, seq=1, file_uri=base + "f1.csv.gz", status="running",
+                            lease_until=T0 + dt.timedelta(minutes=11), started_at=T0)
+    ScanPart.objects.create(scan=run, seq=2, file_uri=base + "f2.csv.gz", status="failed", error="gzip: invalid header")
+    html = text_of(admin_client.get(reverse("admin:reconciliation_scanrun_change", args=[run.pk])))
+    assert "1 of 3 data files staged; 1 running, 1 failed" in html
+    assert '<tr class="part-done"><td class="n">0</td><td><code title="s3://inv/lake/daily/data/f0.csv.gz">f0.csv.gz</code>' in html
+    assert "1,000,575" in html and "4.5 s" in html and "5.0 MB" in html
+    assert '<tr class="part-failed">' in html and "gzip: invalid header</td>" in html
+    running = html.split('<tr class="part-running">')[1].split("</tr>")[0]
+    assert "08:11" in running or "8:11" in running  # its lease: a worker that dies leaves it to expire
+
+
+def test_a_sequential_scan_page_has_no_data_file_table(admin_client, scan):
+    html = text_of(admin_client.get(reverse("admin:reconciliation_scanrun_change", args=[scan.pk])))
+    assert 'id="scan-parts"' not in html
 
 
 def test_reconcile_run_page_shows_priorities_kinds_completeness_and_timings(admin_client, scan):
