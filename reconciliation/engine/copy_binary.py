@@ -11,26 +11,80 @@ Send `HEADER`, then `encode_rows(batch)` for each batch, then `TRAILER`, with ps
 from __future__ import annotations
 
 import contextlib
+import queue
 import struct
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg.copy import LibpqWriter
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
 
 
+# Encoded batches (~10-20 MB each at the CSV reader's 8 MB blocks) waiting for the writer thread.
+COPY_QUEUE_DEPTH = 2
+
+
 @contextlib.contextmanager
-def binary_copy(cur, table: str, columns: str):
+def binary_copy(cur, table: str, columns: str, *, depth: int = COPY_QUEUE_DEPTH):
     """`COPY table (columns) FROM STDIN (FORMAT binary)` on a psycopg 3 cursor, header and trailer
     written: the caller writes encode_rows(batch) chunks. A writer thread feeds the server while the
-    caller goes on reading and matching (the server stores on the other core)."""
-    from psycopg.copy import QueuedLibpqWriter
-
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)", writer=QueuedLibpqWriter(cur)) as copy:
+    caller goes on reading and matching (the server stores on the other core), at most `depth`
+    chunks behind."""
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)", writer=BoundedWriter(cur, depth=depth)) as copy:
         copy.write(HEADER)
         yield copy
         copy.write(TRAILER)
+
+
+class BoundedWriter(LibpqWriter):
+    """psycopg's writer with a thread of its own, like psycopg.copy.QueuedLibpqWriter, but whose queue
+    holds at most `depth` of the caller's chunks (whole encoded batches). QueuedLibpqWriter queues up
+    to 1,024 slices of 128 kB, each keeping its whole batch alive: ~128 MB of encoded rows whenever the
+    server is slower than the scan, as it is during a first load (docs/benchmarks.md §12). Here the
+    caller waits instead, which costs nothing while the server is the slower side.
+
+    `most_queued`: the most chunks the queue ever held (its bound, checked by tests)."""
+
+    def __init__(self, cursor, *, depth: int = COPY_QUEUE_DEPTH):
+        super().__init__(cursor)
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.most_queued = 0
+
+    def _send(self, data) -> None:
+        super().write(data)  # psycopg's own: slices of MAX_BUFFER_SIZE, flushed every FLUSH_THRESHOLD
+
+    def _work(self) -> None:
+        try:
+            while (data := self._queue.get()) is not None:
+                self._send(data)
+        except BaseException as exc:  # raised to the caller at its next write or at finish
+            self._error = exc
+            while self._queue.get() is not None:  # or the caller would wait on a full queue forever
+                pass
+
+    def write(self, data) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="copy-writer", daemon=True)
+            self._worker.start()
+        self._queue.put(data)
+        self.most_queued = max(self.most_queued, self._queue.qsize())
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+        if self._error is not None:
+            raise self._error
+        super().finish(exc)
+
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 00:00:00 UTC, PostgreSQL's epoch, in Unix µs
 _BINARY_LIMIT = 2**31 - 1  # past this a batch's tuples need 64-bit offsets (large_binary)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from adce_site.cli import no_progress
+from reconciliation.engine.arrow_memory import use_returning_pool
 from reconciliation.engine.columnar import ColumnMatcher
 from reconciliation.engine.inventory_sql import STAGING_SCHEMA
 from reconciliation.engine.limits import fit_etags, fit_matches
@@ -46,6 +47,7 @@ def iter_batches(plan: ScanPlan, matcher, *, scan_id: int | None, totals: ScanTo
     only its data file). Raises StorageError as the storage layer does; whatever was yielded before is
     then void. Every database query happens before the first batch (the scan reads ahead on another thread)."""
     started = time.perf_counter()
+    use_returning_pool()  # freed batches go back to the OS, not into the allocator's reserve
     context = _MatchContext.load(plan, matcher, scan_id)
     try:
         if plan.manifest_uri:

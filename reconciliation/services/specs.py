@@ -125,6 +125,9 @@ def catalog_index(source: str) -> CatalogIndex:
     with connection.cursor() as cur:
         cur.execute(width_sql, [source])
         width = cur.fetchone()[0] or 0
+    # A server-side cursor on PostgreSQL: a plain one receives the whole result before the first row
+    # (libpq holds every game, ~75 MB at 640k games, memory the process keeps after freeing it).
+    with connection.chunked_cursor() as cur:
         cur.execute(f"SELECT g.game_id, g.season, g.game_date {games} ORDER BY {order}", [source])
         return CatalogIndex(_rows(cur), width)
 

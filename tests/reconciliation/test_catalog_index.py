@@ -48,3 +48,27 @@ def test_the_database_streams_the_catalog_in_byte_order():
     assert list(index) == sorted(names, key=str.encode)
     assert index["é1"] == ("2024-25", dt.date(2024, 11, 5)) and index.get("E2") is None
     assert CatalogGame.objects.count() == len(index)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_streams_the_catalog_through_a_server_side_cursor(monkeypatch):
+    """A plain cursor would receive every game before the first one (libpq holds the whole result)."""
+    from django.db import connection
+
+    from reconciliation.services import specs
+    from tests.reconciliation.test_scanning import add_games, make_source
+
+    src = make_source("espn", "s3://lake/espn/", {"pbp": ["pbp/{season}/{game_id}.json"]})
+    add_games(src, [(f"g{n:03d}", "2024-25", "2024-11-01") for n in range(30)])
+    open_cursors, stream = [], specs._rows
+
+    def rows(cur, size=10_000):
+        with connection.cursor() as probe:  # the same session: its open cursors
+            probe.execute("SELECT count(*) FROM pg_cursors WHERE statement LIKE '%%game_id%%'")
+            open_cursors.append(probe.fetchone()[0])
+        yield from stream(cur, 7)
+
+    monkeypatch.setattr(specs, "_rows", rows)
+    index = catalog_index("espn")
+    assert len(index) == 30 and open_cursors == [1]

@@ -2,12 +2,15 @@
 here, against the batch's own values, and by PostgreSQL itself."""
 import datetime as dt
 import struct
+import threading
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
 from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from psycopg.copy import LibpqWriter
 
 from reconciliation.engine import copy_binary
 from reconciliation.engine.copy_binary import HEADER, TRAILER, encode_rows
@@ -159,11 +162,11 @@ NAMES = ", ".join(f'"{name}"' for name in STAGING_SCHEMA.names)
 
 
 def copy_into(cursor, table, names, batches):
-    with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT binary)") as copy:
-        copy.write(HEADER)
+    # The scan's opener (header, trailer, its bounded writer thread), one chunk queued at most.
+    with copy_binary.binary_copy(cursor.cursor, table, names, depth=1) as copy:
         for batch in batches:
             copy.write(encode_rows(batch))
-        copy.write(TRAILER)
+    assert copy.writer.most_queued <= 1
 
 
 def tricky_rows():
@@ -216,3 +219,58 @@ def test_postgresql_reads_timestamp_without_time_zone_and_large_strings():
         copy_into(cursor, "copy_binary_n", "a, b", [pa.RecordBatch.from_pylist(rows, schema=schema)])
         cursor.execute("SELECT a, b FROM copy_binary_n")
         assert sorted(cursor.fetchall(), key=repr) == sorted(((r["a"], r["b"]) for r in rows), key=repr)
+
+
+# --- the writer thread's queue ------------------------------------------------------------------
+
+class _GatedWriter(copy_binary.BoundedWriter):
+    """A BoundedWriter whose sending waits for `gate` and records what it sent (no connection)."""
+
+    def __init__(self, depth, gate, fail_on=None):
+        super().__init__(SimpleNamespace(connection=SimpleNamespace(pgconn=None)), depth=depth)
+        self.gate, self.sent, self.fail_on = gate, [], fail_on
+
+    def _send(self, data):
+        self.gate.wait()
+        if data == self.fail_on:
+            raise OSError("server gone")
+        self.sent.append(data)
+
+
+@pytest.fixture
+def no_copy_end(monkeypatch):
+    monkeypatch.setattr(LibpqWriter, "finish", lambda self, exc=None: None)
+
+
+def test_the_writer_queue_never_holds_more_than_its_depth(no_copy_end):
+    gate, done = threading.Event(), threading.Event()
+    writer = _GatedWriter(2, gate)
+    chunks = [bytes([i]) * 10 for i in range(12)]
+
+    def produce():
+        for chunk in chunks:
+            writer.write(chunk)
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    # The sender holds the first chunk and the queue two more: the producer cannot be done (an
+    # unbounded queue would have taken all twelve chunks by now).
+    assert not done.wait(0.3)
+    assert writer.most_queued == 2
+    gate.set()
+    producer.join()
+    writer.finish()
+    assert writer.sent == chunks  # in order, every one
+    assert writer.most_queued == 2
+
+
+def test_a_failed_send_is_raised_to_the_writer_without_a_deadlock(no_copy_end):
+    gate = threading.Event()
+    gate.set()
+    writer = _GatedWriter(1, gate, fail_on=b"b")
+    with pytest.raises(OSError, match="server gone"):
+        for chunk in (b"a", b"b", *[b"c"] * 50):  # the queue is drained after the failure
+            writer.write(chunk)
+        writer.finish()
+    assert writer.sent == [b"a"]
