@@ -108,6 +108,20 @@ def delete_vanished(cur, region: Region, vendor: str, staging: str = STAGING) ->
     return max(cur.rowcount, 0)
 
 
+def delete_keys(cur, vendor: str, store: str, keys: list[str], *, table: str = TABLE) -> int:
+    """Delete the rows of `keys` in `store` (a rescan's vanished keys: a few, each found by the unique index)."""
+    deleted = 0
+    for i in range(0, len(keys), 5_000):
+        chunk = keys[i:i + 5_000]
+        if vendor == "postgresql":
+            cur.execute(f'DELETE FROM {table} WHERE "store" = %s AND "key" = ANY(%s)', [store, chunk])
+            deleted += max(cur.rowcount, 0)
+        else:
+            cur.executemany(f'DELETE FROM {table} WHERE "key" = %s AND "store" = %s', [(k, store) for k in chunk])
+            deleted += max(cur.rowcount, 0)
+    return deleted
+
+
 def _none_vanished(cur, region: Region, staging: str) -> bool:
     """After the upsert the region holds its stored rows plus every staged key: it holds exactly as many
     rows as distinct keys were staged in it only if no stored row is missing from the staging. Two index
@@ -166,12 +180,18 @@ def upsert_changed(cur, vendor: str, staging: str = STAGING) -> int:
                 return max(cur.rowcount, 0)
         except ProgrammingError:  # a key staged twice: "cannot affect row a second time"
             pass
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (s.store, s.key) {cols} FROM {staging} s "
-                    f"{changed_only} ORDER BY s.store, s.key, s.n DESC{upsert}")
+        # The later row of each key first, then compared: comparing first would keep an earlier row
+        # whose key's later row is the stored one (the later row must win).
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM (SELECT DISTINCT ON (store, key) * "
+                    f"FROM {staging} ORDER BY store, key, n DESC) s {changed_only}{upsert}")
     else:
-        # SQLite applies the rows in order, so the later of two rows for one key wins.
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} "
-                    f"ORDER BY s.rowid{upsert}")
+        # Only the later row of a key listed twice: an earlier one that differs from the stored row
+        # would otherwise be written while the later one, equal to it, was skipped. A probe of the
+        # staging's (key, store) index per row.
+        later = (f'NOT EXISTS (SELECT 1 FROM {staging} t WHERE t."key" = s."key" AND t."store" = s."store" '
+                 f"AND t.rowid > s.rowid)")
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} AND {later}"
+                    f"{upsert}")
     return max(cur.rowcount, 0)
 
 
