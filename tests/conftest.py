@@ -30,8 +30,9 @@ def _static_root(tmp_path_factory):
     return tmp_path_factory.mktemp("static")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def _snapshot_root(tmp_path_factory):
+    # One per test, beside its tmp_path: scan ids (file names) repeat from test to test.
     return tmp_path_factory.mktemp("inventory-snapshots")
 
 

@@ -151,14 +151,19 @@ def diff_apply_postgresql(cur, regions, staging: str = STAGING) -> tuple[int, in
     delete_vanished join them twice (a temp table gets no parallel workers: 3 M rows, 10.5 s for the
     full join against 10.5 + 7.3 s for the two anti-joins). The vanished rows are deleted by id through
     the primary key (an array, not a join: no second scan of the table). Returns (written, deleted); None, with
-    nothing changed, when a key was staged twice (the two-statement path sorts that out)."""
+    nothing changed, if a key was written twice all the same (the two-statement path sorts that out)."""
     conds, params = zip(*(_region_sql(r, "postgresql") for r in regions))
     where = " OR ".join(f"({c})" for c in conds)
     cols = ", ".join(f's."{c}"' for c in STAGING_COLUMNS)
-    sql = (f'WITH d AS (SELECT {cols}, m."id" AS gone FROM {staging} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
+    # A key staged twice: only its later row may be written. Without the `later` test, an earlier row
+    # that differs from the stored one was written while the later one, equal to it, was not in d.
+    later = (f'NOT EXISTS (SELECT 1 FROM {staging} t WHERE t."store" = d."store" AND t."key" = d."key" '
+             f'AND t."n" > d."n")')
+    sql = (f'WITH d AS (SELECT {cols}, s."n", m."id" AS gone FROM {staging} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
            f'ON m."store" = s."store" AND m."key" = s."key" WHERE m."id" IS NULL OR s."key" IS NULL OR NOT ({_same_row("postgresql")})), '
            f'deleted AS (DELETE FROM {TABLE} WHERE "id" = ANY(ARRAY(SELECT gone FROM d WHERE "key" IS NULL)) RETURNING 1), '
-           f'written AS (INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM d WHERE "key" IS NOT NULL{_UPSERT} RETURNING 1) '
+           f'written AS (INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM d WHERE "key" IS NOT NULL '
+           f'AND {later}{_UPSERT} RETURNING 1) '
            f"SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM deleted)")
     try:
         with transaction.atomic():
@@ -176,7 +181,9 @@ def upsert_changed(cur, vendor: str, staging: str = STAGING) -> int:
     if vendor == "postgresql":
         try:
             with transaction.atomic():
-                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only}{upsert}")
+                later = f'NOT EXISTS (SELECT 1 FROM {staging} t WHERE t."store" = s."store" AND t."key" = s."key" AND t."n" > s."n")'
+                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} "
+                            f"AND {later}{upsert}")
                 return max(cur.rowcount, 0)
         except ProgrammingError:  # a key staged twice: "cannot affect row a second time"
             pass

@@ -154,6 +154,8 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
         run.stats["inventory"] = swap
         run.save()
         if snapshot is not None:
+            if swap.get("bulk_load") and swap["written"] == swap["staged"]:  # the unique index took every row
+                unique = {store: True for store in snapshot.paths()}
             snapshot.record(regions(), unique)
 
     def regions():
@@ -201,7 +203,8 @@ def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotW
         with InventoryStaging() as staging:
             for batch in diff.changed_batches():
                 staging.add_batch(batch, count=False)
-            return snapshot_apply(staging, diff, previous, regions, snapshot.rows, on_swapped=lambda swap: mark_complete(swap, diff.unique))
+            return snapshot_apply(staging, diff, previous, regions, snapshot.rows,
+                                  on_swapped=lambda swap: mark_complete(swap, diff.unique))
 
 
 def _finish(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, write_seconds: float) -> None:
