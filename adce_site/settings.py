@@ -151,7 +151,7 @@ ADCE_EXPORT_MAX_ROWS = env.int("ADCE_EXPORT_MAX_ROWS", default=100_000)
 ADCE_INVENTORY_SNAPSHOTS = env.bool("ADCE_INVENTORY_SNAPSHOTS", default=True)
 ADCE_INVENTORY_SNAPSHOT_DIR = env.str("ADCE_INVENTORY_SNAPSHOT_DIR", default=str(VAR_DIR / "inventory-snapshots"))
 # DuckDB's memory for that diff; beyond it, it spills to a temp folder under the snapshot directory.
-ADCE_SNAPSHOT_DIFF_MEMORY = env.str("ADCE_SNAPSHOT_DIFF_MEMORY", default="200MB")
+ADCE_SNAPSHOT_DIFF_MEMORY = env.str("ADCE_SNAPSHOT_DIFF_MEMORY", default="100MB")
 # ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
