@@ -96,7 +96,7 @@ def main(argv=None) -> int:
             load = os.getloadavg()[0]
             duck = timed(f"duckdb ingest {args.size}", [sys.executable, "-c", DUCKDB_INGEST, exp["manifest_uri"],
                                                         str(workdir / f"duck-{args.size}.db")], dict(os.environ))
-            ok = ok and int(duck.pop("stdout")) == exp["objects"]
+            ok = ok and int(duck.pop("stdout").split()[-1]) == exp["objects"]  # after DuckDB's progress bar
             print(json.dumps({"pair": pair, "tree": "duckdb", "size": args.size, "load": round(load, 1),
                               "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                               "steps": {"ingest": duck}}), flush=True)

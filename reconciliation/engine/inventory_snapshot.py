@@ -234,6 +234,17 @@ def snapshot_refusal(snapshots: dict[str, InventorySnapshot], regions: Sequence[
     return None
 
 
+_UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30, "b": 1}
+
+
+def _rows_per_pass(limit: str) -> int:
+    """Keys one join pass may hold under DuckDB's memory limit `limit` ("100MB"): 5M at 100 MB, measured
+    (10M failed at 100 MB, passed at 150 MB)."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]*)\s*", limit)
+    size = float(match.group(1)) * _UNITS.get(match.group(2).lower() or "b", 1) if match else 100e6
+    return max(100_000, int(size / 20))
+
+
 def _literal(path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -252,7 +263,7 @@ class SnapshotDiff:
         self.unique: dict[str, bool] = {}
         self.tmp = snapshot_dir() / f"duckdb-tmp-{scan_id}"
         self.con = duckdb.connect()
-        self.error = duckdb.Error
+        self.error, self.out_of_memory = duckdb.Error, duckdb.OutOfMemoryException
         for statement in (f"SET memory_limit = {_literal(settings.ADCE_SNAPSHOT_DIFF_MEMORY)}",
                           f"SET temp_directory = {_literal(self.tmp)}", "SET threads = 2",
                           "SET preserve_insertion_order = false", "SET TimeZone = 'UTC'"):
@@ -272,32 +283,55 @@ class SnapshotDiff:
         sql = f"SELECT count(*) FROM (SELECT hash(key) FROM read_parquet({_literal(path)}) GROUP BY 1 HAVING count(*) > 1)"
         return self.con.execute(sql).fetchall()[0][0] == 0
 
-    def _rows(self, path, unique: bool, columns: str) -> str:
-        """The file's rows, the later of two for one key only (the swap's rule: the later row wins)."""
+    def _rows(self, path, unique: bool, columns: str, part: str) -> str:
+        """The file's rows of one key partition, the later of two for one key only (the swap's rule: the
+        later row wins)."""
         if unique:
-            return f"(SELECT {columns} FROM read_parquet({_literal(path)}))"
-        return (f"(SELECT {columns} FROM read_parquet({_literal(path)}, file_row_number = true) "
+            return f"(SELECT {columns} FROM read_parquet({_literal(path)}) WHERE {part})"
+        return (f"(SELECT {columns} FROM read_parquet({_literal(path)}, file_row_number = true) WHERE {part} "
                 f"QUALIFY row_number() OVER (PARTITION BY key ORDER BY file_row_number DESC) = 1)")
 
     def run(self) -> tuple[int, int]:
-        same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" if c in _NULLABLE else f"n.{c} = o.{c}" for c in COMPARED)
-        parts = []
+        """Diff every store's files into table d; returns (new or changed rows, vanished keys).
+
+        The join's memory grows with the keys of a pass: past what the cap holds, DuckDB's external hash
+        join still fails ("failed to pin block"; 10M keys need ~150 MB). So the keys are split by a hash
+        into as many passes as the cap needs (each pass re-reads both files), and a pass that still runs
+        out of memory is retried with twice as many."""
         for store, (old, new) in self.pairs.items():
-            old_unique = self.known_unique.get(store)
-            if old_unique is None:
-                old_unique = self._keys_unique(old)
+            if self.known_unique.get(store) is None:
+                self.known_unique[store] = self._keys_unique(old)
             self.unique[store] = self._keys_unique(new)
-            new_rows = self._rows(new, self.unique[store], ", ".join(STAGING_SCHEMA.names))
-            old_rows = self._rows(old, old_unique, "key, " + ", ".join(COMPARED))
-            names = ", ".join(f"n.{c}" for c in STAGING_SCHEMA.names)
-            # One hash join: the new file probes the old one's key and compared columns (no store: one
-            # file holds one store). Differing rows only: new, changed (both sides), vanished (old only).
-            parts.append(f"SELECT {names}, o.key AS old_key, {_literal(store)} AS old_store FROM {new_rows} n "
-                         f"FULL JOIN {old_rows} o ON n.key = o.key "
-                         f"WHERE n.key IS NULL OR o.key IS NULL OR NOT ({same})")
-        self.con.execute("CREATE TABLE d AS " + " UNION ALL ".join(parts))
+        rows = max(pq.read_metadata(path).num_rows for pair in self.pairs.values() for path in pair)
+        passes = max(1, -(-rows // _rows_per_pass(settings.ADCE_SNAPSHOT_DIFF_MEMORY)))
+        while True:
+            try:
+                self._join(passes)
+                break
+            except self.out_of_memory:
+                if passes >= 256:
+                    raise
+                passes *= 2
+        self.passes = passes
         [(changed, vanished)] = self.con.execute("SELECT count(key), count(*) - count(key) FROM d").fetchall()
         return changed, vanished
+
+    def _join(self, passes: int) -> None:
+        same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" if c in _NULLABLE else f"n.{c} = o.{c}" for c in COMPARED)
+        names = ", ".join(f"n.{c}" for c in STAGING_SCHEMA.names)
+        self.con.execute("DROP TABLE IF EXISTS d")
+        for n in range(passes):
+            part = f"hash(key) % {passes} = {n}" if passes > 1 else "true"
+            parts = []
+            for store, (old, new) in self.pairs.items():
+                new_rows = self._rows(new, self.unique[store], ", ".join(STAGING_SCHEMA.names), part)
+                old_rows = self._rows(old, self.known_unique[store], "key, " + ", ".join(COMPARED), part)
+                # One hash join: the new file probes the old one's key and compared columns (no store: one
+                # file holds one store). Differing rows only: new, changed (both sides), vanished (old only).
+                parts.append(f"SELECT {names}, o.key AS old_key, {_literal(store)} AS old_store FROM {new_rows} n "
+                             f"FULL JOIN {old_rows} o ON n.key = o.key "
+                             f"WHERE n.key IS NULL OR o.key IS NULL OR NOT ({same})")
+            self.con.execute(("CREATE TABLE d AS " if n == 0 else "INSERT INTO d ") + " UNION ALL ".join(parts))
 
     def changed_batches(self) -> Iterator[pa.RecordBatch]:
         names = ", ".join(STAGING_SCHEMA.names)

@@ -161,12 +161,15 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
     def regions():
         return [t.region for t in plan.targets]  # the report's bucket narrows plan.targets while it is read
 
-    if previous:
+    streamed_to_files = bool(previous)
+    if streamed_to_files:
         for batch in read_ahead(batches):
             snapshot.write(batch)
         snapshot.close(regions())
         progress(f"scan: {totals.total('objects')} objects listed; comparing with the last scan's snapshot\n")
         timer["t0"] = time.perf_counter()
+        # The report's bucket may have narrowed the scan to fewer stores than were looked up.
+        previous = {store: snap for store, snap in previous.items() if store in {r.store for r in regions()}}
         refusal = snapshot_refusal(previous, regions())
         if refusal is None:
             swap = _swap_by_snapshot(run, previous, regions(), snapshot, mark_complete)
@@ -177,14 +180,14 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
         batches = snapshot.iter_batches()
     # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
     with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
-        for batch in (batches if previous else read_ahead(batches)):
-            if snapshot is not None and not previous:
+        for batch in (batches if streamed_to_files else read_ahead(batches)):
+            if snapshot is not None and not streamed_to_files:
                 snapshot.write(batch)
             staging.add_batch(batch)
-        if snapshot is not None and not previous:
+        if snapshot is not None and not streamed_to_files:
             snapshot.close(regions())
         progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
-        if not previous:
+        if not streamed_to_files:
             timer["t0"] = time.perf_counter()
         staging.replace(regions(), on_swapped=mark_complete)
     return timer["t0"]

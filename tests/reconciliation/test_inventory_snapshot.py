@@ -150,6 +150,26 @@ def test_changed_added_and_removed_objects_write_only_those(lake, report):
     assert counted["rows"] > 0
 
 
+def test_a_diff_split_into_passes_or_retried_after_running_out_of_memory_gives_the_same_inventory(
+        lake, report, monkeypatch):
+    from reconciliation.engine import inventory_snapshot
+
+    monkeypatch.setattr(inventory_snapshot, "_rows_per_pass", lambda limit: 700)  # 3,001 rows: 5 passes
+    join, failed = inventory_snapshot.SnapshotDiff._join, []
+
+    def join_once_out_of_memory(self, passes):
+        if not failed:
+            failed.append(passes)
+            raise self.out_of_memory("failed to pin block")
+        join(self, passes)
+        failed.append(passes)
+
+    monkeypatch.setattr(inventory_snapshot.SnapshotDiff, "_join", join_once_out_of_memory)
+    counts = same_as_staged([("scan", report(objects())), ("scan", report(objects({5, 6, 2000}, {7}, {1})))])
+    assert counts[1]["diff"] == "snapshot" and counts[1]["written"] == 4 and counts[1]["deleted"] == 1
+    assert failed == [5, 10]
+
+
 def test_rows_written_by_a_snapshot_rescan_are_the_changes(lake, report):
     scan_run(manifest_uri=report(objects()))
     changed, vanished, new = {5, 6}, {7}, {1}
@@ -193,6 +213,19 @@ def test_a_touch_logged_while_nothing_has_a_snapshot_is_pruned(lake, report):
     assert InventoryTouch.objects.count() == 1
     scan_run(manifest_uri=report(objects()))
     assert InventoryTouch.objects.count() == 0
+
+
+def test_a_snapshot_of_another_bucket_does_not_stop_the_report_s_own(lake, report, tmp_path):
+    make_source("other", "s3://elsewhere/", {"x": ["x/{game_id}.json"]})
+    other = write_csv_inventory_report(str(tmp_path / "other"), source_bucket="elsewhere",
+                                       rows=[("x/1.json", 1, WHEN, "e")])
+    scan_run(manifest_uri=other)
+    assert set(InventorySnapshot.objects.values_list("store", flat=True)) == {"s3://elsewhere"}
+    scan_run(manifest_uri=report(objects()))
+    run = scan_run(manifest_uri=report(objects(changed={1})))  # every source: both buckets looked up
+    assert run.stats["inventory"]["diff"] == "snapshot" and run.stats["inventory"]["written"] == 1
+    assert set(InventorySnapshot.objects.values_list("store", flat=True)) == {"s3://elsewhere", STORE}
+    assert StoredObject.objects.filter(store="s3://elsewhere").count() == 1
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -287,10 +320,12 @@ def test_a_failed_rescan_leaves_inventory_snapshot_row_and_file_untouched(lake, 
 keys = st.integers(min_value=0, max_value=40)
 event = st.one_of(st.tuples(st.just("upsert"), keys, st.integers(1, 3)), st.tuples(st.just("delete"), keys))
 day = st.lists(st.tuples(keys, st.integers(1, 3)), min_size=1, max_size=30)  # (key, size): repeats are duplicates
-steps = st.lists(st.one_of(day.map(lambda rows: ("scan", rows)), event), min_size=1, max_size=7)
+scan = day.map(lambda rows: ("scan", rows))
+# A scan first and last, so that every sequence ends in at least one rescan.
+steps = st.tuples(scan, st.lists(st.one_of(scan, event), max_size=6), scan).map(lambda t: [t[0], *t[1], t[2]])
 
 
-@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(steps)
 def test_any_sequence_of_scans_and_events_ends_as_the_staged_path(lake, report, sequence):
