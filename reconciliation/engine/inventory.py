@@ -164,6 +164,12 @@ class InventoryStaging:
         """The staging table's name as the swap's statements write it."""
         return self._target
 
+    def index(self) -> None:
+        """Index (SQLite) or analyse (PostgreSQL) the staged rows before a diff reads them."""
+        self._end_copy()
+        with connection.cursor() as cur:
+            staging_index(cur, STAGING, STAGE_DB if self._attached else "")
+
     def add_batch(self, batch: pa.RecordBatch, *, count: bool = True) -> None:
         """A STAGING_SCHEMA batch. `count=False`: not one of the scan's rows (a rescan re-staging a
         touched key), left out of `rows`."""
@@ -247,11 +253,7 @@ def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGIN
     with connection.cursor() as cur:
         existing = any(region_has_rows(cur, r) for r in regions)
         if existing:
-            if vendor == "postgresql":
-                cur.execute(f"ANALYZE {staging}")  # autovacuum never analyses temp tables
-            else:
-                index = f"{schema}.{staging}_key" if schema else f"{staging}_key"  # an index lives with its table
-                cur.execute(f'CREATE INDEX {index} ON {staging} ("key", "store")')
+            staging_index(cur, staging, schema)
     with transaction.atomic(), connection.cursor() as cur:
         touch_log_lock(cur)
         # Whoever swaps a store replaces its snapshot: a scan records its own in on_swapped.
@@ -282,6 +284,16 @@ def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGIN
     if vendor == "postgresql":
         analyse_after(deleted + written)
     return swap
+
+
+def staging_index(cur, staging: str = STAGING, schema: str = "") -> None:
+    """Before a diff reads the staging table: PostgreSQL's statistics of it (autovacuum never analyses
+    temp tables), SQLite's (key, store) index (the diff probes it once per stored or staged row)."""
+    if connection.vendor == "postgresql":
+        cur.execute(f"ANALYZE {staging}")
+    else:
+        index = f"{schema}.{staging}_key" if schema else f"{staging}_key"  # an index lives with its table
+        cur.execute(f'CREATE INDEX {index} ON {staging} ("key", "store")')
 
 
 def build_indexes(cur, dedupe) -> int:

@@ -381,7 +381,9 @@ def snapshot_apply(staging, diff: SnapshotDiff, snapshots: dict[str, InventorySn
     the new or changed rows; vanished keys are deleted; keys touched since the snapshot get the new
     report's row (or none) whatever the old file said. Counts as InventoryStaging.replace's."""
     vendor = connection.vendor
-    staging.flush()
+    # The apply probes the staged rows by key (touched keys, a later row of a key): indexed, not scanned
+    # once per row.
+    staging.index()
     with transaction.atomic(), connection.cursor() as cur:
         touch_log_lock(cur)
         snapshots_supersede(regions)
@@ -398,7 +400,7 @@ def snapshot_apply(staging, diff: SnapshotDiff, snapshots: dict[str, InventorySn
             present = set(zip(truth.column("store").to_pylist(), truth.column("key").to_pylist()))
             for store in {s for s, _k in touched}:
                 deleted += delete_keys(cur, vendor, store, [k for s, k in touched - present if s == store])
-        if vendor == "postgresql":
+        if vendor == "postgresql" and touched:
             # A few staged rows: each probes the inventory's unique index (the nested loop swap_staged
             # forbids for a whole report is the right plan here), if the planner knows they are few.
             cur.execute(f"ANALYZE {staging.table}")
