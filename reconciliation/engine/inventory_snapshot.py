@@ -25,6 +25,7 @@ DuckDB stays here, in the machinery: nothing else imports it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -45,6 +46,7 @@ from reconciliation.engine.inventory_sql import (
 )
 from reconciliation.models import InventorySnapshot, InventoryTouch
 
+logger = logging.getLogger("adce.scan")
 SNAPSHOT_VERSION = b"1"  # bump when the file's columns or meaning change: older files are then ignored
 _VERSION_KEY = b"adce.inventory_snapshot"
 SNAPSHOT_SCHEMA = STAGING_SCHEMA.with_metadata({_VERSION_KEY: SNAPSHOT_VERSION})
@@ -261,6 +263,7 @@ class SnapshotDiff:
 
         self.pairs, self.known_unique = pairs, unique
         self.unique: dict[str, bool] = {}
+        self.passes, self.retries = 0, 0
         self.tmp = snapshot_dir() / f"duckdb-tmp-{scan_id}"
         self.con = duckdb.connect()
         self.error, self.out_of_memory = duckdb.Error, duckdb.OutOfMemoryException
@@ -311,6 +314,8 @@ class SnapshotDiff:
             except self.out_of_memory:
                 if passes >= 256:
                     raise
+                logger.info("snapshot diff: out of memory in %d passes; again in %d", passes, passes * 2)
+                self.retries += 1
                 passes *= 2
         self.passes = passes
         [(changed, vanished)] = self.con.execute("SELECT count(key), count(*) - count(key) FROM d").fetchall()

@@ -211,6 +211,8 @@ def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotW
             swap = snapshot_apply(staging, diff, previous, regions, snapshot.rows,
                                   on_swapped=lambda swap: mark_complete(swap, diff.unique))
     run.stats["timings"]["diff"] = round(took, 3)  # DuckDB's part of "write"
+    # key-hash passes of the join, and how many times a pass ran out of memory (passes doubled)
+    run.stats["snapshot_diff"] = {"passes": diff.passes, "out_of_memory": diff.retries}
     return swap
 
 
@@ -278,5 +280,6 @@ def scan_summary(run: ScanRun) -> dict:
         "outside_locations": (run.stats or {}).get("outside_locations", 0),
         "timings": (run.stats or {}).get("timings", {}),
         "inventory": (run.stats or {}).get("inventory"),
+        "snapshot_diff": (run.stats or {}).get("snapshot_diff"),
         "error": run.error or None,
     }

@@ -168,6 +168,7 @@ def test_a_diff_split_into_passes_or_retried_after_running_out_of_memory_gives_t
     counts = same_as_staged([("scan", report(objects())), ("scan", report(objects({5, 6, 2000}, {7}, {1})))])
     assert counts[1]["diff"] == "snapshot" and counts[1]["written"] == 4 and counts[1]["deleted"] == 1
     assert failed == [5, 10]
+    assert ScanRun.objects.order_by("-pk").first().stats["snapshot_diff"] == {"passes": 10, "out_of_memory": 1}
 
 
 def test_rows_written_by_a_snapshot_rescan_are_the_changes(lake, report):
