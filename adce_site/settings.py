@@ -146,6 +146,12 @@ ADCE_S3_EVENTS_QUEUE_URL = env.str("ADCE_S3_EVENTS_QUEUE_URL", default="")
 ADCE_TASK_FILE_DIR = env.str("ADCE_TASK_FILE_DIR", default="") or None
 # Admin CSV/XLSX exports refuse more rows than this (narrow the filter instead).
 ADCE_EXPORT_MAX_ROWS = env.int("ADCE_EXPORT_MAX_ROWS", default=100_000)
+# A complete sequential scan writes the rows it made a store's inventory to a Parquet file here; the next
+# scan of the same regions diffs against it in DuckDB and writes only what changed (issue 23 item 3).
+ADCE_INVENTORY_SNAPSHOTS = env.bool("ADCE_INVENTORY_SNAPSHOTS", default=True)
+ADCE_INVENTORY_SNAPSHOT_DIR = env.str("ADCE_INVENTORY_SNAPSHOT_DIR", default=str(VAR_DIR / "inventory-snapshots"))
+# DuckDB's memory for that diff; beyond it, it spills to a temp folder under the snapshot directory.
+ADCE_SNAPSHOT_DIFF_MEMORY = env.str("ADCE_SNAPSHOT_DIFF_MEMORY", default="100MB")
 # ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

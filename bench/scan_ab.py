@@ -9,8 +9,11 @@ process under `/usr/bin/time` (peak RSS, user + system CPU seconds), with the sa
     .venv/bin/python bench/scan_ab.py --workdir /work/ha-bench --size 3000000 --trees /tmp/base . \
         --db sqlite postgres --pairs 2 --pg-url postgres://postgres@127.0.0.1:5432/adce_ha_bench
 
-Both trees run with this virtualenv's Python; a tree's own manage.py imports its own packages (the
-script's folder comes first on sys.path). One JSON line per run on stdout, a summary line per run on stderr.
+A tree runs with its own virtualenv's Python (TREE/.venv/bin/python) if it has one, else with this one;
+a tree's own manage.py imports its own packages (the script's folder comes first on sys.path).
+`--duckdb`: each pair also times DuckDB's ingest of the same report (bench/ingest_scale.py's peer), so that
+every step can be read as a multiple of it within the pair. One JSON line per run on stdout, a summary
+line per run on stderr; each line says the load average when it began.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest_scale import _admin, checks, report, timed  # noqa: E402
+from bench.ingest_scale import DUCKDB_INGEST, _admin, checks, report, timed  # noqa: E402
 
 STEPS = (("scan", "manifest"), ("rescan_unchanged", "manifest"), ("rescan_changed", "changed"))
 
@@ -50,16 +53,23 @@ def fresh_db(kind: str, workdir: Path, size: int, pg_url: str) -> dict:
     return env
 
 
+def tree_python(tree: Path) -> str:
+    own = tree / ".venv" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
 def run(tree: Path, kind: str, size: int, exp: dict, workdir: Path, pg_url: str, count: int = 3) -> dict:
     env = fresh_db(kind, workdir, size, pg_url)
     steps = {}
     for name, which in STEPS[:count]:
         uri = exp["manifest_uri"] if which == "manifest" else exp["changed"]["manifest_uri"]
+        load = os.getloadavg()[0]
         step = timed(f"{tree.name or tree} {kind} {name}",
-                     [sys.executable, str(tree / "manage.py"), "scan", "--inventory-manifest", uri, "--json"],
+                     [tree_python(tree), str(tree / "manage.py"), "scan", "--inventory-manifest", uri, "--json"],
                      env, pg=kind == "postgres")
         doc = json.loads(step.pop("stdout"))
-        step.update(inventory=doc["inventory"], objects=doc["objects"], unmatched=doc["unmatched"])
+        step.update(inventory=doc["inventory"], objects=doc["objects"], unmatched=doc["unmatched"],
+                    timings=doc.get("timings"), load=round(load, 2))
         steps[name] = step
     return steps
 
@@ -74,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, choices=[1, 2, 3], default=3,
                     help="the first N steps only (1: the first scan; 2: and the unchanged rescan)")
     ap.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/adce_ha_bench")
+    ap.add_argument("--duckdb", action="store_true", help="also time DuckDB's ingest of the report, once per pair")
     args = ap.parse_args(argv)
     workdir = Path(args.workdir)
     exp = report(workdir, args.size)
@@ -81,6 +92,14 @@ def main(argv=None) -> int:
     ok = True
     for pair in range(1, args.pairs + 1):
         order = trees if pair % 2 else trees[::-1]  # A B (C …), then (… C) B A
+        if args.duckdb:
+            load = os.getloadavg()[0]
+            duck = timed(f"duckdb ingest {args.size}", [sys.executable, "-c", DUCKDB_INGEST, exp["manifest_uri"],
+                                                        str(workdir / f"duck-{args.size}.db")], dict(os.environ))
+            ok = ok and int(duck.pop("stdout").split()[-1]) == exp["objects"]  # after DuckDB's progress bar
+            print(json.dumps({"pair": pair, "tree": "duckdb", "size": args.size, "load": round(load, 1),
+                              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              "steps": {"ingest": duck}}), flush=True)
         for kind in args.db:
             for tree in order:
                 load = os.getloadavg()[0]

@@ -200,6 +200,39 @@ class StoredObject(models.Model):
         return f"{self.store}/{self.key}"
 
 
+class InventorySnapshot(models.Model):
+    """The rows one store's last swap made its inventory, as a Parquet file (reconciliation.engine.inventory_snapshot).
+
+    Recorded inside the swap's transaction by a complete sequential scan; any other swap of the store
+    (a scan that writes none: parallel) deletes it in its own. A rescan of exactly the same regions
+    diffs its rows against the file instead of staging them all: valid only while it is the store's
+    last swap, and only together with the keys touched since `touch_mark` (InventoryTouch)."""
+
+    store = ByteOrderCharField(max_length=255, unique=True)
+    regions = models.JSONField(default=list, help_text="[store, prefix] pairs the scan replaced, sorted.")
+    scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    path = models.CharField(max_length=1024)
+    rows = models.BigIntegerField()
+    # True: no key twice in the file (a rescan may join it as it is); None: not known.
+    unique_keys = models.BooleanField(null=True)
+    touch_mark = models.BigIntegerField(default=0, help_text="The highest InventoryTouch id the file includes.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Snapshot of {self.store} (scan #{self.scan_id}, {self.rows} rows)"
+
+
+class InventoryTouch(models.Model):
+    """A key of the inventory written outside a scan (S3 events, verification), logged in the same
+    transaction as the write: after it, the database and the store's snapshot may differ for that key."""
+
+    store = ByteOrderCharField(max_length=255)
+    key = ByteOrderTextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "id"], name="inventorytouch_store_id")]
+
+
 class ReconcileRun(RunRecord):
     run_kind = "reconcile"
 

@@ -30,8 +30,14 @@ def _static_root(tmp_path_factory):
     return tmp_path_factory.mktemp("static")
 
 
+@pytest.fixture
+def _snapshot_root(tmp_path_factory):
+    # One per test, beside its tmp_path: scan ids (file names) repeat from test to test.
+    return tmp_path_factory.mktemp("inventory-snapshots")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_settings(settings, _static_root):
+def _isolated_settings(settings, _static_root, _snapshot_root):
     # No test may depend on (or leak into) the developer's environment.
     settings.ADCE_ALLOW_SHELL_PROBES = False
     settings.ADCE_EVENTS_TOKEN = "test-token"
@@ -39,6 +45,7 @@ def _isolated_settings(settings, _static_root):
     settings.ADCE_NOTIFY_WEBHOOK_URL = ""
     # The manifest storage needs a `collectstatic` first; tests render pages without one (the demo's
     # browser test, tests/browser/test_demo_server.py, serves the real collected, hashed files).
+    settings.ADCE_INVENTORY_SNAPSHOT_DIR = str(_snapshot_root)  # never the project's var/
     settings.STATIC_ROOT = _static_root  # `demo` collects static files here
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

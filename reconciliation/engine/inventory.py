@@ -46,6 +46,7 @@ from reconciliation.engine.inventory_sql import (
     staging_columns_sql,
     upsert_changed,
 )
+from reconciliation.engine.inventory_snapshot import snapshots_supersede, touch_log_lock
 from reconciliation.engine.sqlite_insert import STAGE_DB, sqlite_insert, sqlite_stage_attach, sqlite_stage_detach
 from reconciliation.engine.write_behind import WriteBehind, sqlite_files
 
@@ -99,6 +100,7 @@ class InventoryStaging:
         try:
             with connection.cursor() as cur:
                 if self.vendor == "postgresql":
+                    touch_log_lock(cur)  # before the table: writers log their key first, then write it
                     # Taken before looking, so no concurrent scan can fill the table in between.
                     cur.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
                     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
@@ -157,11 +159,24 @@ class InventoryStaging:
             pass
 
     # -- staging ---------------------------------------------------------------------------
-    def add_batch(self, batch: pa.RecordBatch) -> None:
-        """A STAGING_SCHEMA batch."""
+    @property
+    def table(self) -> str:
+        """The staging table's name as the swap's statements write it."""
+        return self._target
+
+    def index(self) -> None:
+        """Index (SQLite) or analyse (PostgreSQL) the staged rows before a diff reads them."""
+        self._end_copy()
+        with connection.cursor() as cur:
+            staging_index(cur, STAGING, STAGE_DB if self._attached else "")
+
+    def add_batch(self, batch: pa.RecordBatch, *, count: bool = True) -> None:
+        """A STAGING_SCHEMA batch. `count=False`: not one of the scan's rows (a rescan re-staging a
+        touched key), left out of `rows`."""
         if not batch.num_rows:
             return
-        self.rows += batch.num_rows
+        if count:
+            self.rows += batch.num_rows
         if self.vendor == "postgresql":
             if self._copy is None:
                 cur = connection.cursor().cursor  # the psycopg 3 cursor under Django's wrapper
@@ -177,6 +192,10 @@ class InventoryStaging:
                 sqlite_insert(cur, self._target, batch)
             finally:
                 cur.close()
+
+    def flush(self) -> None:
+        """Every row added so far is in the staging table (PostgreSQL: the COPY stream ends)."""
+        self._end_copy()
 
     def _end_copy(self, *, abort: bool = False):
         """Finish the COPY stream; every row is in the database after it."""
@@ -206,13 +225,14 @@ class InventoryStaging:
         the table and its indexes). An unchanged row keeps the id of the scan that wrote it."""
         self._end_copy()
         if self.bulk:
-            return self._finish_bulk(self.rows, on_swapped)
+            return self._finish_bulk(regions, self.rows, on_swapped)
         schema = STAGE_DB if self._attached else ""
         return swap_staged(regions, self.rows, schema=schema, on_swapped=on_swapped)
 
-    def _finish_bulk(self, staged: int, on_swapped) -> dict:
+    def _finish_bulk(self, regions: Sequence[Region], staged: int, on_swapped) -> dict:
         with connection.cursor() as cur:
             duplicates = build_indexes(cur, dedupe_by_id)
+            snapshots_supersede(regions)
             swap = {"deleted": 0, "written": staged - duplicates, "unchanged": 0, "staged": staged, "bulk_load": True}
             if on_swapped is not None:
                 on_swapped(swap)
@@ -233,12 +253,11 @@ def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGIN
     with connection.cursor() as cur:
         existing = any(region_has_rows(cur, r) for r in regions)
         if existing:
-            if vendor == "postgresql":
-                cur.execute(f"ANALYZE {staging}")  # autovacuum never analyses temp tables
-            else:
-                index = f"{schema}.{staging}_key" if schema else f"{staging}_key"  # an index lives with its table
-                cur.execute(f'CREATE INDEX {index} ON {staging} ("key", "store")')
+            staging_index(cur, staging, schema)
     with transaction.atomic(), connection.cursor() as cur:
+        touch_log_lock(cur)
+        # Whoever swaps a store replaces its snapshot: a scan records its own in on_swapped.
+        snapshots_supersede(regions)
         if existing and vendor == "postgresql":
             # The diff is a hash join of the staged rows and the region: in memory, not
             # spilled to disk in 4 MB pieces (the default work_mem), for this transaction only.
@@ -265,6 +284,16 @@ def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGIN
     if vendor == "postgresql":
         analyse_after(deleted + written)
     return swap
+
+
+def staging_index(cur, staging: str = STAGING, schema: str = "") -> None:
+    """Before a diff reads the staging table: PostgreSQL's statistics of it (autovacuum never analyses
+    temp tables), SQLite's (key, store) index (the diff probes it once per stored or staged row)."""
+    if connection.vendor == "postgresql":
+        cur.execute(f"ANALYZE {staging}")
+    else:
+        index = f"{schema}.{staging}_key" if schema else f"{staging}_key"  # an index lives with its table
+        cur.execute(f'CREATE INDEX {index} ON {staging} ("key", "store")')
 
 
 def build_indexes(cur, dedupe) -> int:

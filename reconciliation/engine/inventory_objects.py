@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pyarrow as pa
+from django.db import transaction
 
+from reconciliation.engine.inventory_snapshot import touches_log
 from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.models import DataType, StoredObject
 
@@ -38,10 +40,14 @@ def objects_upsert(store: str, objects: Iterable, *, matcher=None, scan=None) ->
             source_id=source_of.get(dt_id), data_type_id=dt_id, partition=part, scan=scan,
         ))
     if rows:
-        StoredObject.objects.bulk_create(
-            rows, batch_size=2000, update_conflicts=True, unique_fields=["key", "store"],
-            update_fields=["size", "last_modified", "etag", "source", "data_type", "partition", "scan"],
-        )
+        # The key is logged first, in the write's transaction: the next rescan re-applies its report to
+        # it instead of trusting the store's snapshot (reconciliation.engine.inventory_snapshot).
+        with transaction.atomic():
+            touches_log(store, [row.key for row in rows])
+            StoredObject.objects.bulk_create(
+                rows, batch_size=2000, update_conflicts=True, unique_fields=["key", "store"],
+                update_fields=["size", "last_modified", "etag", "source", "data_type", "partition", "scan"],
+            )
     return touched
 
 
@@ -50,9 +56,12 @@ def objects_delete(store: str, keys: Iterable[str]) -> set[tuple[int, str]]:
     keys = list(keys)
     touched: set[tuple[int, str]] = set()
     for i in range(0, len(keys), 2000):
-        qs = StoredObject.objects.filter(store=store, key__in=keys[i:i + 2000])
-        touched.update((d, p) for d, p in qs.exclude(data_type=None).values_list("data_type_id", "partition"))
-        qs.delete()
+        chunk = keys[i:i + 2000]
+        with transaction.atomic():  # logged first, as in objects_upsert
+            touches_log(store, chunk)
+            qs = StoredObject.objects.filter(store=store, key__in=chunk)
+            touched.update((d, p) for d, p in qs.exclude(data_type=None).values_list("data_type_id", "partition"))
+            qs.delete()
     return touched
 
 

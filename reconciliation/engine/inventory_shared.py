@@ -21,6 +21,7 @@ from django.db import connection, transaction
 
 from reconciliation.engine import copy_binary
 from reconciliation.engine.inventory import build_indexes, swap_staged
+from reconciliation.engine.inventory_snapshot import snapshots_supersede, touch_log_lock
 from reconciliation.engine.inventory_sql import (
     COLUMNS_SQL,
     TABLE,
@@ -75,6 +76,7 @@ def shared_staging_replace(scan_id: int, regions: Sequence[Region], staged: int,
     InventoryStaging.replace does; an empty inventory is bulk-loaded (indexes dropped and built once)."""
     name = staging_name(scan_id)
     with transaction.atomic(), connection.cursor() as cur:
+        touch_log_lock(cur)  # before the table: writers log their key first, then write it
         # Taken before looking, so no concurrent scan can fill the table in between.
         cur.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
         if inventory_empty(cur):
@@ -84,6 +86,7 @@ def shared_staging_replace(scan_id: int, regions: Sequence[Region], staged: int,
                 cur.execute(drop)
             cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM {name}")
             duplicates = build_indexes(cur, lambda c: _dedupe_by_order(c, name))
+            snapshots_supersede(regions)  # a parallel scan writes no snapshot: the store's last one is stale
             swap = {"deleted": 0, "written": staged - duplicates, "unchanged": 0, "staged": staged, "bulk_load": True}
             if on_swapped is not None:
                 on_swapped(swap)

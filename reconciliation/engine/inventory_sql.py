@@ -108,6 +108,20 @@ def delete_vanished(cur, region: Region, vendor: str, staging: str = STAGING) ->
     return max(cur.rowcount, 0)
 
 
+def delete_keys(cur, vendor: str, store: str, keys: list[str], *, table: str = TABLE) -> int:
+    """Delete the rows of `keys` in `store` (a rescan's vanished keys: a few, each found by the unique index)."""
+    deleted = 0
+    for i in range(0, len(keys), 5_000):
+        chunk = keys[i:i + 5_000]
+        if vendor == "postgresql":
+            cur.execute(f'DELETE FROM {table} WHERE "store" = %s AND "key" = ANY(%s)', [store, chunk])
+            deleted += max(cur.rowcount, 0)
+        else:
+            cur.executemany(f'DELETE FROM {table} WHERE "key" = %s AND "store" = %s', [(k, store) for k in chunk])
+            deleted += max(cur.rowcount, 0)
+    return deleted
+
+
 def _none_vanished(cur, region: Region, staging: str) -> bool:
     """After the upsert the region holds its stored rows plus every staged key: it holds exactly as many
     rows as distinct keys were staged in it only if no stored row is missing from the staging. Two index
@@ -137,14 +151,19 @@ def diff_apply_postgresql(cur, regions, staging: str = STAGING) -> tuple[int, in
     delete_vanished join them twice (a temp table gets no parallel workers: 3 M rows, 10.5 s for the
     full join against 10.5 + 7.3 s for the two anti-joins). The vanished rows are deleted by id through
     the primary key (an array, not a join: no second scan of the table). Returns (written, deleted); None, with
-    nothing changed, when a key was staged twice (the two-statement path sorts that out)."""
+    nothing changed, if a key was written twice all the same (the two-statement path sorts that out)."""
     conds, params = zip(*(_region_sql(r, "postgresql") for r in regions))
     where = " OR ".join(f"({c})" for c in conds)
     cols = ", ".join(f's."{c}"' for c in STAGING_COLUMNS)
-    sql = (f'WITH d AS (SELECT {cols}, m."id" AS gone FROM {staging} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
+    # A key staged twice: only its later row may be written. Without the `later` test, an earlier row
+    # that differs from the stored one was written while the later one, equal to it, was not in d.
+    later = (f'NOT EXISTS (SELECT 1 FROM {staging} t WHERE t."store" = d."store" AND t."key" = d."key" '
+             f'AND t."n" > d."n")')
+    sql = (f'WITH d AS (SELECT {cols}, s."n", m."id" AS gone FROM {staging} s FULL JOIN (SELECT * FROM {TABLE} WHERE {where}) m '
            f'ON m."store" = s."store" AND m."key" = s."key" WHERE m."id" IS NULL OR s."key" IS NULL OR NOT ({_same_row("postgresql")})), '
            f'deleted AS (DELETE FROM {TABLE} WHERE "id" = ANY(ARRAY(SELECT gone FROM d WHERE "key" IS NULL)) RETURNING 1), '
-           f'written AS (INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM d WHERE "key" IS NOT NULL{_UPSERT} RETURNING 1) '
+           f'written AS (INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {COLUMNS_SQL} FROM d WHERE "key" IS NOT NULL '
+           f'AND {later}{_UPSERT} RETURNING 1) '
            f"SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM deleted)")
     try:
         with transaction.atomic():
@@ -162,16 +181,24 @@ def upsert_changed(cur, vendor: str, staging: str = STAGING) -> int:
     if vendor == "postgresql":
         try:
             with transaction.atomic():
-                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only}{upsert}")
+                later = f'NOT EXISTS (SELECT 1 FROM {staging} t WHERE t."store" = s."store" AND t."key" = s."key" AND t."n" > s."n")'
+                cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} "
+                            f"AND {later}{upsert}")
                 return max(cur.rowcount, 0)
         except ProgrammingError:  # a key staged twice: "cannot affect row a second time"
             pass
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT DISTINCT ON (s.store, s.key) {cols} FROM {staging} s "
-                    f"{changed_only} ORDER BY s.store, s.key, s.n DESC{upsert}")
+        # The later row of each key first, then compared: comparing first would keep an earlier row
+        # whose key's later row is the stored one (the later row must win).
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM (SELECT DISTINCT ON (store, key) * "
+                    f"FROM {staging} ORDER BY store, key, n DESC) s {changed_only}{upsert}")
     else:
-        # SQLite applies the rows in order, so the later of two rows for one key wins.
-        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} "
-                    f"ORDER BY s.rowid{upsert}")
+        # Only the later row of a key listed twice: an earlier one that differs from the stored row
+        # would otherwise be written while the later one, equal to it, was skipped. A probe of the
+        # staging's (key, store) index per row.
+        later = (f'NOT EXISTS (SELECT 1 FROM {staging} t WHERE t."key" = s."key" AND t."store" = s."store" '
+                 f"AND t.rowid > s.rowid)")
+        cur.execute(f"INSERT INTO {TABLE} ({COLUMNS_SQL}) SELECT {cols} FROM {staging} s {changed_only} AND {later}"
+                    f"{upsert}")
     return max(cur.rowcount, 0)
 
 

@@ -56,11 +56,24 @@ def scan_run_context(run: ScanRun) -> dict:
         ],
         "locations": locations,
         "timings": _timings(stats.get("timings")),
-        "inventory": [(k, f"{v:,}") for k, v in inventory.items() if isinstance(v, int)],
+        "inventory": _inventory_rows(inventory),
         "unmatched": unmatched_rows(keys, [loc["uri"] for loc in locations], sources),
         "unmatched_more": max(0, run.unmatched_count - len(keys)),
         **(_parts(run) if run.parallel else {}),
     }
+
+
+def _inventory_rows(inventory: dict) -> list[tuple[str, str]]:
+    """The swap's counts, then how it diffed: against the last scan's snapshot, or staged (and why no
+    snapshot served)."""
+    rows = [(k, f"{v:,}") for k, v in inventory.items() if isinstance(v, int) and not isinstance(v, bool)]
+    if inventory.get("bulk_load"):
+        rows.append(("diff", "none: bulk load of an empty inventory"))
+    elif inventory.get("diff"):
+        rows.append(("diff", "against the last scan's snapshot" if inventory["diff"] == "snapshot" else "staged rows"))
+    if inventory.get("snapshot_refused") and not inventory.get("bulk_load"):
+        rows.append(("no snapshot diff", inventory["snapshot_refused"]))
+    return rows
 
 
 def _parts(run: ScanRun) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -33,6 +34,14 @@ from adce_site.cli import no_progress
 from adce_site.runs import run_record
 from reconciliation.choices import ScanMode
 from reconciliation.engine.inventory import InventoryStaging
+from reconciliation.engine.inventory_snapshot import (
+    SnapshotDiff,
+    SnapshotWriter,
+    snapshot_apply,
+    snapshot_candidates,
+    snapshot_refusal,
+    snapshots_enabled,
+)
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.models import ScanRun
 from reconciliation.services.scan_parallel import scan_parts_expire
@@ -40,6 +49,7 @@ from reconciliation.services.scan_plan import ScanFailed, ScanPlan, ScanTotals, 
 from reconciliation.services.scan_stream import iter_batches
 from reconciliation.storage import StorageError
 
+logger = logging.getLogger("adce.scan")
 
 @contextlib.contextmanager
 def paused_gc():
@@ -107,27 +117,103 @@ def _scan(run: ScanRun, plan: ScanPlan, matcher, totals: ScanTotals, started: fl
             _finish(run, plan, totals, started, 0.0)
             run.save()
             return
-        # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
-        with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
-            for batch in read_ahead(batches):
-                staging.add_batch(batch)
-            progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
-            t0 = time.perf_counter()
+        snapshot = SnapshotWriter(run.pk) if snapshots_enabled() else None
+        try:
+            t0 = _store(run, plan, totals, started, progress, batches, snapshot)
+        except BaseException:
+            if snapshot is not None:
+                snapshot.discard()  # the inventory, its snapshot row and file are as they were
+            raise
+        run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
+        # The run's duration and finish include the commit of the swap (a bulk load's
+        # commit is a good part of its write).
+        run.duration_ms = int((time.perf_counter() - started) * 1000)
+        run.finished_at = timezone.now()
+        ScanRun.objects.filter(pk=run.pk).update(stats=run.stats, duration_ms=run.duration_ms,
+                                                 finished_at=run.finished_at)
 
-            def mark_complete(swap):
-                # inside the swap's transaction: the inventory, its counts and "completed" commit together
-                _finish(run, plan, totals, started, time.perf_counter() - t0)
-                run.stats["inventory"] = swap
-                run.save()
 
-            staging.replace([t.region for t in plan.targets], on_swapped=mark_complete)
-            run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
-            # The run's duration and finish include the commit of the swap (a bulk load's
-            # commit is a good part of its write).
-            run.duration_ms = int((time.perf_counter() - started) * 1000)
-            run.finished_at = timezone.now()
-            ScanRun.objects.filter(pk=run.pk).update(stats=run.stats, duration_ms=run.duration_ms,
-                                                     finished_at=run.finished_at)
+def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, progress, batches,
+           snapshot: SnapshotWriter | None) -> float:
+    """Make the scan's rows the inventory of its regions; returns when its write began.
+
+    With a snapshot of the stores (the last scan's rows), the rows only stream into the new snapshot
+    files, and the swap applies DuckDB's diff of the two (reconciliation.engine.inventory_snapshot).
+    Without one, or when it turns out not to fit, the rows are staged and diffed in the database."""
+    previous = snapshot_candidates(t.location.store for t in plan.targets) if snapshot is not None else {}
+    refusal = "no snapshot" if snapshot is not None else "snapshots off"
+    timer = {"t0": time.perf_counter()}
+
+    def mark_complete(swap, unique=None):
+        # inside the swap's transaction: the inventory, its counts, "completed" and the store's
+        # snapshot commit together
+        swap.setdefault("diff", "staged")
+        if swap["diff"] == "staged":
+            swap["snapshot_refused"] = refusal
+        _finish(run, plan, totals, started, time.perf_counter() - timer["t0"])
+        run.stats["inventory"] = swap
+        run.save()
+        if snapshot is not None:
+            if swap.get("bulk_load") and swap["written"] == swap["staged"]:  # the unique index took every row
+                unique = {store: True for store in snapshot.paths()}
+            snapshot.record(regions(), unique)
+
+    def regions():
+        return [t.region for t in plan.targets]  # the report's bucket narrows plan.targets while it is read
+
+    streamed_to_files = bool(previous)
+    if streamed_to_files:
+        for batch in read_ahead(batches):
+            snapshot.write(batch)
+        snapshot.close(regions())
+        progress(f"scan: {totals.total('objects')} objects listed; comparing with the last scan's snapshot\n")
+        timer["t0"] = time.perf_counter()
+        # The report's bucket may have narrowed the scan to fewer stores than were looked up.
+        previous = {store: snap for store, snap in previous.items() if store in {r.store for r in regions()}}
+        refusal = snapshot_refusal(previous, regions())
+        if refusal is None:
+            swap = _swap_by_snapshot(run, previous, regions(), snapshot, mark_complete)
+            if swap is not None:
+                return timer["t0"]
+            refusal = "the snapshot diff failed"
+        progress(f"scan: {refusal}; writing the inventory by the staged diff\n")
+        batches = snapshot.iter_batches()
+    # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
+    with InventoryStaging(bulk=plan.mode == ScanMode.INVENTORY_REPORT) as staging:
+        for batch in (batches if streamed_to_files else read_ahead(batches)):
+            if snapshot is not None and not streamed_to_files:
+                snapshot.write(batch)
+            staging.add_batch(batch)
+        if snapshot is not None and not streamed_to_files:
+            snapshot.close(regions())
+        progress(f"scan: {totals.total('objects')} objects listed; writing the inventory\n")
+        if not streamed_to_files:
+            timer["t0"] = time.perf_counter()
+        staging.replace(regions(), on_swapped=mark_complete)
+    return timer["t0"]
+
+
+def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotWriter, mark_complete) -> dict | None:
+    """The rescan's swap by the snapshot diff; None (nothing written) if DuckDB could not diff the files."""
+    new = snapshot.paths()
+    pairs = {store: (snap.path, new[store]) for store, snap in previous.items()}
+    t0 = time.perf_counter()
+    with SnapshotDiff(pairs, {s: p.unique_keys for s, p in previous.items()}, run.pk) as diff:
+        try:
+            diff.run()
+        except diff.error as exc:  # a corrupt or truncated old file shows here, not in its footer
+            logger.warning("scan #%s: snapshot diff failed (%s); staging every row instead", run.pk, exc)
+            return None
+        took = time.perf_counter() - t0
+        with InventoryStaging() as staging:
+            for batch in diff.changed_batches():
+                staging.add_batch(batch, count=False)
+            swap = snapshot_apply(staging, diff, previous, regions, snapshot.rows,
+                                  on_swapped=lambda swap: mark_complete(swap, diff.unique))
+    run.stats["timings"]["diff"] = round(took, 3)  # DuckDB's part of "write"
+    # key-hash passes of the join, and how many times a pass ran out of memory (passes doubled)
+    run.stats["snapshot_diff"] = {"passes": diff.passes, "out_of_memory": diff.retries}
+    return swap
 
 
 def _finish(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, write_seconds: float) -> None:
@@ -194,5 +280,6 @@ def scan_summary(run: ScanRun) -> dict:
         "outside_locations": (run.stats or {}).get("outside_locations", 0),
         "timings": (run.stats or {}).get("timings", {}),
         "inventory": (run.stats or {}).get("inventory"),
+        "snapshot_diff": (run.stats or {}).get("snapshot_diff"),
         "error": run.error or None,
     }

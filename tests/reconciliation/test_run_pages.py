@@ -52,6 +52,17 @@ def test_scan_run_page_shows_tables_with_formatted_numbers(admin_client, scan):
     assert json.loads(admin_client.get(raw).content)["timings"] == {"list": 1.25, "write": 0.0042}
 
 
+
+def test_scan_run_page_says_how_the_inventory_was_diffed(admin_client, scan):
+    url = reverse("admin:reconciliation_scanrun_change", args=[scan.pk])
+    scan.stats["inventory"] = {"written": 3, "deleted": 0, "diff": "snapshot"}
+    scan.save()
+    assert "against the last scan&#x27;s snapshot" in text_of(admin_client.get(url))
+    scan.stats["inventory"] = {"written": 3, "deleted": 0, "diff": "staged", "snapshot_refused": "no snapshot of s3://lake"}
+    scan.save()
+    html = text_of(admin_client.get(url))
+    assert "staged rows" in html and "no snapshot of s3://lake" in html
+
 def test_a_scale_out_scan_page_lists_its_data_files(admin_client):
     """scan --parallel: one row per data file, the failed one with its error, the one still out with its
     lease, and a line that says where the run stands."""
