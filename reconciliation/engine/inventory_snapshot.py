@@ -380,6 +380,26 @@ def _arrow_reader(relation, rows: int) -> pa.RecordBatchReader:
     return relation.fetch_record_batch(rows)
 
 
+class SnapshotSuperseded(Exception):
+    """Another scan swapped the store after this rescan read its snapshot: the diff is against the wrong rows."""
+
+
+def snapshots_still_current(snapshots: dict[str, InventorySnapshot]) -> None:
+    """Raise SnapshotSuperseded unless `snapshots` are still their stores' recorded snapshots.
+
+    A rescan picks its snapshot when it starts and applies its diff minutes later; a scan of the same
+    store that swapped in between (nothing stops two scans of one store) left the database holding
+    *its* rows, and a diff against the older file would keep them wherever this report agrees with that
+    file. Called inside the apply's transaction after the touch log's lock, which every swap on
+    PostgreSQL takes first, so no swap can commit between this check and the apply; SQLite has one writer."""
+    wanted = {store: (snap.pk, snap.scan_id, snap.path) for store, snap in snapshots.items()}
+    current = {s.store: (s.pk, s.scan_id, s.path)
+               for s in InventorySnapshot.objects.select_for_update().filter(store__in=list(wanted))}
+    if current != wanted:
+        raise SnapshotSuperseded("another scan swapped " + ", ".join(sorted(
+            store for store in wanted if current.get(store) != wanted[store])) + " since this scan began")
+
+
 def snapshot_apply(staging, diff: SnapshotDiff, snapshots: dict[str, InventorySnapshot], regions: Sequence[Region],
                    staged: int, *, on_swapped=None) -> dict:
     """Apply a rescan's diff in one transaction: `staging` (an InventoryStaging, not a bulk load) holds
@@ -391,6 +411,7 @@ def snapshot_apply(staging, diff: SnapshotDiff, snapshots: dict[str, InventorySn
     staging.index()
     with transaction.atomic(), connection.cursor() as cur:
         touch_log_lock(cur)
+        snapshots_still_current(snapshots)
         snapshots_supersede(regions)
         touched = _touched(snapshots, regions)
         deleted = 0

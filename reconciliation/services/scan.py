@@ -36,6 +36,7 @@ from reconciliation.choices import ScanMode
 from reconciliation.engine.inventory import InventoryStaging
 from reconciliation.engine.inventory_snapshot import (
     SnapshotDiff,
+    SnapshotSuperseded,
     SnapshotWriter,
     snapshot_apply,
     snapshot_candidates,
@@ -173,9 +174,9 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
         refusal = snapshot_refusal(previous, regions())
         if refusal is None:
             swap = _swap_by_snapshot(run, previous, regions(), snapshot, mark_complete)
-            if swap is not None:
+            if isinstance(swap, dict):
                 return timer["t0"]
-            refusal = "the snapshot diff failed"
+            refusal = swap
         progress(f"scan: {refusal}; writing the inventory by the staged diff\n")
         batches = snapshot.iter_batches()
     # An inventory report is a bounded, fast read: the first ingest may bulk-load it.
@@ -193,8 +194,9 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
     return timer["t0"]
 
 
-def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotWriter, mark_complete) -> dict | None:
-    """The rescan's swap by the snapshot diff; None (nothing written) if DuckDB could not diff the files."""
+def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotWriter, mark_complete) -> dict | str:
+    """The rescan's swap by the snapshot diff, or why it did not happen (nothing written): DuckDB could
+    not diff the files, or another scan swapped the store meanwhile."""
     new = snapshot.paths()
     pairs = {store: (snap.path, new[store]) for store, snap in previous.items()}
     t0 = time.perf_counter()
@@ -203,13 +205,17 @@ def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotW
             diff.run()
         except diff.error as exc:  # a corrupt or truncated old file shows here, not in its footer
             logger.warning("scan #%s: snapshot diff failed (%s); staging every row instead", run.pk, exc)
-            return None
+            return "the snapshot diff failed"
         took = time.perf_counter() - t0
-        with InventoryStaging() as staging:
-            for batch in diff.changed_batches():
-                staging.add_batch(batch, count=False)
-            swap = snapshot_apply(staging, diff, previous, regions, snapshot.rows,
-                                  on_swapped=lambda swap: mark_complete(swap, diff.unique))
+        try:
+            with InventoryStaging() as staging:
+                for batch in diff.changed_batches():
+                    staging.add_batch(batch, count=False)
+                swap = snapshot_apply(staging, diff, previous, regions, snapshot.rows,
+                                      on_swapped=lambda swap: mark_complete(swap, diff.unique))
+        except SnapshotSuperseded as exc:  # rolled back: nothing written, the staged path decides
+            logger.warning("scan #%s: %s; staging every row instead", run.pk, exc)
+            return str(exc)
     run.stats["timings"]["diff"] = round(took, 3)  # DuckDB's part of "write"
     # key-hash passes of the join, and how many times a pass ran out of memory (passes doubled)
     run.stats["snapshot_diff"] = {"passes": diff.passes, "out_of_memory": diff.retries}

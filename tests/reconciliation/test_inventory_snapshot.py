@@ -342,3 +342,29 @@ def test_any_sequence_of_scans_and_events_ends_as_the_staged_path(lake, report, 
         else:
             played.append(("delete", key(step[1])))
     same_as_staged(played)
+
+
+def test_a_scan_that_swapped_the_store_meanwhile_sends_the_rescan_to_the_staged_path(lake, report, monkeypatch):
+    """Two scans of one store: B reads the snapshot of scan 1, C swaps the store while B diffs. B's diff is
+    against scan 1's rows, so it must not be applied to C's: B, the later swap, stages every row, and the
+    inventory is B's report — here equal to scan 1's, which a diff against scan 1 would have left as C's."""
+    from reconciliation.engine import inventory_snapshot
+
+    scan_run(manifest_uri=report(objects()))
+    competing = report(objects(changed=set(range(0, N, 10))))
+    run_diff, swapped = inventory_snapshot.SnapshotDiff.run, []
+
+    def diff_then_another_scan_swaps(self):
+        result = run_diff(self)
+        if not swapped:
+            swapped.append(None)  # C's own diff runs through here too: only B's starts C
+            swapped[0] = scan_run(manifest_uri=competing)
+        return result
+
+    monkeypatch.setattr(inventory_snapshot.SnapshotDiff, "run", diff_then_another_scan_swaps)
+    run = scan_run(manifest_uri=report(objects()))
+    assert swapped[0].stats["inventory"]["written"] == len(range(0, N, 10))  # C really changed the rows
+    assert run.stats["inventory"]["diff"] == "staged"
+    assert "since this scan began" in run.stats["inventory"]["snapshot_refused"]
+    assert set(StoredObject.objects.values_list("size", flat=True)) == {100, 1}  # B's report, not C's sizes
+    assert InventorySnapshot.objects.get(store=STORE).scan_id == run.pk
