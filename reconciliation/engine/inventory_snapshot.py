@@ -280,11 +280,17 @@ class SnapshotDiff:
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 
-    def _keys_unique(self, path) -> bool:
+    def _keys_unique(self, path, passes: int) -> bool:
         """No key twice in the file. A 64-bit hash per key: two keys may share one (then the exact,
-        slower dedupe runs for nothing), a repeated key never hides."""
-        sql = f"SELECT count(*) FROM (SELECT hash(key) FROM read_parquet({_literal(path)}) GROUP BY 1 HAVING count(*) > 1)"
-        return self.con.execute(sql).fetchall()[0][0] == 0
+        slower dedupe runs for nothing), a repeated key never hides. In the join's key-hash passes: the
+        group-by holds a pass's hashes, and all 30M at once ran out of memory under the 100 MB cap."""
+        for n in range(passes):
+            part = f"WHERE hash(key) % {passes} = {n}" if passes > 1 else ""
+            sql = (f"SELECT count(*) FROM (SELECT hash(key) FROM read_parquet({_literal(path)}) {part} "
+                   "GROUP BY 1 HAVING count(*) > 1)")
+            if self.con.execute(sql).fetchall()[0][0]:
+                return False
+        return True
 
     def _rows(self, path, unique: bool, columns: str, part: str) -> str:
         """The file's rows of one key partition, the later of two for one key only (the swap's rule: the
@@ -301,14 +307,15 @@ class SnapshotDiff:
         join still fails ("failed to pin block"; 10M keys need ~150 MB). So the keys are split by a hash
         into as many passes as the cap needs (each pass re-reads both files), and a pass that still runs
         out of memory is retried with twice as many."""
-        for store, (old, new) in self.pairs.items():
-            if self.known_unique.get(store) is None:
-                self.known_unique[store] = self._keys_unique(old)
-            self.unique[store] = self._keys_unique(new)
         rows = max(pq.read_metadata(path).num_rows for pair in self.pairs.values() for path in pair)
         passes = max(1, -(-rows // _rows_per_pass(settings.ADCE_SNAPSHOT_DIFF_MEMORY)))
         while True:
             try:
+                for store, (old, new) in self.pairs.items():
+                    if self.known_unique.get(store) is None:
+                        self.known_unique[store] = self._keys_unique(old, passes)
+                    if store not in self.unique:
+                        self.unique[store] = self._keys_unique(new, passes)
                 self._join(passes)
                 break
             except self.out_of_memory:
