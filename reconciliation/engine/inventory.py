@@ -168,7 +168,7 @@ class InventoryStaging:
         """Index (SQLite) or analyse (PostgreSQL) the staged rows before a diff reads them."""
         self._end_copy()
         with connection.cursor() as cur:
-            staging_index(cur, STAGING, STAGE_DB if self._attached else "")
+            staging_index(cur, self._target, STAGE_DB if self._attached else "")
 
     def add_batch(self, batch: pa.RecordBatch, *, count: bool = True) -> None:
         """A STAGING_SCHEMA batch. `count=False`: not one of the scan's rows (a rescan re-staging a
@@ -269,9 +269,8 @@ def swap_staged(regions: Sequence[Region], staged: int, *, staging: str = STAGIN
             # in both sides; the price is one scan of the region where an index probe would have
             # done for a tiny rescan.
             cur.execute("SET LOCAL enable_nestloop = off")
-        both = diff_apply_postgresql(cur, regions, staging) if existing and vendor == "postgresql" else None
-        if both is not None:
-            written, deleted = both
+        if existing and vendor == "postgresql":
+            written, deleted = diff_apply_postgresql(cur, regions, staging)
         elif existing:
             written = upsert_changed(cur, vendor, staging)
             deleted = sum(delete_vanished(cur, r, vendor, staging) for r in regions)

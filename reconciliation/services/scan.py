@@ -205,7 +205,8 @@ def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotW
             diff.run()
         except diff.error as exc:  # a corrupt or truncated old file shows here, not in its footer
             logger.warning("scan #%s: snapshot diff failed (%s); staging every row instead", run.pk, exc)
-            return "the snapshot diff failed"
+            # the reason on the run page and in --json: a bare "failed" hid a memory cap too small at 30M
+            return "the snapshot diff failed: " + (str(exc).splitlines() or [type(exc).__name__])[0][:300]
         took = time.perf_counter() - t0
         try:
             with InventoryStaging() as staging:
