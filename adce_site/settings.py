@@ -3,6 +3,7 @@
 SQLite under var/ and the django-q2 ORM broker, no services needed."""
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -152,6 +153,13 @@ ADCE_INVENTORY_SNAPSHOTS = env.bool("ADCE_INVENTORY_SNAPSHOTS", default=True)
 ADCE_INVENTORY_SNAPSHOT_DIR = env.str("ADCE_INVENTORY_SNAPSHOT_DIR", default=str(VAR_DIR / "inventory-snapshots"))
 # DuckDB's memory for that diff; beyond it, it spills to a temp folder under the snapshot directory.
 ADCE_SNAPSHOT_DIFF_MEMORY = env.str("ADCE_SNAPSHOT_DIFF_MEMORY", default="100MB")
+# Where a scan puts the objects it found (issue 23 item 2, docs/architecture.md "Object inventory storage"):
+# "rows" — StoredObject rows in this database (and a Parquet mirror for the next rescan's diff);
+# "files" — Parquet files under ADCE_INVENTORY_SNAPSHOT_DIR are the inventory, read through DuckDB, and the
+# database holds only the objects written since the last scan (S3 events, verification).
+ADCE_OBJECT_STORE = env.str("ADCE_OBJECT_STORE", default="rows")
+if ADCE_OBJECT_STORE not in ("rows", "files"):
+    raise ImproperlyConfigured(f'ADCE_OBJECT_STORE must be "rows" or "files", not {ADCE_OBJECT_STORE!r}')
 # ADCE_S3_RETRY_MODE (standard|adaptive) is read from the environment by reconciliation/storage/s3.py.
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

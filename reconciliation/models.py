@@ -216,7 +216,20 @@ class InventorySnapshot(models.Model):
     # True: no key twice in the file (a rescan may join it as it is); None: not known.
     unique_keys = models.BooleanField(null=True)
     touch_mark = models.BigIntegerField(default=0, help_text="The highest InventoryTouch id the file includes.")
+    # False: a mirror of the store's StoredObject rows (ADCE_OBJECT_STORE=rows, a rescan's diff base).
+    # True: the files ARE the store's inventory (ADCE_OBJECT_STORE=files); StoredObject then holds only
+    # the rows written since (S3 events, verification), which readers lay over the files
+    # (reconciliation.engine.object_files).
+    holds_objects = models.BooleanField(default=False)
+    parts = models.JSONField(default=list, help_text="Further files of the same snapshot, after `path`, in order.")
+    # The previous generation's files: kept until the next swap, so that a reader that picked them just
+    # before this swap committed can still read them; deleted then.
+    retired = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
+
+    def files(self) -> list[str]:
+        """Every file of the snapshot, in order (a later file's row of a key wins over an earlier one's)."""
+        return [self.path, *self.parts]
 
     def __str__(self):
         return f"Snapshot of {self.store} (scan #{self.scan_id}, {self.rows} rows)"
