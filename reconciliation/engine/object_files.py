@@ -55,6 +55,10 @@ def files_mode() -> bool:
     return settings.ADCE_OBJECT_STORE == "files"
 
 
+class ObjectFilesMissing(Exception):
+    """A store held in files lost a file: its inventory cannot be read (never shown as empty)."""
+
+
 def file_inventories(stores: Iterable[str] | None = None) -> dict[str, InventorySnapshot]:
     """The stores (all, or these) held in files, with their snapshot records."""
     qs = InventorySnapshot.objects.filter(holds_objects=True)
@@ -132,6 +136,11 @@ def objects_duckdb(stores: Iterable[str], *, tag: str = "read") -> Iterator:
         snapshots = file_inventories(stores)
         delta = _delta_table(sorted(snapshots))
         touched = _touched_table(snapshots)
+    for store, snap in sorted(snapshots.items()):
+        missing = [path for path in snap.files() if not os.path.isfile(path)]
+        if missing:
+            raise ObjectFilesMissing(f"the inventory of {store} is held in files and {missing[0]} is missing "
+                                     f"(scan #{snap.scan_id}); scan the store again to rebuild it")
     with duckdb_connection(tag) as con:
         con.register("adce_delta_arrow", delta)
         con.register("adce_touched_arrow", touched)

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 
 from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
-from reconciliation.engine.object_files import file_inventories, files_swap, objects_duckdb
+from reconciliation.engine.object_files import ObjectFilesMissing, file_inventories, files_swap, objects_duckdb
 from reconciliation.engine.inventory_sql import Region
 from reconciliation.models import InventorySnapshot, StoredObject
 from reconciliation.storage.locations import ObjectInfo
@@ -92,3 +92,10 @@ def test_a_mirror_snapshot_becomes_an_inventory_and_its_file_goes_at_commit(djan
         file_inventory(STORE, [object_row(STORE, "a/2")], unique=True)
     assert not os.path.exists(mirror_path), "a mirror is no one's inventory: no reader can hold it"
     assert view() == {(STORE, "a/2"): (100, "e")}
+
+
+def test_a_missing_file_is_an_error_naming_the_store_never_an_empty_inventory():
+    snap = file_inventory(STORE, [object_row(STORE, "a/1")], unique=True)
+    os.unlink(snap.path)
+    with pytest.raises(ObjectFilesMissing, match="s3://lake.*scan the store again"):
+        view()
