@@ -133,8 +133,8 @@ def gap_expected_objects(gap: Gap) -> list[dict]:
     """For the gap page: under each path pattern of the gap's data type, the key it expects for the
     gap's partition (relative, and as a URI under the source's location) and what the inventory holds
     there now (one indexed lookup per pattern)."""
-    from reconciliation.models import StoredObject
     from reconciliation.domain.patterns import expected_key
+    from reconciliation.object_selectors import object_at
     from reconciliation.storage.locations import LocationError, parse_location
 
     if gap.kind == GapKind.SHORT:  # §10: a count, not a partition: no key to expect
@@ -148,8 +148,8 @@ def gap_expected_objects(gap: Gap) -> list[dict]:
         relative = expected_key(pattern, partition=gap.partition, season=gap.season, day=gap.game_date)
         stored = None
         if location is not None and "{" not in relative:
-            stored = (StoredObject.objects.filter(store=location.store, key=location.prefix + relative)
-                      .values("size", "last_modified").first())
+            found = object_at(location.store, location.prefix + relative)
+            stored = found and {"size": found["size"], "last_modified": found["last_modified"]}
         rows.append({"pattern": pattern, "relative": relative,
                      "uri": (location.uri if location else gap.source.location) + relative, "stored": stored})
     return rows

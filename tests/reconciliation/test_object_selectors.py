@@ -1,0 +1,130 @@
+"""reconciliation.object_selectors: every read of the inventory gives the same answer for the same objects,
+held in StoredObject rows or in files (ADCE_OBJECT_STORE=files) — with a row written since the scan, a key
+deleted since, a key the scan listed twice — and a store in rows beside one in files."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from reconciliation import object_selectors as sel
+from reconciliation.domain.object_query import EVERY, Cond, search_prefixes, where_of
+from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
+from reconciliation.engine.object_files import file_inventories
+from reconciliation.models import StoredObject
+from reconciliation.storage.locations import ObjectInfo
+
+from .object_files_helpers import UTC, file_inventory, object_row
+from .test_tasks import make_source, make_type
+
+pytestmark = pytest.mark.django_db
+LAKE = "s3://lake"
+OTHER = "s3://other"  # always held in rows: reads must join both
+T0 = dt.datetime(2024, 11, 1, 10, tzinfo=UTC)
+T1 = dt.datetime(2024, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["rows", "files"])
+def lake(request, settings):
+    """The same objects, the lake held in rows or in files; then an upload and a removal since the scan."""
+    settings.ADCE_OBJECT_STORE = request.param
+    src = make_source("espn")
+    pbp, box = make_type(src, "play_by_play"), make_type(src, "box_score")
+
+    def row(key, size, dtype=pbp, partition=None, store=LAKE):
+        return object_row(store, key, size=size, source_id=src.pk, data_type_id=dtype and dtype.pk,
+                          partition=partition if partition is not None else key.rsplit("/", 1)[1].split(".")[0])
+    scanned = [row("espn/play_by_play/401.json", 10), row("espn/play_by_play/402.json", 20),
+               row("espn/play_by_play/403.json", 1), row("espn/box_score/401.json", 40, box),
+               row("espn/odd/z.txt", 50, None, ""), row("espn/play_by_play/403.json", 30)]  # 403 listed twice
+    if request.param == "files":
+        file_inventory(LAKE, scanned)
+        assert set(file_inventories()) == {LAKE}
+    else:
+        StoredObject.objects.bulk_create(StoredObject(**r) for r in scanned[:2] + scanned[3:])
+    StoredObject.objects.create(**row("espn/play_by_play/401.json", 70, store=OTHER))
+    objects_upsert(LAKE, [ObjectInfo(key="espn/play_by_play/404.json", size=5, last_modified=T1, etag="new"),
+                          ObjectInfo(key="espn/play_by_play/401.json", size=11, last_modified=T1, etag="new")])
+    removed = objects_delete(LAKE, ["espn/play_by_play/402.json", "espn/never/there.json"])
+    return {"mode": request.param, "src": src, "pbp": pbp, "box": box, "removed": removed}
+
+
+def test_object_at(lake):
+    assert sel.object_at(LAKE, "espn/play_by_play/401.json") | {} == {
+        "store": LAKE, "key": "espn/play_by_play/401.json", "size": 11, "last_modified": T1, "etag": "new",
+        "source_id": lake["src"].pk, "data_type_id": lake["pbp"].pk, "partition": "401", "scan_id": None}
+    assert sel.object_at(LAKE, "espn/play_by_play/403.json")["size"] == 30  # the later row of the key
+    assert sel.object_at(LAKE, "espn/play_by_play/403.json")["last_modified"] == T0
+    assert sel.object_at(LAKE, "espn/play_by_play/402.json") is None  # deleted since the scan
+    assert sel.object_at(OTHER, "espn/play_by_play/401.json")["size"] == 70
+    assert sel.object_at(LAKE, "espn/play_by_play/40") is None  # a key, not a prefix
+
+
+def test_keys_under(lake):
+    assert sel.keys_under(LAKE, "espn/play_by_play/") == [
+        "espn/play_by_play/401.json", "espn/play_by_play/403.json", "espn/play_by_play/404.json"]
+    assert sel.keys_under(LAKE, "espn/") == [
+        "espn/box_score/401.json", "espn/odd/z.txt", "espn/play_by_play/401.json", "espn/play_by_play/403.json",
+        "espn/play_by_play/404.json"]
+    assert sel.keys_under(OTHER, "") == ["espn/play_by_play/401.json"]
+    assert sel.keys_under(LAKE, "nothing/") == []
+
+
+def test_partition_objects_of_every_store(lake):
+    pbp = lake["pbp"].pk
+    got = sel.partition_objects(pbp, ["401", "402", "403"])
+    assert sorted(got) == sorted([(pbp, "401", "espn/play_by_play/401.json", 11, T1),   # lake: written since
+                                  (pbp, "401", "espn/play_by_play/401.json", 70, T0),   # other store, in rows
+                                  (pbp, "403", "espn/play_by_play/403.json", 30, T0)])
+    assert sel.partition_objects(pbp, []) == []
+
+
+def test_removal_returns_the_pair_of_an_object_held_only_in_files(lake):
+    # the removed key was never written since the scan: in files mode it is in the files only
+    assert lake["removed"] == {(lake["pbp"].pk, "402")}
+    assert sel.object_partitions(LAKE, ["espn/box_score/401.json", "espn/odd/z.txt", "no/such"]) == {
+        (lake["box"].pk, "401")}
+
+
+def test_objects_page_keyset_and_search(lake):
+    everything = [(o["store"], o["key"]) for o in sel.objects_page(EVERY, limit=100)]
+    assert everything == [(LAKE, "espn/box_score/401.json"), (LAKE, "espn/odd/z.txt"),
+                          (LAKE, "espn/play_by_play/401.json"), (LAKE, "espn/play_by_play/403.json"),
+                          (LAKE, "espn/play_by_play/404.json"), (OTHER, "espn/play_by_play/401.json")]
+    pages, after = [], None
+    while page := sel.objects_page(EVERY, after=after, limit=4):
+        pages.append([(o["store"], o["key"]) for o in page])
+        after = pages[-1][-1]
+    assert pages == [everything[:4], everything[4:]]
+    found = sel.objects_page(sel.search_where("play_by_play/40"))  # relative to the source's location
+    assert [(o["store"], o["key"], o["size"]) for o in found] == [
+        (LAKE, "espn/play_by_play/401.json", 11), (LAKE, "espn/play_by_play/403.json", 30),
+        (LAKE, "espn/play_by_play/404.json", 5)]
+    assert [o["store"] for o in sel.objects_page(sel.search_where("espn/play_by_play/401"))] == [LAKE, OTHER]
+    assert [o["key"] for o in sel.objects_page(sel.search_where("s3://other/espn/"))] == ["espn/play_by_play/401.json"]
+    assert sel.objects_page(sel.search_where("by_play/")) == []  # prefix only
+    assert len(sel.objects_page(sel.with_source(EVERY, lake["src"].pk))) == 6
+    assert sel.objects_page(sel.with_source(EVERY, lake["src"].pk + 1)) == []
+
+
+def test_objects_rows_stream_every_object(lake):
+    rows = list(sel.objects_rows(EVERY, ("key", "size")))
+    assert sorted(rows) == sorted([("espn/box_score/401.json", 40), ("espn/odd/z.txt", 50),
+                                   ("espn/play_by_play/401.json", 11), ("espn/play_by_play/403.json", 30),
+                                   ("espn/play_by_play/404.json", 5), ("espn/play_by_play/401.json", 70)])
+    assert sel.objects_count_over(EVERY, 5) and not sel.objects_count_over(EVERY, 6)
+    where = where_of(Cond("store", "eq", LAKE), Cond("data_type_id", "eq", None))
+    assert list(sel.objects_rows(where, ("key",))) == [("espn/odd/z.txt",)]
+
+
+@pytest.mark.parametrize("term, wanted", [
+    ("", None),
+    ("  ", None),
+    ("pbp/4", [(None, "pbp/4"), ("file://", "data/lake/pbp/4"), ("s3://lake", "espn/pbp/4")]),
+    ("/pbp/4", [(None, "/pbp/4"), ("file://", "data/lake/pbp/4"), ("s3://lake", "espn/pbp/4")]),
+    ("s3://lake/espn/x", [("s3://lake", "espn/x")]),
+    ("S3://lake", [("s3://lake", "")]),
+    ("file:///data/lake/a", [("file://", "data/lake/a")]),
+])
+def test_search_terms_parse_once_for_both_paths(term, wanted):
+    assert search_prefixes(term, [("s3://lake", "espn/"), ("file://", "data/lake/")]) == wanted
