@@ -4,7 +4,7 @@ scans' writers and reconcile goes through here.
 
 Each read states which objects it wants once, as a Where (reconciliation.domain.object_query); the stores
 held in files answer it through DuckDB (reconciliation.engine.object_reads, over the overlay rule's view),
-the others through the ORM (`_q` below), in one database snapshot.
+the others through the ORM (`where_q` below), in one database snapshot.
 
     object_at(store, key) -> dict | None                       # the gap page's expected keys
     keys_under(store, prefix) -> iterator of keys               # verification's region listing
@@ -26,7 +26,7 @@ from reconciliation.domain.object_query import COLUMNS, EVERY, Cond, Where, both
 from reconciliation.domain.object_query import search_where as _search_where
 
 
-def _cond_q(cond: Cond) -> Q:
+def _condwhere_q(cond: Cond) -> Q:
     if cond.op == "eq":
         return Q(**{f"{cond.column}__isnull": True}) if cond.value is None else Q(**{cond.column: cond.value})
     if cond.op == "prefix":
@@ -34,7 +34,7 @@ def _cond_q(cond: Cond) -> Q:
     return Q(**{f"{cond.column}__in": list(cond.value)})
 
 
-def _q(where: Where) -> Q:
+def where_q(where: Where) -> Q:
     """The ORM's form of a Where (engine.object_reads.where_sql is DuckDB's)."""
     if not where:
         return Q(pk__in=[])
@@ -42,7 +42,7 @@ def _q(where: Where) -> Q:
     for conj in where:
         part = Q()
         for cond in conj:
-            part &= _cond_q(cond)
+            part &= _condwhere_q(cond)
         result = part if result is None else result | part
     return result
 
@@ -67,10 +67,10 @@ def _reading(where: Where) -> Iterator[set[str]]:
 def _rows_qs(where: Where, held: set[str]):
     from reconciliation.models import StoredObject
 
-    return StoredObject.objects.filter(_q(where)).exclude(store__in=sorted(held))
+    return StoredObject.objects.filter(where_q(where)).exclude(store__in=sorted(held))
 
 
-def _after_q(after: tuple[str, str]) -> Q:
+def _afterwhere_q(after: tuple[str, str]) -> Q:
     return Q(store__gt=after[0]) | Q(store=after[0], key__gt=after[1])
 
 
@@ -82,7 +82,7 @@ def _read(where: Where, columns: Sequence[str], *, after: tuple[str, str] | None
     with _reading(where) as held:
         qs = _rows_qs(where, held)
         if after is not None:
-            qs = qs.filter(_after_q(after))
+            qs = qs.filter(_afterwhere_q(after))
         qs = qs.order_by("store", "key").values_list(*columns)
         rows = list(qs[:limit] if limit is not None else qs.iterator(chunk_size=10_000))
         files = list(files_rows(where, held, columns, after=after, limit=limit)) if held else []
@@ -137,18 +137,17 @@ def objects_count_over(where: Where, cap: int) -> bool:
 
 
 def objects_rows(where: Where = EVERY, columns: Sequence[str] = COLUMNS) -> Iterator[tuple]:
-    """Every object `where` takes, streamed: the stores held in rows (in chunks, by (store, key)), then
-    the stores held in files (through DuckDB, by (store, key)). Memory stays flat whatever the size."""
+    """Every object `where` takes, streamed in (store, key) order: the stores held in rows (in chunks) merged
+    with those held in files (through DuckDB) as they come. Memory stays flat whatever the size."""
     from reconciliation.engine.object_reads import files_rows
 
     held = _held(where)
-    cols = list(columns)
-    extra = [c for c in ("store", "key") if c not in cols]
-    for row in _rows_qs(where, held).order_by("store", "key").values_list(*cols).iterator(chunk_size=2000):
-        yield row
-    if held:
-        for row in files_rows(where, held, cols + extra):
-            yield row[:len(cols)]
+    cols = list(columns) + [c for c in ("store", "key") if c not in columns]
+    rows = _rows_qs(where, held).order_by("store", "key").values_list(*cols).iterator(chunk_size=2000)
+    files = files_rows(where, held, cols) if held else iter(())
+    at_store, at_key = cols.index("store"), cols.index("key")
+    for row in heapq.merge(rows, files, key=lambda r: (r[at_store], r[at_key])):
+        yield row[:len(columns)]
 
 
 def search_where(term: str) -> Where:
