@@ -38,6 +38,8 @@ def where_q(where: Where) -> Q:
     """The ORM's form of a Where (engine.object_reads.where_sql is DuckDB's)."""
     if not where:
         return Q(pk__in=[])
+    if not all(where):  # an empty alternative takes everything (Django drops an empty Q from an OR)
+        return Q()
     result = None
     for conj in where:
         part = Q()

@@ -71,7 +71,7 @@ def parse_browse(params) -> Browse:
         except ValueError:
             raise BadBrowse(f"source must be a source's id, not {source[:40]!r}") from None
     after = params.get("after", "")
-    return Browse(term=params.get("q", "")[:1024], source_id=source_id,
+    return Browse(term=params.get("q", ""), source_id=source_id,
                   after=decode_cursor(after) if after else None)
 
 

@@ -128,3 +128,56 @@ def test_objects_rows_stream_every_object(lake):
 ])
 def test_search_terms_parse_once_for_both_paths(term, wanted):
     assert search_prefixes(term, [("s3://lake", "espn/"), ("file://", "data/lake/")]) == wanted
+
+
+# --- property: the ORM's and DuckDB's translations of any Where take the same objects ----------------------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+from reconciliation.engine.inventory_snapshot import touches_log  # noqa: E402
+
+HELD, ROWS = "s3://f", "s3://r"
+KEYS = [f"{a}/{b}{c}" for a in "ab" for b in ("x", "y", "") for c in ("1", "2", "")]
+
+
+def _final_rows(store):
+    rows = [object_row(store, k, size=i, data_type_id=(None, 1, 2)[i % 3], partition=("", "p1", "p2")[i % 3])
+            for i, k in enumerate(KEYS)]
+    return rows
+
+
+@pytest.fixture
+def twins(db, settings):
+    """The same objects in a store held in files (HELD) and one held in rows (ROWS)."""
+    settings.ADCE_OBJECT_STORE = "files"
+    final = _final_rows(HELD)
+    stale = [dict(r, size=r["size"] + 1000, partition="old") for r in final[::4]]
+    file_inventory(HELD, stale + final[:10], final[10:])  # keys listed twice: the later row wins
+    StoredObject.objects.bulk_create(StoredObject(**dict(r, store=ROWS)) for r in final)
+    for store in (HELD, ROWS):
+        since = StoredObject.objects.filter(store=store, key=KEYS[3])  # a row written since the scan
+        touches_log(store, [KEYS[3]])
+        StoredObject.objects.update_or_create(store=store, key=KEYS[3], defaults={
+            "size": 77, "last_modified": T1, "etag": "n", "data_type_id": 2, "partition": "p9"})
+        assert since.exists()
+        objects_delete(store, [KEYS[5], KEYS[11]])
+
+
+conds = st.one_of(
+    st.builds(Cond, st.just("key"), st.just("prefix"), st.sampled_from(["", "a", "a/", "a/x", "b/y2", "c"])),
+    st.builds(Cond, st.just("key"), st.just("in"), st.lists(st.sampled_from(KEYS + ["zz"]), max_size=4).map(tuple)),
+    st.builds(Cond, st.just("key"), st.just("eq"), st.sampled_from(KEYS)),
+    st.builds(Cond, st.just("partition"), st.sampled_from(["eq", "prefix"]), st.sampled_from(["", "p1", "p", "old"])),
+    st.builds(Cond, st.just("partition"), st.just("in"), st.lists(st.sampled_from(["p1", "p2", "p9", ""])).map(tuple)),
+    st.builds(Cond, st.just("data_type_id"), st.just("eq"), st.sampled_from([None, 1, 2])),
+    st.builds(Cond, st.just("size"), st.just("eq"), st.integers(0, 20)),
+)
+wheres = st.lists(st.lists(conds, max_size=3).map(tuple), max_size=3).map(tuple)
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=wheres)
+def test_any_where_takes_the_same_objects_from_files_and_rows(twins, where):
+    def taken(store):
+        return [row[1:] for row in sel._read(where, sel.COLUMNS) if row[0] == store]
+    assert taken(HELD) == taken(ROWS)
