@@ -181,3 +181,35 @@ def test_any_where_takes_the_same_objects_from_files_and_rows(twins, where):
     def taken(store):
         return [row[1:] for row in sel._read(where, sel.COLUMNS) if row[0] == store]
     assert taken(HELD) == taken(ROWS)
+
+
+# --- the callers, on a store held in files -----------------------------------------------------------------
+
+def test_the_callers_read_objects_held_in_files(lake, monkeypatch):
+    """gaps_rejudge, the gap page's expected keys and verification's region listing see the lake's objects
+    whichever holds them."""
+    from reconciliation.models import Gap
+    from reconciliation.orchestration.verification import _list_regions
+    from reconciliation.selectors import gap_expected_objects
+    from reconciliation.services.closed_loop import gaps_rejudge
+    from reconciliation.storage.locations import parse_location
+
+    from .test_tasks import make_gap
+
+    pbp = lake["pbp"]
+    held = make_gap(pbp, "403", game_date=dt.date(2024, 11, 1))  # in the scan's files only, in files mode
+    gone = make_gap(pbp, "402", game_date=dt.date(2024, 11, 1))  # removed since the scan
+    assert gaps_rejudge([(pbp.pk, "403"), (pbp.pk, "402")], now=T1) == 1
+    assert Gap.objects.get(pk=held.pk).status == "resolved" and Gap.objects.get(pk=gone.pk).status == "open"
+    expected = {r["relative"]: r["stored"] for r in gap_expected_objects(gone)}
+    assert expected == {"play_by_play/402.json": None}
+    expected = {r["relative"]: r["stored"] for r in gap_expected_objects(Gap.objects.get(pk=held.pk))}
+    assert expected == {"play_by_play/403.json": {"size": 30, "last_modified": T0}}
+
+    import reconciliation.orchestration.verification as verification
+
+    # the region's listing in storage shows 401 only: the inventory's other keys there are unlisted
+    monkeypatch.setattr(verification, "list_objects", lambda folder: [
+        ObjectInfo(key="espn/play_by_play/401.json", size=1, last_modified=T1, etag="")])
+    _listed, unlisted = _list_regions(parse_location("s3://lake/espn/"), ["play_by_play/"])
+    assert unlisted == ["espn/play_by_play/403.json", "espn/play_by_play/404.json"]
