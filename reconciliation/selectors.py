@@ -133,8 +133,8 @@ def gap_expected_objects(gap: Gap) -> list[dict]:
     """For the gap page: under each path pattern of the gap's data type, the key it expects for the
     gap's partition (relative, and as a URI under the source's location) and what the inventory holds
     there now (one indexed lookup per pattern)."""
-    from reconciliation.models import StoredObject
     from reconciliation.domain.patterns import expected_key
+    from reconciliation.object_selectors import object_at
     from reconciliation.storage.locations import LocationError, parse_location
 
     if gap.kind == GapKind.SHORT:  # §10: a count, not a partition: no key to expect
@@ -148,8 +148,8 @@ def gap_expected_objects(gap: Gap) -> list[dict]:
         relative = expected_key(pattern, partition=gap.partition, season=gap.season, day=gap.game_date)
         stored = None
         if location is not None and "{" not in relative:
-            stored = (StoredObject.objects.filter(store=location.store, key=location.prefix + relative)
-                      .values("size", "last_modified").first())
+            found = object_at(location.store, location.prefix + relative)
+            stored = found and {"size": found["size"], "last_modified": found["last_modified"]}
         rows.append({"pattern": pattern, "relative": relative,
                      "uri": (location.uri if location else gap.source.location) + relative, "stored": stored})
     return rows
@@ -160,26 +160,10 @@ def stored_object_search(queryset: QuerySet, term: str) -> QuerySet:
     location (`espn_play_by_play/4018`, as the path patterns write it), a full key in its store, or a
     URI (`s3://bucket/key…`, `file:///path…`). Prefix lookups only: each alternative uses the
     (key, store) index, where a substring search would read every row."""
-    from reconciliation.storage.locations import LocationError, parse_location
+    from reconciliation.object_selectors import search_where, where_q
 
-    term = term.strip()
-    if not term:
-        return queryset
-    scheme, sep, rest = term.partition("://")
-    if sep and scheme.lower() == "s3":
-        bucket, _, key = rest.partition("/")
-        return queryset.filter(store=f"s3://{bucket}", key__startswith=key)
-    if sep and scheme.lower() == "file":
-        return queryset.filter(store="file://", key__startswith=rest.lstrip("/"))
-    wanted = Q(key__startswith=term)
-    relative = term.lstrip("/")
-    for uri in set(Source.objects.values_list("location", flat=True)):
-        try:
-            location = parse_location(uri)
-        except LocationError:
-            continue  # an unparseable location cannot hold stored objects
-        wanted |= Q(store=location.store, key__startswith=location.prefix + relative)
-    return queryset.filter(wanted)
+    # the term's reading is stated once (domain.object_query.search_prefixes), for this and the files' browser
+    return queryset.filter(where_q(search_where(term))) if term.strip() else queryset
 
 
 def known_scrapers() -> set[str]:

@@ -14,6 +14,7 @@ from django.db import transaction
 from reconciliation.engine.inventory_snapshot import touches_log
 from reconciliation.engine.limits import fit_etags, fit_matches
 from reconciliation.models import DataType, StoredObject
+from reconciliation.object_selectors import object_partitions
 
 
 def objects_upsert(store: str, objects: Iterable, *, matcher=None, scan=None) -> set[tuple[int, str]]:
@@ -57,11 +58,12 @@ def objects_delete(store: str, keys: Iterable[str]) -> set[tuple[int, str]]:
     touched: set[tuple[int, str]] = set()
     for i in range(0, len(keys), 2000):
         chunk = keys[i:i + 2000]
-        with transaction.atomic():  # logged first, as in objects_upsert
-            touches_log(store, chunk)
-            qs = StoredObject.objects.filter(store=store, key__in=chunk)
-            touched.update((d, p) for d, p in qs.exclude(data_type=None).values_list("data_type_id", "partition"))
-            qs.delete()
+        with transaction.atomic():
+            # Read through the overlay before the touch is logged (the log masks the key in the files): for a
+            # store held in files the object may be in its files only, and its pair must still come back.
+            touched.update(object_partitions(store, chunk))
+            touches_log(store, chunk)  # logged before the write, as in objects_upsert
+            StoredObject.objects.filter(store=store, key__in=chunk).delete()
     return touched
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
 from adce_site.admin_runs import RunSummaryMixin
 from adce_site.humanize import size_label
 
-from reconciliation.interfaces import run_pages, views
+from reconciliation.interfaces import admin_base, object_browser, run_pages, views
 from reconciliation.interfaces.admin_base import (
     EstimatedCountPaginator,
     ReadOnlyMixin,
@@ -185,3 +187,40 @@ class StoredObjectAdmin(ToolsMixin, ReadOnlyMixin, StreamingExportMixin, admin.M
     def get_search_results(self, request, queryset, search_term):
         # Prefix only: `key LIKE 'prefix%'` can use an index; a substring search cannot.
         return stored_object_search(queryset, search_term), False
+
+    # With some store held in files (ADCE_OBJECT_STORE=files) its objects are not all rows: the list, its
+    # search, filter and exports read every object through object_selectors instead (interfaces/object_browser).
+    @staticmethod
+    def files_held() -> bool:
+        from reconciliation.engine.object_files import file_inventories
+
+        return bool(file_inventories())
+
+    def changelist_view(self, request, extra_context=None):
+        if self.files_held():
+            if not self.has_view_permission(request):
+                raise PermissionDenied
+            return object_browser.browser_view(request, self)
+        return super().changelist_view(request, extra_context)
+
+    def stream_csv_view(self, request):
+        if self.files_held():
+            if not self.has_export_permission(request):
+                raise PermissionDenied
+            return object_browser.stream_csv(request, self.stream_filename)
+        return super().stream_csv_view(request)
+
+    def export_action(self, request):
+        if self.files_held():  # import-export's form exports a queryset: rows only. The browser's own export:
+            return HttpResponseRedirect(reverse("admin:reconciliation_storedobject_changelist"))
+        return super().export_action(request)
+
+    def export_file_view(self, request):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        return object_browser.export_file(request, self.stream_filename, admin_base.EXPORT_MAX_ROWS,
+                                          self.export_refusal)
+
+    def get_urls(self):
+        return [path("export-file/", self.admin_site.admin_view(self.export_file_view),
+                     name="reconciliation_storedobject_export_file")] + super().get_urls()

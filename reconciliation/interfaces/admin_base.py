@@ -136,11 +136,12 @@ class StreamingExportMixin(ExportMixin):
     def get_export_data(self, file_format, request, queryset, **kwargs):
         # Counting at most cap+1 rows keeps this check cheap on a huge table.
         if queryset.order_by()[: EXPORT_MAX_ROWS + 1].count() > EXPORT_MAX_ROWS:
-            raise ValueError(
-                f"The selection has more than {EXPORT_MAX_ROWS:,} rows, too many to build in memory: "
-                f"narrow it with the filters, or use “Stream CSV” ({self._stream_url()}), which has no limit."
-            )
+            raise ValueError(self.export_refusal(EXPORT_MAX_ROWS))
         return super().get_export_data(file_format, request, queryset, **kwargs)
+
+    def export_refusal(self, cap: int) -> str:
+        return (f"The selection has more than {cap:,} rows, too many to build in memory: "
+                f"narrow it with the filters, or use “Stream CSV” ({self._stream_url()}), which has no limit.")
 
     def _stream_url(self) -> str:
         opts = self.model._meta

@@ -127,7 +127,7 @@ def short_regions(patterns) -> list[str]:
 def _list_regions(location: Location, regions: list[str]) -> tuple[list[ObjectInfo], list[str]]:
     """(every object under the regions, the inventory's keys there that the listing no longer shows).
     Raises StorageError when a listing fails: the caller judges nothing."""
-    from reconciliation.models import StoredObject
+    from reconciliation.object_selectors import keys_under
 
     listed: list[ObjectInfo] = []
     gone: list[str] = []
@@ -138,9 +138,7 @@ def _list_regions(location: Location, regions: list[str]) -> tuple[list[ObjectIn
                   and not os.path.lexists(folder.path))
         here = [] if absent else list(list_objects(folder))
         keys = {o.key for o in here}
-        stored = (StoredObject.objects.filter(store=location.store, key__startswith=location.prefix + region)
-                  .values_list("key", flat=True))
-        gone += [k for k in stored.iterator(chunk_size=10_000) if k not in keys]
+        gone += [k for k in keys_under(location.store, location.prefix + region) if k not in keys]
         listed += here
     return listed, gone
 

@@ -19,7 +19,8 @@ from reconciliation.choices import GapKind, GapStatus, TaskStatus
 from reconciliation.domain.verdict import partition_verdict
 from reconciliation.engine.have import have_from_rows
 from reconciliation.engine.inventory_objects import objects_delete, objects_upsert
-from reconciliation.models import DataType, Gap, Source, StoredObject, Task
+from reconciliation.models import DataType, Gap, Source, Task
+from reconciliation.object_selectors import partition_objects
 from reconciliation.services.task_queue import tasks_finish_resolved
 
 UTC = dt.timezone.utc
@@ -58,8 +59,7 @@ def gaps_rejudge(data_type_partitions, *, as_of: dt.date | None = None, now: dt.
             gap = Gap.objects.filter(data_type_id=dt_id, partition=partition, status=GapStatus.OPEN).first()
             if spec is None or gap is None:
                 continue
-            rows = StoredObject.objects.filter(data_type_id=dt_id, partition=partition).values_list(
-                "data_type_id", "partition", "key", "size", "last_modified")
+            rows = partition_objects(dt_id, [partition])  # every store, held in rows or in files
             newest = have_from_rows(rows).get((dt_id, partition))
             if partition_verdict(spec, partition, newest, as_of) is not None:
                 continue
