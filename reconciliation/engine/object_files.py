@@ -59,6 +59,14 @@ class ObjectFilesMissing(Exception):
     """A store held in files lost a file: its inventory cannot be read (never shown as empty)."""
 
 
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What a read of a store held in files raises when its files cannot be read (missing, damaged): for
+    interfaces that must answer with a reason instead of an error page, without importing DuckDB."""
+    import duckdb
+
+    return ObjectFilesMissing, duckdb.Error
+
+
 def file_inventories(stores: Iterable[str] | None = None) -> dict[str, InventorySnapshot]:
     """The stores (all, or these) held in files, with their snapshot records."""
     qs = InventorySnapshot.objects.filter(holds_objects=True)

@@ -15,11 +15,12 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from reconciliation.domain.object_query import Where
+from reconciliation.engine.object_files import read_errors
 from reconciliation.object_selectors import objects_count_over, objects_page, objects_rows, search_where, with_source
 
 PAGE_ROWS = 100
@@ -96,13 +97,23 @@ def bad_request(exc: BadBrowse) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(f"Bad request: {exc}\n", content_type="text/plain; charset=utf-8")
 
 
+def unreadable(exc: BaseException) -> HttpResponse:
+    """A store held in files whose files cannot be read: the reason, never an empty list or an error page."""
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0][:500]
+    return HttpResponse(f"The object inventory cannot be read: {reason}\n", status=503,
+                        content_type="text/plain; charset=utf-8")
+
+
 def browser_view(request, model_admin):
     try:
         browse = parse_browse(request.GET)
     except BadBrowse as exc:
         return bad_request(exc)
     sources, types = _names()
-    page = objects_page(browse.where(), after=browse.after, limit=PAGE_ROWS + 1)
+    try:
+        page = objects_page(browse.where(), after=browse.after, limit=PAGE_ROWS + 1)
+    except read_errors() as exc:
+        return unreadable(exc)
     more = len(page) > PAGE_ROWS
     page = page[:PAGE_ROWS]
     for obj in page:
@@ -171,7 +182,11 @@ def export_file(request, filename: str, cap: int, refusal):
     if fmt is None:
         return bad_request(BadBrowse("format must be csv or xlsx"))
     where = browse.where()
-    if objects_count_over(where, cap):
+    try:
+        over = objects_count_over(where, cap)
+    except read_errors() as exc:
+        return unreadable(exc)
+    if over:
         messages.error(request, refusal(cap))
         return HttpResponseRedirect(reverse("admin:reconciliation_storedobject_changelist") + "?" + browse.query())
     from reconciliation.interfaces.views import _cell

@@ -190,3 +190,15 @@ def test_non_staff_and_staff_without_permission_are_refused(client, lake, name):
     assert client.get(reverse(name), {"format": "csv"}).status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="view_storedobject"))
     assert client.get(reverse(name), {"format": "csv"}).status_code == 200
+
+
+@pytest.mark.parametrize("view, params", [("changelist", {}), ("export_file", {"format": "xlsx"})])
+def test_a_store_whose_file_is_gone_is_a_503_naming_it_never_an_empty_list(admin_client, lake, view, params):
+    import os
+
+    from reconciliation.models import InventorySnapshot
+
+    os.unlink(InventorySnapshot.objects.get(store="s3://lake").path)
+    response = admin_client.get(reverse(f"admin:reconciliation_storedobject_{view}"), params)
+    assert response.status_code == 503
+    assert b"cannot be read: the inventory of s3://lake is held in files" in response.content
