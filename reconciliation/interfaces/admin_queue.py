@@ -29,6 +29,7 @@ from reconciliation.models import (
 )
 from reconciliation.orchestration.admin import ScraperRunInline
 from reconciliation.interfaces.resources import GapResource, TaskResource
+from reconciliation.engine.object_files import read_errors
 from reconciliation.selectors import gap_expected_objects
 from reconciliation.storage.locations import parse_location
 from reconciliation.services.task_queue import gaps_ignore, gaps_requeue, tasks_mark_failed, tasks_requeue
@@ -99,7 +100,11 @@ class GapAdmin(ToolsMixin, ListColumnsMixin, NoAddDeleteMixin, StreamingExportMi
 
     @admin.display(description="expected key under each pattern")
     def expected_keys(self, obj):
-        rows = gap_expected_objects(obj)
+        try:
+            rows = gap_expected_objects(obj)
+        except read_errors() as exc:  # a store held in files that lost a file: say so, not an error page
+            return format_html('<span id="gap-expected">the inventory cannot be read: {}</span>',
+                               (str(exc).splitlines() or [type(exc).__name__])[0][:500])
         if not rows:
             return "—"
         body = format_html_join("", "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>", (

@@ -213,3 +213,23 @@ def test_the_callers_read_objects_held_in_files(lake, monkeypatch):
         ObjectInfo(key="espn/play_by_play/401.json", size=1, last_modified=T1, etag="")])
     _listed, unlisted = _list_regions(parse_location("s3://lake/espn/"), ["play_by_play/"])
     assert unlisted == ["espn/play_by_play/403.json", "espn/play_by_play/404.json"]
+
+
+def test_the_gap_page_says_when_the_files_holding_its_objects_cannot_be_read(admin_client, lake):
+    import os
+
+    from django.urls import reverse
+
+    from reconciliation.models import InventorySnapshot
+
+    from .test_tasks import make_gap
+
+    gap = make_gap(lake["pbp"], "403", game_date=dt.date(2024, 11, 1))
+    url = reverse("admin:reconciliation_gap_change", args=[gap.pk])
+    assert b"stored: " in admin_client.get(url).content
+    if lake["mode"] == "rows":
+        return
+    os.unlink(InventorySnapshot.objects.get(store=LAKE).path)
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert b"the inventory cannot be read: the inventory of s3://lake is held in files" in page.content
