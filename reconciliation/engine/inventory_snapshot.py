@@ -155,6 +155,12 @@ class SnapshotWriter:
         touches_prune()
 
 
+def scan_part_files_remove(scan_id: int) -> None:
+    """A failed parallel scan in files mode: every data file's Parquet file of it, on any host (the
+    folder is shared), goes."""
+    _unlink(snapshot_dir().glob(f"*/scan-{scan_id}-part-*.parquet"))
+
+
 def _unlink(paths) -> None:
     for path in paths:
         try:
