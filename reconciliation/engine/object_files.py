@@ -17,6 +17,8 @@ StoredObject's columns; a store not held in files is read from StoredObject as b
     file_inventories(stores) -> {store: InventorySnapshot}   # the stores held in files
     objects_duckdb(stores) -> DuckDB connection with the view `objects`
     files_swap(files, regions, scan_id)                # a scan's files become its stores' inventory
+    files_replace(new, regions, scan_id, on_swapped=)  # a complete scan's swap: the carry + files_swap
+    files_outside_refusal(regions)                     # why a rows-mode swap of regions would lose objects
 
 Consistency: the snapshot records, the rows written since and the touched keys are read in one database
 snapshot (have_snapshot); the files never change once recorded; a swap keeps the files it replaces until
