@@ -82,8 +82,10 @@ class SnapshotWriter:
     `close(regions)` finishes them (a store of the regions that got no row gets an empty file: its
     inventory is empty, which is a valid snapshot too); `discard()` removes them (a failed scan)."""
 
-    def __init__(self, scan_id: int):
+    def __init__(self, scan_id: int, part: int | None = None):
         self.scan_id = scan_id
+        # a parallel scan's data file: one file per task (reconciliation.services.scan_parallel)
+        self.name = f"scan-{scan_id}.parquet" if part is None else f"scan-{scan_id}-part-{part}.parquet"
         self.files: dict[str, tuple[Path, pq.ParquetWriter | None, int]] = {}
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -99,7 +101,7 @@ class SnapshotWriter:
     def _open(self, store: str):
         folder = _store_dir(store)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"scan-{self.scan_id}.parquet"
+        path = folder / self.name
         # Snappy: a third of the CPU of zstd for files read once, by the next scan; dictionaries only
         # where values repeat (the keys never do).
         writer = pq.ParquetWriter(path, SNAPSHOT_SCHEMA, compression="snappy",
@@ -131,6 +133,9 @@ class SnapshotWriter:
         """Rows written: the scan's rows, a key listed twice counted twice (as `staged` counts them)."""
         return sum(rows for _p, _w, rows in self.files.values())
 
+    def counts(self) -> dict[str, int]:
+        return {store: rows for store, (_p, _w, rows) in self.files.items()}
+
     def paths(self) -> dict[str, Path]:
         return {store: path for store, (path, _w, _r) in self.files.items()}
 
@@ -148,6 +153,12 @@ class SnapshotWriter:
                 "regions": regions_json(r for r in regions if r.store == store), "scan_id": self.scan_id,
                 "path": str(path), "rows": rows, "unique_keys": (unique or {}).get(store), "touch_mark": mark})
         touches_prune()
+
+
+def scan_part_files_remove(scan_id: int) -> None:
+    """A failed parallel scan in files mode: every data file's Parquet file of it, on any host (the
+    folder is shared), goes."""
+    _unlink(snapshot_dir().glob(f"*/scan-{scan_id}-part-*.parquet"))
 
 
 def _unlink(paths) -> None:
@@ -170,8 +181,15 @@ def touch_log_lock(cur) -> None:
 def snapshots_supersede(regions: Sequence[Region]) -> None:
     """A swap of these regions' stores: their snapshots no longer say what the database holds. Delete the
     rows now (in the swap's transaction) and the files once it commits."""
+    from reconciliation.engine.object_files import FilesHeld, files_outside_refusal
+
     stores = {r.store for r in regions}
-    gone = list(InventorySnapshot.objects.filter(store__in=stores).values_list("path", flat=True))
+    # A store held in files (the operator switched back to rows): its files go too, so nothing they hold
+    # may lie outside the regions. Checked here, in every rows-mode swap's transaction, whatever checked before.
+    refusal = files_outside_refusal(regions)
+    if refusal:
+        raise FilesHeld(refusal)
+    gone = [path for snap in InventorySnapshot.objects.filter(store__in=stores) for path in (*snap.files(), *snap.retired)]
     if gone:
         InventorySnapshot.objects.filter(store__in=stores).delete()
         transaction.on_commit(lambda: _unlink(gone))
@@ -206,7 +224,8 @@ def _touched(snapshots: dict[str, InventorySnapshot], regions: Sequence[Region])
 
 def snapshot_candidates(stores: Iterable[str]) -> dict[str, InventorySnapshot]:
     """The stores' recorded snapshots whose files exist (a scan that finds one streams into files only)."""
-    found = {s.store: s for s in InventorySnapshot.objects.filter(store__in=set(stores))}
+    # a store held in files has no mirror: its rows are only those written since (object_files)
+    found = {s.store: s for s in InventorySnapshot.objects.filter(store__in=set(stores), holds_objects=False)}
     return {store: s for store, s in found.items() if os.path.isfile(s.path)}
 
 
@@ -251,6 +270,26 @@ def _literal(path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def keys_unique(con, paths: Sequence, passes: int | None = None) -> bool:
+    """No key twice in these files (together), by DuckDB `con`. A 64-bit hash per key: two keys may
+    share one (then the exact, slower dedupe runs for nothing), a repeated key never hides. In key-hash
+    passes (as many as the memory cap needs for the files' rows, unless given): the group-by holds a
+    pass's hashes, and all 30M at once ran out of memory under the 100 MB cap."""
+    if not paths:
+        return True
+    files = "[" + ", ".join(_literal(p) for p in paths) + "]"
+    if passes is None:
+        rows = sum(pq.read_metadata(p).num_rows for p in paths)
+        passes = max(1, -(-rows // _rows_per_pass(settings.ADCE_SNAPSHOT_DIFF_MEMORY)))
+    for n in range(passes):
+        part = f"WHERE hash(key) % {passes} = {n}" if passes > 1 else ""
+        sql = (f"SELECT count(*) FROM (SELECT hash(key) FROM read_parquet({files}) {part} "
+               "GROUP BY 1 HAVING count(*) > 1)")
+        if con.execute(sql).fetchall()[0][0]:
+            return False
+    return True
+
+
 class SnapshotDiff:
     """DuckDB's diff of the previous and the new snapshot files of each store (module docstring).
 
@@ -281,16 +320,7 @@ class SnapshotDiff:
         return False
 
     def _keys_unique(self, path, passes: int) -> bool:
-        """No key twice in the file. A 64-bit hash per key: two keys may share one (then the exact,
-        slower dedupe runs for nothing), a repeated key never hides. In the join's key-hash passes: the
-        group-by holds a pass's hashes, and all 30M at once ran out of memory under the 100 MB cap."""
-        for n in range(passes):
-            part = f"WHERE hash(key) % {passes} = {n}" if passes > 1 else ""
-            sql = (f"SELECT count(*) FROM (SELECT hash(key) FROM read_parquet({_literal(path)}) {part} "
-                   "GROUP BY 1 HAVING count(*) > 1)")
-            if self.con.execute(sql).fetchall()[0][0]:
-                return False
-        return True
+        return keys_unique(self.con, [path], passes)
 
     def _rows(self, path, unique: bool, columns: str, part: str) -> str:
         """The file's rows of one key partition, the later of two for one key only (the swap's rule: the

@@ -64,9 +64,14 @@ def scan_run_context(run: ScanRun) -> dict:
 
 
 def _inventory_rows(inventory: dict) -> list[tuple[str, str]]:
-    """The swap's counts, then how it diffed: against the last scan's snapshot, or staged (and why no
-    snapshot served)."""
-    rows = [(k, f"{v:,}") for k, v in inventory.items() if isinstance(v, int) and not isinstance(v, bool)]
+    """Which store holds the objects, the swap's counts, then how it diffed: against the last scan's
+    snapshot, or staged (and why no snapshot served)."""
+    rows = []
+    if inventory.get("object_store") == "files":
+        rows.append(("object store", "Parquet files (ADCE_OBJECT_STORE=files): no row written"))
+    elif inventory.get("object_store") == "rows":
+        rows.append(("object store", "database rows (StoredObject)"))
+    rows += [(k, f"{v:,}") for k, v in inventory.items() if isinstance(v, int) and not isinstance(v, bool)]
     if inventory.get("bulk_load"):
         rows.append(("diff", "none: bulk load of an empty inventory"))
     elif inventory.get("diff"):

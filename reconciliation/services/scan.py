@@ -34,6 +34,12 @@ from adce_site.cli import no_progress
 from adce_site.runs import run_record
 from reconciliation.choices import ScanMode
 from reconciliation.engine.inventory import InventoryStaging
+from reconciliation.engine.object_files import (
+    files_keys_unique,
+    files_mode,
+    files_outside_refusal,
+    files_replace,
+)
 from reconciliation.engine.inventory_snapshot import (
     SnapshotDiff,
     SnapshotSuperseded,
@@ -46,7 +52,14 @@ from reconciliation.engine.inventory_snapshot import (
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.models import ScanRun
 from reconciliation.services.scan_parallel import scan_parts_expire
-from reconciliation.services.scan_plan import ScanFailed, ScanPlan, ScanTotals, TargetStats, scan_plan
+from reconciliation.services.scan_plan import (
+    ScanFailed,
+    ScanInputError,
+    ScanPlan,
+    ScanTotals,
+    TargetStats,
+    scan_plan,
+)
 from reconciliation.services.scan_stream import iter_batches
 from reconciliation.storage import StorageError
 
@@ -89,6 +102,11 @@ def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
                  progress: Callable[[str], None] = no_progress) -> ScanRun:
     started = time.perf_counter()
     scan_parts_expire()  # a scale-out scan whose worker died is failed here too
+    if plan.mode != ScanMode.SAMPLE and not files_mode():
+        # before a listing that its swap would refuse (the swap checks again: snapshots_supersede)
+        refusal = files_outside_refusal([t.region for t in plan.targets])
+        if refusal:
+            raise ScanInputError(refusal)
     # The run holds its advisory lock while it runs: if the process dies, the next scan's sweep marks
     # this row failed (adce_site.runs).
     with run_record(ScanRun, mode=plan.mode, trigger=trigger, sources=plan.source_names,
@@ -118,7 +136,7 @@ def _scan(run: ScanRun, plan: ScanPlan, matcher, totals: ScanTotals, started: fl
             _finish(run, plan, totals, started, 0.0)
             run.save()
             return
-        snapshot = SnapshotWriter(run.pk) if snapshots_enabled() else None
+        snapshot = SnapshotWriter(run.pk) if snapshots_enabled() or files_mode() else None
         try:
             t0 = _store(run, plan, totals, started, progress, batches, snapshot)
         except BaseException:
@@ -140,7 +158,10 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
 
     With a snapshot of the stores (the last scan's rows), the rows only stream into the new snapshot
     files, and the swap applies DuckDB's diff of the two (reconciliation.engine.inventory_snapshot).
-    Without one, or when it turns out not to fit, the rows are staged and diffed in the database."""
+    Without one, or when it turns out not to fit, the rows are staged and diffed in the database.
+    In files mode (ADCE_OBJECT_STORE=files) the files themselves become the inventory: `_store_files`."""
+    if files_mode():
+        return _store_files(run, plan, totals, started, progress, batches, snapshot)
     previous = snapshot_candidates(t.location.store for t in plan.targets) if snapshot is not None else {}
     refusal = "no snapshot" if snapshot is not None else "snapshots off"
     timer = {"t0": time.perf_counter()}
@@ -148,6 +169,7 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
     def mark_complete(swap, unique=None):
         # inside the swap's transaction: the inventory, its counts, "completed" and the store's
         # snapshot commit together
+        swap["object_store"] = "rows"
         swap.setdefault("diff", "staged")
         if swap["diff"] == "staged":
             swap["snapshot_refused"] = refusal
@@ -192,6 +214,31 @@ def _store(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, pro
             timer["t0"] = time.perf_counter()
         staging.replace(regions(), on_swapped=mark_complete)
     return timer["t0"]
+
+
+def _store_files(run: ScanRun, plan: ScanPlan, totals: ScanTotals, started: float, progress, batches,
+                 writer: SnapshotWriter) -> float:
+    """Files mode: the matched batches stream into one Parquet file per store and nothing else (no
+    staging, no diff, no StoredObject row); then one transaction makes them the inventory of their
+    stores, with what the stores' files held outside the regions carried over, and records the run
+    completed (reconciliation.engine.object_files.files_replace). Returns when that write began."""
+    for batch in read_ahead(batches):
+        writer.write(batch)
+    regions = [t.region for t in plan.targets]  # after the listing: the report's bucket narrows them
+    writer.close(regions)
+    progress(f"scan: {totals.total('objects')} objects listed into files; making them the inventory\n")
+    t0 = time.perf_counter()
+    paths, counts = writer.paths(), writer.counts()
+    unique = files_keys_unique({store: [path] for store, path in paths.items()})
+
+    def mark_complete(swap):  # inside the swap's transaction, as rows mode's
+        _finish(run, plan, totals, started, time.perf_counter() - t0)
+        run.stats["inventory"] = swap
+        run.save()
+
+    files_replace({store: ([path], counts[store], unique[store]) for store, path in paths.items()}, regions,
+                  run.pk, on_swapped=mark_complete)
+    return t0
 
 
 def _swap_by_snapshot(run: ScanRun, previous: dict, regions, snapshot: SnapshotWriter, mark_complete) -> dict | str:

@@ -18,6 +18,12 @@
   as a sequential scan does, recording the run completed inside that transaction.
 * A failed file fails the run (its key and the error), drops the staging table; nobody swaps, and
   the workers still running roll back.
+* Files mode (ADCE_OBJECT_STORE=files where the run starts; the run records it, so every worker does
+  the same): no staging table. Each worker writes its file's rows to its own Parquet file
+  (scan-<run>-part-<seq>.parquet, in ADCE_INVENTORY_SNAPSHOT_DIR, which must then be storage every
+  worker's host shares) and records it on its part; the finisher makes all of them, in manifest order
+  (a later file's row of a key wins), the parts of one snapshot per store (object_files.files_replace).
+  A failed run removes every part file.
 * Lease: a part not done by `lease_until` fails the run (its worker died, or no worker serves the
   queue). A claim sets it to now + ADCE_SCAN_PART_LEASE_SECONDS (past django-q2's task timeout); a
   pending part's is renewed whenever another part of the run is done.
@@ -38,6 +44,8 @@ from adce_site.cli import no_progress
 from adce_site.runs import runs_fail_stale
 from reconciliation.choices import ScanPartStatus as Part
 from reconciliation.engine import inventory_shared as shared
+from reconciliation.engine.inventory_snapshot import SnapshotWriter, scan_part_files_remove
+from reconciliation.engine.object_files import files_keys_unique, files_mode, files_outside_refusal, files_replace
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.models import ScanPart, ScanRun
 from reconciliation.services.scan_plan import ScanFailed, ScanInputError, ScanPlan, ScanTotals, TargetStats, scan_plan
@@ -71,6 +79,10 @@ def scan_parallel_start(*, manifest_uri: str | None, sources: Sequence[str] | No
         sources = [sources]
     args = {"sources": list(sources) if sources else None, "location": location or None}
     plan = scan_plan(**args, manifest_uri=manifest_uri, allow_empty_report=allow_empty_report)
+    files = files_mode()
+    refusal = None if files else files_outside_refusal([t.region for t in plan.targets])
+    if refusal:
+        raise ScanInputError(refusal)
     scan_parts_expire()
     runs_fail_stale(ScanRun)
     run = ScanRun.objects.create(mode=plan.mode, trigger=trigger, sources=plan.source_names, parallel=True,
@@ -84,13 +96,15 @@ def scan_parallel_start(*, manifest_uri: str | None, sources: Sequence[str] | No
         _run_fail(run.pk, str(exc))
         run.refresh_from_db()
         raise ScanFailed(str(exc), run) from exc
-    run.stats = {"parallel": {"files": len(report.files), "args": args, "report": {
+    run.stats = {"parallel": {"files": len(report.files), "args": args, "object_store": "files" if files else "rows",
+                              "report": {
         "manifest_uri": report.manifest_uri, "source_bucket": report.source_bucket,
         "destination_bucket": report.destination_bucket, "file_format": report.file_format,
         "file_schema": report.file_schema}}}
     with transaction.atomic():
         run.save(update_fields=["stats"])
-        shared.shared_staging_create(run.pk)
+        if not files:
+            shared.shared_staging_create(run.pk)
         lease = _lease()
         ScanPart.objects.bulk_create([ScanPart(scan=run, seq=n, file_key=f.key, file_uri=f.uri, file_size=f.size,
                                                file_md5=f.md5, lease_until=lease) for n, f in enumerate(report.files)])
@@ -126,19 +140,34 @@ def scan_part_run(part_id: int) -> dict:
         return {"part": part_id, "status": "not claimed"}
     part = ScanPart.objects.select_related("scan").get(pk=part_id)
     run = part.scan
+    writer = SnapshotWriter(run.pk, part=part.seq) if _run_files(run) else None
     try:
         plan, report = _run_plan(run), _part_report(run, part)
         totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
         matcher = _run_matcher(run)
-        with transaction.atomic():
-            started = time.perf_counter()
-            # read and matched on a thread ahead of the COPY (both release the GIL), as a sequential scan
-            batches = read_ahead(iter_batches(plan, matcher, scan_id=run.pk, totals=totals, report=report))
-            rows = shared.shared_staging_copy(run.pk, part.seq, batches)
-            last = _part_done(part, token, rows, _part_stats(totals, time.perf_counter() - started))
+        started = time.perf_counter()
+        # read and matched on a thread ahead of the COPY or file (both release the GIL), as a sequential scan
+        batches = read_ahead(iter_batches(plan, matcher, scan_id=run.pk, totals=totals, report=report))
+        if writer is not None:
+            for batch in batches:
+                writer.write(batch)
+            writer.close([])
+            files = {store: [str(path), writer.counts()[store]] for store, path in writer.paths().items()}
+            with transaction.atomic():
+                stats = {**_part_stats(totals, time.perf_counter() - started), "files": files}
+                rows = writer.rows
+                last = _part_done(part, token, rows, stats)
+        else:
+            with transaction.atomic():
+                rows = shared.shared_staging_copy(run.pk, part.seq, batches)
+                last = _part_done(part, token, rows, _part_stats(totals, time.perf_counter() - started))
     except _Lost:
+        if writer is not None:
+            writer.discard()
         return {"part": part_id, "status": "abandoned: the scan is no longer running"}
     except Exception as exc:
+        if writer is not None:
+            writer.discard()
         if not ScanRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists():
             # failed elsewhere meanwhile (its staging table dropped under this copy): not this file's fault
             return {"part": part_id, "status": "abandoned: the scan is no longer running"}
@@ -148,6 +177,11 @@ def scan_part_run(part_id: int) -> dict:
     if last:
         scan_parallel_finish(run.pk)
     return {"part": part_id, "status": "done", "rows": rows, "finished_scan": last}
+
+
+def _run_files(run: ScanRun) -> bool:
+    """Does this run write files (decided where it started, whatever this worker's setting)."""
+    return (run.stats or {}).get("parallel", {}).get("object_store") == "files"
 
 
 _matchers: dict[tuple, object] = {}
@@ -232,12 +266,17 @@ def scan_parallel_finish(run_id: int) -> None:
                 raise _Lost
             _finish(run, plan, totals, started, time.perf_counter() - t0)
             run.stats["parallel"] = info
+            swap.setdefault("object_store", "rows")
             run.stats["inventory"] = swap
             run.save()
             run.parts.filter(status=Part.FINISHING).update(status=Part.DONE)
 
-        shared.shared_staging_replace(run_id, [t.region for t in plan.targets], sum(p.rows for p in parts),
-                                      on_swapped=mark_complete)
+        regions = [t.region for t in plan.targets]
+        if _run_files(run):
+            info["object_store"] = "files"
+            _files_replace(run_id, parts, regions, mark_complete)
+        else:
+            shared.shared_staging_replace(run_id, regions, sum(p.rows for p in parts), on_swapped=mark_complete)
         run.stats["timings"]["write"] = round(time.perf_counter() - t0, 3)
         run.duration_ms = int((time.perf_counter() - started) * 1000)
         run.finished_at = timezone.now()
@@ -250,6 +289,28 @@ def scan_parallel_finish(run_id: int) -> None:
         raise
     finally:
         shared.shared_staging_drop(run_id)
+
+
+def _files_replace(run_id: int, parts: list[ScanPart], regions, mark_complete) -> None:
+    """Files mode: the parts' files, in manifest order, become one snapshot per store (a store of the
+    regions no file listed anything in gets an empty file: its inventory there is empty)."""
+    new: dict[str, tuple[list, int]] = {}
+    for part in parts:
+        for store, (path, rows) in part.stats.get("files", {}).items():
+            paths, total = new.get(store, ([], 0))
+            new[store] = ([*paths, path], total + rows)
+    empty = SnapshotWriter(run_id)
+    try:
+        empty.close([r for r in regions if r.store not in new])
+        for store, path in empty.paths().items():
+            new[store] = ([path], 0)
+        unique = files_keys_unique({store: paths for store, (paths, _rows) in new.items()})
+        files_replace({store: (paths, rows, unique[store]) for store, (paths, rows) in new.items()}, regions,
+                      run_id, on_swapped=mark_complete)
+    except BaseException:
+        empty.discard()
+        scan_part_files_remove(run_id)
+        raise
 
 
 def _totals(plan: ScanPlan, parts: list[ScanPart]) -> ScanTotals:
@@ -281,6 +342,7 @@ def _run_fail(run_id: int, error: str, status: str = RunStatus.FAILED) -> bool:
         status=status, error=error[:2000], finished_at=now,
         duration_ms=int((now - run.started_at).total_seconds() * 1000))
     if failed:
+        scan_part_files_remove(run_id)  # files mode: no part file is anyone's inventory now
         try:
             shared.shared_staging_drop(run_id)  # waits for workers still copying: they roll back
         except DatabaseError:

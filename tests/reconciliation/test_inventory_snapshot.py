@@ -131,7 +131,7 @@ def test_an_unchanged_rescan_by_snapshot_writes_nothing_and_equals_the_staged_pa
     with rows_written() as counted, django_capture_on_commit_callbacks(execute=True):
         run = scan_run(manifest_uri=report(objects()))
     assert counted["rows"] == 0
-    assert run.stats["inventory"] == {"deleted": 0, "written": 0, "unchanged": N + 1, "staged": N + 1, "diff": "snapshot"}
+    assert run.stats["inventory"] == {"deleted": 0, "written": 0, "unchanged": N + 1, "staged": N + 1, "diff": "snapshot", "object_store": "rows"}
     assert set(StoredObject.objects.values_list("scan_id", flat=True)) == {first_scan.pk}
     assert InventorySnapshot.objects.get(store=STORE).scan_id == run.pk
     assert not Path(snap.path).exists() and snapshot_file().exists()  # the old file goes once the swap commits
@@ -146,7 +146,7 @@ def test_changed_added_and_removed_objects_write_only_those(lake, report):
     staged = N + 1 - len(vanished) + len(new)
     written = len(changed) + len(new)
     assert counts[1] == {"deleted": 2, "written": written, "unchanged": staged - written, "staged": staged,
-                         "diff": "snapshot"}
+                         "diff": "snapshot", "object_store": "rows"}
     assert counted["rows"] > 0
 
 

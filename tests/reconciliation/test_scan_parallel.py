@@ -152,7 +152,8 @@ def test_a_rescan_writes_only_the_changed_rows(espn, tmp_path, queued):
     run_parts(queued)
     run.refresh_from_db()
     assert run.status == "completed", run.error
-    assert run.stats["inventory"] == {"deleted": 1, "written": 4, "unchanged": N - 4, "staged": N}
+    assert run.stats["inventory"] == {"deleted": 1, "written": 4, "unchanged": N - 4, "staged": N,
+                                        "object_store": "rows"}
     # only the changed and new rows carry the rescan's id; every other row is the first scan's, untouched
     assert StoredObject.objects.filter(scan_id=run.pk).count() == 4
     assert StoredObject.objects.filter(scan_id=first.pk).count() == N - 1 - 3

@@ -73,7 +73,8 @@ def test_real_workers_scan_the_files_of_one_manifest(tmp_path, cluster):
     done = scan_parallel(env, day2)
     assert done.returncode == 0, f"{done.stderr}\n{log.read_text()[-3000:]}"
     rescan = json.loads(done.stdout)
-    assert rescan["inventory"] == {"deleted": 1, "written": 4, "unchanged": N - 4, "staged": N}
+    assert rescan["inventory"] == {"deleted": 1, "written": 4, "unchanged": N - 4, "staged": N,
+                                   "object_store": "rows"}
     assert StoredObject.objects.filter(scan_id=rescan["id"]).count() == 4  # the rest untouched
     before = snapshot()
 

@@ -72,7 +72,7 @@ def test_a_rescan_with_one_in_a_thousand_objects_changed_writes_only_those(tmp_p
     with rows_written() as counted:
         run = scan_run(manifest_uri=second)
     assert counted["rows"] == len(changed) + len(vanished) + len(new) == 24
-    assert run.stats["inventory"] == {"deleted": 2, "written": 22, "unchanged": N - 22, "staged": N, "diff": "snapshot"}
+    assert run.stats["inventory"] == {"deleted": 2, "written": 22, "unchanged": N - 22, "staged": N, "diff": "snapshot", "object_store": "rows"}
     rescanned = snapshot()
 
     StoredObject.objects.all().delete()
