@@ -234,7 +234,8 @@ def _carry(stores: Sequence[str], regions: Sequence[Region], scan_id: int) -> di
     file, the objects its files hold under none of the scan's regions (the rows written since stay rows;
     what they or a touch masks is not carried). One COPY per store; {store: (file, rows)} of those that
     carried any. A key is one row in it (objects_in_files has one row per key), so unique."""
-    held = [s for s in stores if s in file_inventories(stores)]
+    whole = {r.store for r in regions if r.prefix == ""}  # a scan of the whole store leaves nothing outside
+    held = [s for s in stores if s in file_inventories(stores) and s not in whole]
     carried: dict[str, tuple[Path, int]] = {}
     if not held:
         return carried
