@@ -1,0 +1,118 @@
+"""One store's inventory for the SQL of engine.gaps_sql and engine.have, wherever it is held: the same SQL
+text runs on Django's connection (StoredObject rows) or in DuckDB (a store held in files, the view
+`objects` of engine.object_files), never a second copy of it.
+
+    inventory_sql(store, catalog_source=None) -> InventorySQL   # a context manager
+    InventorySQL: cursor (execute with %s placeholders, fetchone/fetchall/fetchmany), dialect ("sqlite",
+                  "postgresql" or "duckdb": the callers' few function-name branches), objects and catalog
+                  (the table names the SQL uses), date()/datetime() (a parameter as that database takes it)
+    InventoryUnreadable: a store's inventory files cannot be read (missing, unreadable) — never "no objects"
+
+In DuckDB the catalog table is an Arrow copy of one source's CatalogGame rows (the columns the SQL uses),
+registered under CatalogGame's table name and read in the same database snapshot as the overlay's rows.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from django.db import connection
+
+from reconciliation.models import CatalogGame, StoredObject
+
+CATALOG_TABLE = CatalogGame._meta.db_table
+# the catalog columns gaps_sql reads (expectation_sql, placed_sql), streamed into Arrow in chunks
+_CATALOG_SCHEMA = pa.schema([("source_id", pa.int64()), ("game_id", pa.string()), ("season", pa.string()),
+                             ("game_date", pa.date32())])
+_CATALOG_CHUNK = 50_000
+
+
+class InventoryUnreadable(Exception):
+    """The files holding a store's inventory cannot be read: the analysis stops, it never reads 'none'."""
+
+
+@dataclass
+class InventorySQL:
+    cursor: Any
+    dialect: str
+    objects: str
+    catalog: str = CATALOG_TABLE
+
+    def date(self, value: dt.date):
+        return value if self.dialect == "duckdb" else connection.ops.adapt_datefield_value(value)
+
+    def datetime(self, value: dt.datetime):
+        return value if self.dialect == "duckdb" else connection.ops.adapt_datetimefield_value(value)
+
+
+class DuckCursor:
+    """DuckDB behind the DB-API subset the callers use; %s placeholders become DuckDB's `?` (the SQL
+    holds no other '%s'); a file that cannot be read raises InventoryUnreadable naming the store."""
+
+    def __init__(self, con, store: str):
+        self.con, self.store = con, store
+
+    def _run(self, call, *args):
+        import duckdb
+
+        try:
+            return call(*args)
+        except duckdb.IOException as exc:
+            raise unreadable(self.store, exc) from None
+
+    def execute(self, sql: str, params=()):
+        self._run(self.con.execute, sql.replace("%s", "?"), list(params))
+        return self
+
+    def fetchone(self):
+        return self._run(self.con.fetchone)
+
+    def fetchall(self):
+        return self._run(self.con.fetchall)
+
+    def fetchmany(self, size: int):
+        return self._run(self.con.fetchmany, size)
+
+
+def unreadable(store: str, exc: Exception) -> InventoryUnreadable:
+    return InventoryUnreadable(f"the inventory files of {store} cannot be read: {str(exc).splitlines()[0]}")
+
+
+def catalog_arrow(source_id: int) -> pa.Table:
+    """One source's catalog rows (the columns the SQL reads) as Arrow, built chunk by chunk."""
+    rows = (CatalogGame.objects.filter(source_id=source_id).order_by()
+            .values_list(*_CATALOG_SCHEMA.names).iterator(chunk_size=_CATALOG_CHUNK))
+    batches = []
+    while chunk := list(itertools.islice(rows, _CATALOG_CHUNK)):
+        batches.append(pa.record_batch([pa.array(col, type=f.type) for col, f in zip(zip(*chunk), _CATALOG_SCHEMA)],
+                                       schema=_CATALOG_SCHEMA))
+    return pa.Table.from_batches(batches, schema=_CATALOG_SCHEMA)
+
+
+@contextlib.contextmanager
+def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[InventorySQL]:
+    """The SQL view of one store's inventory: DuckDB over its files when it is held in files (with
+    `catalog_source`'s catalog, all read in one snapshot), else Django's connection over StoredObject."""
+    import duckdb
+
+    from reconciliation.engine.have import have_snapshot
+    from reconciliation.engine.object_files import file_inventories, objects_duckdb
+
+    with have_snapshot():
+        if not file_inventories([store]):
+            with connection.cursor() as cur:
+                yield InventorySQL(cur, connection.vendor, StoredObject._meta.db_table)
+            return
+        catalog = catalog_arrow(catalog_source) if catalog_source is not None else None
+        try:
+            with objects_duckdb([store], tag="reconcile") as con:
+                if catalog is not None:
+                    con.register(CATALOG_TABLE, catalog)
+                yield InventorySQL(DuckCursor(con, store), "duckdb", "objects")
+        except duckdb.IOException as exc:  # a file named by the snapshot record is gone or unreadable
+            raise unreadable(store, exc) from None
