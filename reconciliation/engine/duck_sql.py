@@ -2,6 +2,7 @@
 text runs on Django's connection (StoredObject rows) or in DuckDB (a store held in files, the view
 `objects` of engine.object_files), never a second copy of it.
 
+    inventory_session()                                           # one snapshot; each store opened once
     inventory_sql(store, catalog_source=None) -> InventorySQL   # a context manager
     InventorySQL: cursor (execute with %s placeholders, fetchone/fetchall/fetchmany), dialect ("sqlite",
                   "postgresql" or "duckdb": the callers' few function-name branches), objects and catalog
@@ -14,6 +15,7 @@ registered under CatalogGame's table name and read in the same database snapshot
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import itertools
 from collections.abc import Iterator
@@ -94,25 +96,73 @@ def catalog_arrow(source_id: int) -> pa.Table:
     return pa.Table.from_batches(batches, schema=_CATALOG_SCHEMA)
 
 
+class _Session:
+    """The inventories opened in one inventory_session: per store its InventorySQL, per source its
+    catalog copy, and which source's catalog each DuckDB connection has registered."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        self.stack = stack
+        self.stores: dict[str, InventorySQL] = {}
+        self.catalogs: dict[int, pa.Table] = {}
+        self.registered: dict[str, int] = {}
+
+
+_session: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("adce_inventory_session", default=None)
+
+
+@contextlib.contextmanager
+def inventory_session() -> Iterator[None]:
+    """One database snapshot (have_snapshot) in which inventory_sql opens each store's inventory, and
+    copies each source's catalog, once: a reconcile reads every data type of a store held in files
+    through one DuckDB connection, not one per data type. Nested: the outer one."""
+    from reconciliation.engine.have import have_snapshot
+
+    if _session.get() is not None:
+        yield
+        return
+    with have_snapshot(), contextlib.ExitStack() as stack:
+        token = _session.set(_Session(stack))
+        try:
+            yield
+        finally:
+            _session.reset(token)
+
+
 @contextlib.contextmanager
 def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[InventorySQL]:
     """The SQL view of one store's inventory: DuckDB over its files when it is held in files (with
-    `catalog_source`'s catalog, all read in one snapshot), else Django's connection over StoredObject."""
+    `catalog_source`'s catalog; all read in one snapshot), else Django's connection over StoredObject.
+    Inside an inventory_session, opened once per session."""
     import duckdb
 
-    from reconciliation.engine.have import have_snapshot
+    session = _session.get()
+    if session is None:
+        with inventory_session(), inventory_sql(store, catalog_source) as inv:
+            yield inv
+        return
+    inv = session.stores.get(store)
+    if inv is None:
+        inv = session.stores[store] = _opened(session.stack, store)
+    if inv.dialect == "duckdb" and catalog_source is not None and session.registered.get(store) != catalog_source:
+        if catalog_source not in session.catalogs:
+            session.catalogs[catalog_source] = catalog_arrow(catalog_source)
+        inv.cursor.con.register(CATALOG_TABLE, session.catalogs[catalog_source])
+        session.registered[store] = catalog_source
+    try:
+        yield inv
+    except duckdb.IOException as exc:  # a file named by the snapshot record is gone or unreadable
+        raise unreadable(store, exc) from None
+
+
+def _opened(stack: contextlib.ExitStack, store: str) -> InventorySQL:
+    import duckdb
+
     from reconciliation.engine.object_files import file_inventories, objects_duckdb
 
-    with have_snapshot():
-        if not file_inventories([store]):
-            with connection.cursor() as cur:
-                yield InventorySQL(cur, connection.vendor, StoredObject._meta.db_table)
-            return
-        catalog = catalog_arrow(catalog_source) if catalog_source is not None else None
-        try:
-            with objects_duckdb([store], tag="reconcile") as con:
-                if catalog is not None:
-                    con.register(CATALOG_TABLE, catalog)
-                yield InventorySQL(DuckCursor(con, store), "duckdb", "objects")
-        except duckdb.IOException as exc:  # a file named by the snapshot record is gone or unreadable
-            raise unreadable(store, exc) from None
+    if not file_inventories([store]):
+        return InventorySQL(stack.enter_context(connection.cursor()), connection.vendor, StoredObject._meta.db_table)
+    try:
+        con = stack.enter_context(objects_duckdb([store], tag="reconcile"))
+    except duckdb.IOException as exc:
+        raise unreadable(store, exc) from None
+    return InventorySQL(DuckCursor(con, store), "duckdb", "objects")

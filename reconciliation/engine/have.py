@@ -20,7 +20,7 @@ from adce_site.iterables import chunks
 
 from reconciliation.domain.analysis import PRESENT, DataTypeSpec, ObjectSummary, is_newer
 from reconciliation.domain.verdict import FIELDS, VerdictRule, verdict_rule
-from reconciliation.engine.duck_sql import inventory_sql
+from reconciliation.engine.duck_sql import inventory_session, inventory_sql
 from reconciliation.models import DataType, StoredObject
 
 _COLUMN = {name: f'o."{name}"' for name in FIELDS}  # every verdict field is an inventory column
@@ -120,7 +120,7 @@ def load_have(specs: Iterable[DataTypeSpec], as_of) -> dict:
     # dates, seasons or ""). Partitions with dimension values (§10) hold '/': they are joined with a
     # control character, and the pieces counted against the rows, so that a key holding that character
     # too falls back to reading the partitions one row each (_partitions_of).
-    with have_snapshot():
+    with inventory_session():  # have_snapshot, each store's inventory opened once
         for spec in specs:
             try:
                 loc = parse_location(locations[spec.id])

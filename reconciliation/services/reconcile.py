@@ -43,7 +43,7 @@ from adce_site.runs import run_record
 from reconciliation.domain.analysis import AnalysisInput, AnalysisReport, DataTypeSpec, analyze
 from reconciliation.choices import PatternLevel
 from reconciliation.engine import gaps_sql
-from reconciliation.engine.duck_sql import InventoryUnreadable
+from reconciliation.engine.duck_sql import InventoryUnreadable, inventory_session
 from reconciliation.engine.have import have_from_rows, have_snapshot, load_have
 from reconciliation.models import ReconcileRun, ScanRun
 from reconciliation.scan_cache import fresh_scans
@@ -239,7 +239,8 @@ def _analyse(job: _Job) -> AnalysisReport:
         return analyze(AnalysisInput(data_types=group, catalog=catalog, have=group_have, as_of=as_of,
                                      critical_days=conf.critical_days))
 
-    with have_snapshot():  # every data type read from one state of the inventory
+    # every data type read from one state of the inventory, each store's opened once (engine.duck_sql)
+    with have_snapshot(), inventory_session():
         for source, specs in groupby(sorted(job.specs, key=lambda s: (s.source, s.name)), key=attrgetter("source")):
             specs = list(specs)
             t0 = time.perf_counter()
