@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -86,13 +85,19 @@ def unreadable(store: str, exc: Exception) -> InventoryUnreadable:
 
 
 def catalog_arrow(source_id: int) -> pa.Table:
-    """One source's catalog rows (the columns the SQL reads) as Arrow, built chunk by chunk."""
-    rows = (CatalogGame.objects.filter(source_id=source_id).order_by()
-            .values_list(*_CATALOG_SCHEMA.names).iterator(chunk_size=_CATALOG_CHUNK))
+    """One source's catalog rows (the columns the SQL reads) as Arrow, built chunk by chunk from a plain
+    cursor (SQLite's dates come as ISO text: Arrow parses them)."""
+    names = ", ".join(f'"{name}"' for name in _CATALOG_SCHEMA.names)
     batches = []
-    while chunk := list(itertools.islice(rows, _CATALOG_CHUNK)):
-        batches.append(pa.record_batch([pa.array(col, type=f.type) for col, f in zip(zip(*chunk), _CATALOG_SCHEMA)],
-                                       schema=_CATALOG_SCHEMA))
+    with connection.cursor() as cur:
+        cur.execute(f'SELECT {names} FROM {CATALOG_TABLE} WHERE "source_id" = %s', [source_id])
+        while chunk := cur.fetchmany(_CATALOG_CHUNK):
+            columns = list(zip(*chunk))
+            arrays = [pa.array(col, type=f.type) for col, f in zip(columns[:3], _CATALOG_SCHEMA)]
+            days = columns[3]
+            arrays.append(pa.array(days, pa.string()).cast(pa.date32()) if isinstance(days[0], str)
+                          else pa.array(days, pa.date32()))
+            batches.append(pa.record_batch(arrays, schema=_CATALOG_SCHEMA))
     return pa.Table.from_batches(batches, schema=_CATALOG_SCHEMA)
 
 

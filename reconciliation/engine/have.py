@@ -187,19 +187,29 @@ def newest_of(dt_id: int, partitions: list[str], loc, inv=None) -> dict:
     """The newest object (with its key) of each of these partitions, among rows under `loc` (of the
     inventory `inv` reads: StoredObject when None or on Django's connection)."""
     newest: dict = {}
+
+    def add(rows):
+        have_from_rows(((dt_id, part, key, size, lm) for part, store, key, size, lm in rows
+                        if store == loc.store and key.startswith(loc.prefix)), newest)
+
+    if inv is not None and inv.dialect == "duckdb":  # one pass over the files, the partitions joined
+        import pyarrow as pa
+
+        inv.cursor.con.register("adce_partitions", pa.table({"partition": pa.array(partitions, pa.string())}))
+        try:
+            inv.cursor.execute(f'SELECT o."partition", o."store", o."key", o."size", o."last_modified" '
+                               f'FROM {inv.objects} o WHERE o."data_type_id" = %s AND o."partition" IN '
+                               f'(SELECT "partition" FROM adce_partitions)', [dt_id])
+            while rows := inv.cursor.fetchmany(10_000):
+                add((part, store, key, size, _utc(lm)) for part, store, key, size, lm in rows)
+        finally:
+            inv.cursor.con.unregister("adce_partitions")
+        return newest
     # Chunks of 100: without statistics (right after a bulk scan) PostgreSQL estimates a longer IN list
     # to match more rows than the whole data type and scans all of it instead of the index.
     for chunk in chunks(partitions, 100):
-        if inv is not None and inv.dialect == "duckdb":
-            inv.cursor.execute(f'SELECT o."partition", o."store", o."key", o."size", o."last_modified" '
-                               f'FROM {inv.objects} o WHERE o."data_type_id" = %s AND o."partition" IN '
-                               f'({", ".join(["%s"] * len(chunk))})', [dt_id, *chunk])
-            rows = [(part, store, key, size, _utc(lm)) for part, store, key, size, lm in inv.cursor.fetchall()]
-        else:
-            rows = (StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
-                    .values_list("partition", "store", "key", "size", "last_modified"))
-        have_from_rows(((dt_id, part, key, size, lm) for part, store, key, size, lm in rows
-                        if store == loc.store and key.startswith(loc.prefix)), newest)
+        add(StoredObject.objects.filter(data_type_id=dt_id, partition__in=chunk)
+            .values_list("partition", "store", "key", "size", "last_modified"))
     return newest
 
 
