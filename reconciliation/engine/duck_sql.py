@@ -71,7 +71,10 @@ class DuckCursor:
         return self
 
     def fetchone(self):
-        return self._run(self.con.fetchone)
+        """The first row; the rest of the result is read and dropped (the callers' fetchone queries give
+        one row, and DuckDB refuses other work on a connection while a result is unread)."""
+        rows = self._run(self.con.fetchall)
+        return rows[0] if rows else None
 
     def fetchall(self):
         return self._run(self.con.fetchall)
