@@ -2,6 +2,7 @@
 PostgreSQL in the PostgreSQL pass)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -10,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciliation.choices import PatternLevel
-from reconciliation.domain.analysis import PRESENT, DataTypeSpec
+from reconciliation.domain.analysis import PRESENT, DataTypeSpec, ObjectSummary
+from reconciliation.domain.dimensions import OpenDimension
 from reconciliation.domain.verdict import partition_verdict, stale_cutoff, verdict_rule
 from reconciliation.engine.have import have_from_rows, load_have, verdict_sql
 from reconciliation.engine.duck_sql import inventory_sql
@@ -113,3 +115,16 @@ def test_the_stale_clause_exists_only_for_season_level_types():
     assert game.kind("2024-25", 500, old) is None and game.kind("2024-25", 99, old) == "empty"
     assert season.kind("2024-25", 99, old) == "empty"  # empty wins over stale
     assert season.kind("2024-25", 500, stale_cutoff(as_of, 7)) is None  # the cutoff itself is fresh
+
+
+@pytest.mark.parametrize("held", HELD)
+def test_a_partition_holding_the_separator_is_read_one_row_each(data_type, held):
+    """A dimension value holding the separator load_have joins partitions with: the aggregate's pieces do
+    not count up, and the partitions are read one row each (_partitions_of), in files too."""
+    lm = dt.datetime(2024, 10, 1, tzinfo=UTC)
+    spec = dataclasses.replace(_spec(data_type.pk, PatternLevel.SEASON, 10, 400), dimensions=(OpenDimension("d"),))
+    _store(data_type, [("2024-25/a\x1eb", 5, lm, True), ("2024-25/c", 50, lm, True), ("2024-25/d", 5, lm, False)],
+           held)
+    assert load_have([spec], dt.date(2024, 10, 5)) == {
+        (data_type.pk, "2024-25/a\x1eb"): ObjectSummary(f"{PREFIX}0.json", 5, lm),
+        (data_type.pk, "2024-25/c"): PRESENT}
