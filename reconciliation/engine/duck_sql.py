@@ -140,9 +140,8 @@ def inventory_session() -> Iterator[None]:
 def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[InventorySQL]:
     """The SQL view of one store's inventory: DuckDB over its files when it is held in files (with
     `catalog_source`'s catalog; all read in one snapshot), else Django's connection over StoredObject.
-    Inside an inventory_session, opened once per session."""
-    import duckdb
-
+    Inside an inventory_session, opened once per session. DuckDB is imported only for a store in files:
+    a reader of rows never loads it."""
     session = _session.get()
     if session is None:
         with inventory_session(), inventory_sql(store, catalog_source) as inv:
@@ -151,7 +150,12 @@ def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[Inv
     inv = session.stores.get(store)
     if inv is None:
         inv = session.stores[store] = _opened(session.stack, store)
-    if inv.dialect == "duckdb" and catalog_source is not None and session.registered.get(store) != catalog_source:
+    if inv.dialect != "duckdb":
+        yield inv
+        return
+    import duckdb
+
+    if catalog_source is not None and session.registered.get(store) != catalog_source:
         if catalog_source not in session.catalogs:
             session.catalogs[catalog_source] = catalog_arrow(catalog_source)
         inv.cursor.con.register(CATALOG_TABLE, session.catalogs[catalog_source])
@@ -163,12 +167,12 @@ def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[Inv
 
 
 def _opened(stack: contextlib.ExitStack, store: str) -> InventorySQL:
-    import duckdb
-
     from reconciliation.engine.object_files import file_inventories, objects_duckdb
 
     if not file_inventories([store]):
         return InventorySQL(stack.enter_context(connection.cursor()), connection.vendor, StoredObject._meta.db_table)
+    import duckdb
+
     try:
         con = stack.enter_context(objects_duckdb([store], tag="reconcile"))
     except duckdb.IOException as exc:
