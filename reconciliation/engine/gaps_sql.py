@@ -28,8 +28,6 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from django.db import connection
-
 from reconciliation.choices import PatternLevel
 from reconciliation.domain.analysis import AnalysisReport, DataTypeSpec, GameSpec, expected_partitions, judge_cell
 from reconciliation.domain.expectation import CatalogExpectation, catalog_expectation
@@ -38,8 +36,9 @@ from reconciliation.domain.open_types import NO_CATALOG, dimension_combinations,
 from reconciliation.domain.seasons import season_days
 from reconciliation.domain.patterns import partition_id
 from reconciliation.domain.verdict import partition_verdict, verdict_rule
-from reconciliation.engine.have import newest_of, verdict_sql
-from reconciliation.models import CatalogGame, DataType, StoredObject
+from reconciliation.engine.duck_sql import InventorySQL, inventory_sql
+from reconciliation.engine.have import here_sql, newest_of, verdict_sql
+from reconciliation.models import DataType
 
 # The most (season, value combination or partition) rows one data type sends as a VALUES list (two each):
 # far above the YAML's and the dimension catalogs' sizes (tens of values), far below SQLite's 32,766
@@ -66,34 +65,39 @@ def _combinations(spec: DataTypeSpec) -> list[tuple[str | None, str]]:
             for combo in dimension_combinations(spec, season)]
 
 
-def _values(rows: list[tuple]) -> tuple[str, list]:
-    """rows as an SQL VALUES list (columns column1, column2, … on SQLite and PostgreSQL) and its
-    parameters; no rows: one row of NULLs, which joins nothing."""
+def _values(rows: list[tuple], dialect: str) -> tuple[str, list]:
+    """rows as an SQL VALUES list (columns column1, column2, … as SQLite and PostgreSQL name them; DuckDB
+    is told the names) and its parameters; no rows: one row of NULLs, which joins nothing."""
     rows = rows or [(None, None)]
     one = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
-    return "(VALUES " + ", ".join([one] * len(rows)) + ")", [value for row in rows for value in row]
+    values = "VALUES " + ", ".join([one] * len(rows))
+    if dialect == "duckdb":  # DuckDB names them col0, col1, …
+        names = ", ".join(f"column{n}" for n in range(1, len(rows[0]) + 1))
+        return f"(SELECT * FROM ({values}) v({names}))", [value for row in rows for value in row]
+    return f"({values})", [value for row in rows for value in row]
 
 
-def expectation_sql(rule: CatalogExpectation, source_id: int) -> tuple[str, list]:
+def expectation_sql(rule: CatalogExpectation, source_id: int, inv: InventorySQL) -> tuple[str, list]:
     """The rule as a query of (season, day, part) rows over the catalog table aliased `g`."""
     seasons = list(rule.seasons) or [None]  # no covered season: IN (NULL) holds for no row
     where = (f'g."source_id" = %s AND g."game_date" <= %s AND g."season" IN ({", ".join(["%s"] * len(seasons))})')
-    params = [source_id, connection.ops.adapt_datefield_value(rule.until), *seasons]
-    table = CatalogGame._meta.db_table
+    params = [source_id, inv.date(rule.until), *seasons]
+    table = inv.catalog
     if not rule.per_date:
         return f'SELECT g."season" AS season, g."game_date" AS day, g."game_id" AS part FROM {table} g WHERE {where}', params
-    iso = 'CAST(g."game_date" AS TEXT)' if connection.vendor == "sqlite" else "to_char(g.\"game_date\", 'YYYY-MM-DD')"
+    iso = ("to_char(g.\"game_date\", 'YYYY-MM-DD')" if inv.dialect == "postgresql"
+           else 'CAST(g."game_date" AS TEXT)')  # SQLite's text; DuckDB's DATE as text is ISO too
     return (f'SELECT min(g."season") AS season, g."game_date" AS day, {iso} AS part FROM {table} g WHERE {where} '
             f'GROUP BY g."game_date"', params)
 
 
-def expected_sql(spec: DataTypeSpec, as_of: dt.date, source_id: int) -> tuple[str, list]:
+def expected_sql(spec: DataTypeSpec, as_of: dt.date, source_id: int, inv: InventorySQL) -> tuple[str, list]:
     """The data type's expected (season, day, part) rows: its catalog rule's, each joined with the
     season's dimension value combinations (partition_id: the level id, then the values, '/'-joined)."""
-    sql, params = expectation_sql(catalog_expectation(spec, as_of), source_id)
+    sql, params = expectation_sql(catalog_expectation(spec, as_of), source_id, inv)
     if not spec.dimensions:
         return sql, params
-    values, value_params = _values(_combinations(spec))
+    values, value_params = _values(_combinations(spec), inv.dialect)
     # CROSS JOIN keeps the catalog rows the outer loop on SQLite, as without dimensions: with the few
     # VALUES rows outside, its planner estimated a small outer side and scanned the present partitions
     # once per expected one instead of indexing them (7 s instead of 0.08 s for 30k objects)
@@ -114,34 +118,42 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
         loc = parse_location(location)
     except ValueError:
         return None
+    # the catalog: the expectation's, or an open game-level type's placing (a copy of it for DuckDB)
+    by_catalog = catalog_expectation(spec, as_of) is not None or (
+        spec.open_dimension and spec.level == PatternLevel.GAME)
+    with inventory_sql(loc.store, source_id if by_catalog else None) as inv:
+        return _analyse_in(spec, as_of, critical_days, starts, source_id, loc, inv)
+
+
+def _analyse_in(spec, as_of, critical_days, starts, source_id, loc, inv: InventorySQL) -> AnalysisReport | None:
     rule = verdict_rule(spec, as_of)
-    present, present_params = _present_sql(spec, rule, loc)
+    present, present_params = _present_sql(spec, rule, loc, inv)
     if spec.open_dimension:
-        return _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, present_params)
+        return _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, present_params, inv)
     report = AnalysisReport()
     if catalog_expectation(spec, as_of) is not None:
-        expected, expected_params = expected_sql(spec, as_of, source_id)
+        expected, expected_params = expected_sql(spec, as_of, source_id, inv)
         cells, counts = dict.fromkeys(spec.seasons), None  # analyze's cells: each covered season once, in order
     else:  # a handful: listed by the domain, as analyze lists them
         cells = expand_dimensions(spec, expected_partitions(spec, starts, as_of))
         counts = {season: len(parts) for season, parts in cells.items()}
         rows = [(season, part) for season, parts in cells.items() for _day, part in parts]
-        values, expected_params = _values(rows)
+        values, expected_params = _values(rows, inv.dialect)
         expected = f"SELECT c.column1 AS season, NULL AS day, c.column2 AS part FROM {values} c"
     candidates: dict[str, list] = defaultdict(list)
-    with connection.cursor() as cur:
-        if counts is None:
-            cur.execute(f"SELECT e.season, count(*) FROM ({expected}) e GROUP BY e.season", expected_params)
-            counts = dict(cur.fetchall())
-        if any(counts.values()):  # (no expected partition: no query, and no VALUES list to send)
-            cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected}) e LEFT JOIN ({present}) p "
-                        f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
-                        [*expected_params, *present_params])
-            while rows := cur.fetchmany(10_000):
-                for season, day, part, state in rows:
-                    candidates[season].append((_date(day), part, state))
+    cur = inv.cursor
+    if counts is None:
+        cur.execute(f"SELECT e.season, count(*) FROM ({expected}) e GROUP BY e.season", expected_params)
+        counts = dict(cur.fetchall())
+    if any(counts.values()):  # (no expected partition: no query, and no VALUES list to send)
+        cur.execute(f"SELECT e.season, e.day, e.part, p.state FROM ({expected}) e LEFT JOIN ({present}) p "
+                    f'ON p."partition" = e.part WHERE p.state IS NULL OR p.state = 2',
+                    [*expected_params, *present_params])
+        while rows := cur.fetchmany(10_000):
+            for season, day, part, state in rows:
+                candidates[season].append((_date(day), part, state))
     suspects = sorted({part for rows in candidates.values() for _day, part, state in rows if state == 2})
-    newest = newest_of(spec.id, suspects, loc) if suspects else {}
+    newest = newest_of(spec.id, suspects, loc, inv) if suspects else {}
     for season in cells:
         judged = []
         for day, part, state in sorted(candidates.pop(season, ())):
@@ -153,19 +165,18 @@ def analyse(spec: DataTypeSpec, as_of: dt.date, critical_days: int,
     return report
 
 
-def _present_sql(spec: DataTypeSpec, rule, loc) -> tuple[str, list]:
+def _present_sql(spec: DataTypeSpec, rule, loc, inv: InventorySQL) -> tuple[str, list]:
     """The data type's present partitions with their state, over the rows under the source's current
     location: 1 present, 2 holds a suspect object (judged on its newest by the caller)."""
-    suspect, suspect_params = verdict_sql(rule)
-    sqlite = connection.vendor == "sqlite"
-    here = 'o."store" = %s AND ' + ('substr(o."key", 1, length(%s)) = %s' if sqlite else 'starts_with(o."key", %s)')
-    here_params = [loc.store, loc.prefix, loc.prefix] if sqlite else [loc.store, loc.prefix]
+    suspect, suspect_params = verdict_sql(rule, inv.dialect)
+    here, here_params = here_sql(loc, inv.dialect)
     return (f'SELECT o."partition", max(CASE WHEN {suspect} THEN 2 ELSE 1 END) AS state '
-            f'FROM {StoredObject._meta.db_table} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"',
+            f'FROM {inv.objects} o WHERE o."data_type_id" = %s AND {here} GROUP BY o."partition"',
             [*suspect_params, spec.id, *here_params])
 
 
-def placed_sql(spec: DataTypeSpec, seasons: list, source_id: int, present: str) -> tuple[str, list]:
+def placed_sql(spec: DataTypeSpec, seasons: list, source_id: int, present: str,
+               inv: InventorySQL) -> tuple[str, list]:
     """An open data type's present partitions (`present`, aliased p) placed in the seasons of its
     cells as open_types places them: (season, day, part, state) rows. Game level: the catalog's season
     and date of the partition's game (its first '/'-part); date level: the season whose span
@@ -178,18 +189,20 @@ def placed_sql(spec: DataTypeSpec, seasons: list, source_id: int, present: str) 
         return (f'SELECT q.season, NULL AS day, q.part, q.state FROM (SELECT substr(p."partition", 1, 7) AS season, '
                 f'p."partition" AS part, p.state FROM ({present}) p) q WHERE q.season IN ({wanted})', list(seasons))
     if spec.level == PatternLevel.DATE:
-        spans, params = _values([(s, *(d.isoformat() for d in season_days(s))) for s in seasons] or [(None,) * 3])
+        spans, params = _values([(s, *(d.isoformat() for d in season_days(s))) for s in seasons] or [(None,) * 3],
+                                inv.dialect)
         return (f'SELECT c.column1 AS season, substr(p."partition", 1, 10) AS day, p."partition" AS part, p.state '
                 f'FROM ({present}) p JOIN {spans} c ON substr(p."partition", 1, 10) BETWEEN c.column2 AND c.column3',
                 params)
-    game = ('substr(p."partition", 1, instr(p."partition" || \'/\', \'/\') - 1)' if connection.vendor == "sqlite"
+    game = ('substr(p."partition", 1, instr(p."partition" || \'/\', \'/\') - 1)' if inv.dialect == "sqlite"
             else 'split_part(p."partition", \'/\', 1)')
     return (f'SELECT g."season" AS season, g."game_date" AS day, p."partition" AS part, p.state FROM ({present}) p '
-            f'JOIN {CatalogGame._meta.db_table} g ON g."source_id" = %s AND g."game_id" = {game} '
+            f'JOIN {inv.catalog} g ON g."source_id" = %s AND g."game_id" = {game} '
             f'WHERE g."season" IN ({wanted})', [source_id, *seasons])
 
 
-def _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, present_params) -> AnalysisReport | None:
+def _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, present_params,
+                  inv: InventorySQL) -> AnalysisReport | None:
     """An open data type (§10) as open_types.analyze_open judges it: Python receives each season's count
     of partitions without a suspect object and the partitions with one (their newest object decides
     whether they are empty), not the stored partitions."""
@@ -197,17 +210,17 @@ def _analyse_open(spec, as_of, critical_days, starts, source_id, loc, present, p
     if reason == NO_CATALOG:
         return None
     seasons = open_seasons(spec, starts, as_of)
-    placed, placed_params = placed_sql(spec, seasons, source_id, present)
+    placed, placed_params = placed_sql(spec, seasons, source_id, present, inv)
     params = [*present_params, *placed_params]
     found: Counter = Counter()
     suspects: list[tuple] = []
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT q.season, count(*) FROM ({placed}) q WHERE q.state = 1 GROUP BY q.season", params)
-        found.update(dict(cur.fetchall()))
-        cur.execute(f"SELECT q.season, q.day, q.part FROM ({placed}) q WHERE q.state = 2", params)
-        while rows := cur.fetchmany(10_000):
-            suspects += [(season, _date(day), part) for season, day, part in rows]
-    newest = newest_of(spec.id, sorted({part for _s, _d, part in suspects}), loc) if suspects else {}
+    cur = inv.cursor
+    cur.execute(f"SELECT q.season, count(*) FROM ({placed}) q WHERE q.state = 1 GROUP BY q.season", params)
+    found.update(dict(cur.fetchall()))
+    cur.execute(f"SELECT q.season, q.day, q.part FROM ({placed}) q WHERE q.state = 2", params)
+    while rows := cur.fetchmany(10_000):
+        suspects += [(season, _date(day), part) for season, day, part in rows]
+    newest = newest_of(spec.id, sorted({part for _s, _d, part in suspects}), loc, inv) if suspects else {}
     empties = defaultdict(list)
     for season, day, part in suspects:
         obj = newest.get((spec.id, part))

@@ -43,6 +43,7 @@ from adce_site.runs import run_record
 from reconciliation.domain.analysis import AnalysisInput, AnalysisReport, DataTypeSpec, analyze
 from reconciliation.choices import PatternLevel
 from reconciliation.engine import gaps_sql
+from reconciliation.engine.duck_sql import InventoryUnreadable, inventory_session
 from reconciliation.engine.have import have_from_rows, have_snapshot, load_have
 from reconciliation.models import ReconcileRun, ScanRun
 from reconciliation.scan_cache import fresh_scans
@@ -69,8 +70,8 @@ class ReconcileOutputError(Exception):
 
 
 class ReconcileFailed(Exception):
-    """The reconcile could not complete (its scan failed); gaps and tasks are unchanged. `run` is the
-    recorded failed ReconcileRun (None in a dry run)."""
+    """The reconcile could not complete (its scan failed, or a store's inventory files cannot be read);
+    gaps and tasks are unchanged. `run` is the recorded failed ReconcileRun (None in a dry run)."""
 
     def __init__(self, message: str, run: ReconcileRun | None = None):
         super().__init__(message)
@@ -158,10 +159,15 @@ def reconcile_run(*, use_cache: bool = False, dry_run: bool = False, as_of: dt.d
         if run is None and not dry_run:
             run = recording.enter_context(run_record(ReconcileRun, scan=scan, **fields))
 
-        with paused_gc():
-            report, changes = _analyse_and_persist(_Job(
-                run=run, scan=scan, have=have, specs=specs, conf=conf, as_of=as_of, now=now, dry_run=dry_run,
-                scan_info=scan_info, timings=timings, output_path=output_path, progress=progress))
+        try:
+            with paused_gc():
+                report, changes = _analyse_and_persist(_Job(
+                    run=run, scan=scan, have=have, specs=specs, conf=conf, as_of=as_of, now=now, dry_run=dry_run,
+                    scan_info=scan_info, timings=timings, output_path=output_path, progress=progress))
+        except InventoryUnreadable as exc:  # a store's files are gone: no answer, never "no objects"
+            if run is not None:
+                run.fail(str(exc))
+            raise ReconcileFailed(str(exc), run) from None
 
     # -- write (after the commit: the file shows what the database now holds) -----------------
     t0 = time.perf_counter()
@@ -233,7 +239,8 @@ def _analyse(job: _Job) -> AnalysisReport:
         return analyze(AnalysisInput(data_types=group, catalog=catalog, have=group_have, as_of=as_of,
                                      critical_days=conf.critical_days))
 
-    with have_snapshot():  # every data type read from one state of the inventory
+    # every data type read from one state of the inventory, each store's opened once (engine.duck_sql)
+    with have_snapshot(), inventory_session():
         for source, specs in groupby(sorted(job.specs, key=lambda s: (s.source, s.name)), key=attrgetter("source")):
             specs = list(specs)
             t0 = time.perf_counter()

@@ -22,6 +22,8 @@ from reconciliation.engine.have import have_from_rows, load_have
 from reconciliation.models import CatalogGame, DataType, Source, StoredObject
 from reconciliation.services.specs import catalog_specs, season_start_catalog
 
+from .inventory_held import HELD, inventory_put
+
 pytestmark = pytest.mark.django_db
 UTC = dt.timezone.utc
 STORE, PREFIX = "s3://lake", "espn/"
@@ -71,22 +73,23 @@ def _spec(pk: int, s: dict, level: str | None = None, dimensions: tuple = ()) ->
                         minutes_per_file=1.0, level=level or s["level"], seasons=s["seasons"], dimensions=dimensions)
 
 
-def _store(data_type, games: dict, rows) -> list[tuple]:
-    """Replace the catalog and the inventory; the rows under the source's location, as HAVE takes them."""
+def _store(data_type, games: dict, rows, held: str = "rows") -> list[tuple]:
+    """Replace the catalog and the inventory (held as rows or in files); the rows under the source's
+    location, as HAVE takes them."""
     CatalogGame.objects.all().delete()
-    StoredObject.objects.all().delete()
     CatalogGame.objects.bulk_create(CatalogGame(source=data_type.source, game_id=g, season=season, game_date=day)
                                     for g, (season, day) in games.items())
     keys = [f"{PREFIX if inside else 'other/'}{n}.json" for n, (_p, _s, _lm, inside) in enumerate(rows)]
-    StoredObject.objects.bulk_create(StoredObject(store=STORE, key=key, size=size, last_modified=lm, data_type=data_type,
-                                                  partition=partition) for key, (partition, size, lm, _i) in zip(keys, rows))
+    inventory_put(held, [StoredObject(store=STORE, key=key, size=size, last_modified=lm, data_type=data_type,
+                                      partition=partition) for key, (partition, size, lm, _i) in zip(keys, rows)], stores=[STORE])
     return [(data_type.pk, partition, key, size, lm) for key, (partition, size, lm, inside) in zip(keys, rows) if inside]
 
 
+@pytest.mark.parametrize("held", HELD)
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, rows=objects)
-def test_the_database_anti_join_gives_the_pure_analysis(data_type, s, games, as_of, rows):
-    stored = _store(data_type, games, rows)
+def test_the_database_anti_join_gives_the_pure_analysis(data_type, held, s, games, as_of, rows):
+    stored = _store(data_type, games, rows, held)
     spec = _spec(data_type.pk, s)
     assert gaps_sql.in_database(spec)
     pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
@@ -95,11 +98,12 @@ def test_the_database_anti_join_gives_the_pure_analysis(data_type, s, games, as_
     assert in_db.gaps == pure.gaps
 
 
+@pytest.mark.parametrize("held", HELD)
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, rows=dimension_objects, dimensions=dimension_lists)
-def test_closed_dimensions_of_catalog_partitions_in_the_database_give_the_pure_analysis(data_type, s, games, as_of,
+def test_closed_dimensions_of_catalog_partitions_in_the_database_give_the_pure_analysis(data_type, held, s, games, as_of,
                                                                                           rows, dimensions):
-    stored = _store(data_type, games, rows)
+    stored = _store(data_type, games, rows, held)
     spec = _spec(data_type.pk, s, dimensions=dimensions)
     assert gaps_sql.in_database(spec)
     pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
@@ -114,16 +118,17 @@ season_partitions = st.tuples(st.sampled_from([*SEASONS, "2022-23"]), suffixes).
 fixed_partitions = suffixes.map("/".join)
 
 
+@pytest.mark.parametrize("held", HELD)
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, data=st.data(), level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]),
        dimensions=st.one_of(st.just(()), dimension_lists))
-def test_season_and_fixed_types_in_the_database_give_the_pure_analysis(data_type, s, games, as_of, data, level,
+def test_season_and_fixed_types_in_the_database_give_the_pure_analysis(data_type, held, s, games, as_of, data, level,
                                                                        dimensions):
     """With and without closed dimensions; the stale rule (current season) and the season starts
     (each season's first game, else 1 October) included: `as_of` falls around 1 October 2024."""
     partition = season_partitions if level == PatternLevel.SEASON else fixed_partitions
     rows = data.draw(st.lists(st.tuples(partition, st.integers(0, 30), times, st.booleans()), max_size=14))
-    stored = _store(data_type, games, rows)
+    stored = _store(data_type, games, rows, held)
     spec = _spec(data_type.pk, s, level, dimensions)
     assert gaps_sql.in_database(spec)
     pure = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have_from_rows(stored), as_of, s["critical_days"]))
@@ -143,14 +148,15 @@ open_levels = {
 }
 
 
+@pytest.mark.parametrize("held", HELD)
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, data=st.data(), level=st.sampled_from(list(open_levels)),
        count=st.one_of(st.none(), st.integers(1, 4)), closed=st.booleans())
-def test_open_types_placed_in_the_database_give_the_pure_analysis(data_type, s, games, as_of, data, level, count,
+def test_open_types_placed_in_the_database_give_the_pure_analysis(data_type, held, s, games, as_of, data, level, count,
                                                                   closed):
     """Counted (a short gap) or not judged; empty newest objects are gaps, an empty older one is not."""
     rows = data.draw(st.lists(st.tuples(open_levels[level], st.integers(0, 30), times, st.booleans()), max_size=14))
-    stored = _store(data_type, games, rows)
+    stored = _store(data_type, games, rows, held)
     dimensions = ((StaticDimension("d0", VALUES),) if closed else ()) + (OpenDimension("d1"),)
     spec = dataclasses.replace(_spec(data_type.pk, s, level, dimensions), expected_count=count)
     assert gaps_sql.in_database(spec)
@@ -160,11 +166,12 @@ def test_open_types_placed_in_the_database_give_the_pure_analysis(data_type, s, 
     assert in_db.gaps == pure.gaps
 
 
+@pytest.mark.parametrize("held", HELD)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=specs, games=catalogs, as_of=days, rows=objects, level=st.sampled_from([PatternLevel.SEASON, PatternLevel.FIXED]))
-def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, s, games, as_of, rows, level):
+def test_season_and_fixed_types_need_only_each_seasons_first_game(data_type, held, s, games, as_of, rows, level):
     partition = (lambda p: SEASONS[len(p) % 3]) if level == PatternLevel.SEASON else (lambda p: "")
-    _store(data_type, games, [(partition(r[0]), *r[1:]) for r in rows])
+    _store(data_type, games, [(partition(r[0]), *r[1:]) for r in rows], held)
     spec = _spec(data_type.pk, s, level)
     have = load_have([spec], as_of)
     full = analyze(AnalysisInput([spec], catalog_specs(["espn"]), have, as_of, s["critical_days"]))

@@ -2,6 +2,7 @@
 PostgreSQL in the PostgreSQL pass)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -10,10 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciliation.choices import PatternLevel
-from reconciliation.domain.analysis import PRESENT, DataTypeSpec
+from reconciliation.domain.analysis import PRESENT, DataTypeSpec, ObjectSummary
+from reconciliation.domain.dimensions import OpenDimension
 from reconciliation.domain.verdict import partition_verdict, stale_cutoff, verdict_rule
 from reconciliation.engine.have import have_from_rows, load_have, verdict_sql
+from reconciliation.engine.duck_sql import inventory_sql
 from reconciliation.models import DataType, Source, StoredObject
+
+from .inventory_held import HELD, inventory_put
 
 pytestmark = pytest.mark.django_db
 UTC = dt.timezone.utc
@@ -39,16 +44,17 @@ def _spec(pk: int, level: str, min_size: int, freshness: int) -> DataTypeSpec:
                         minutes_per_file=1.0, level=level, seasons=("2023-24", "2024-25"))
 
 
-def _store(data_type, rows) -> list[tuple]:
-    """Replace the inventory with these (partition, size, last_modified, under the location) rows."""
-    StoredObject.objects.all().delete()
-    stored = []
+def _store(data_type, rows, held: str = "rows") -> list[tuple]:
+    """Replace the inventory (held as rows or in files) with these (partition, size, last_modified, under
+    the location) rows."""
+    objects, stored = [], []
     for n, (partition, size, lm, inside) in enumerate(rows):
         key = f"{PREFIX if inside else 'other/'}{n}.json"
-        StoredObject.objects.create(store=STORE, key=key, size=size, last_modified=lm, data_type=data_type,
-                                    partition=partition)
+        objects.append(StoredObject(store=STORE, key=key, size=size, last_modified=lm, data_type=data_type,
+                                    partition=partition))
         if inside:
             stored.append((data_type.pk, partition, key, size, lm))
+    inventory_put(held, objects, stores=[STORE])
     return stored
 
 
@@ -67,10 +73,30 @@ def test_the_sql_selects_exactly_the_rows_the_rule_judges(data_type, level, min_
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(level=levels, min_size=st.integers(0, 20), freshness=st.integers(0, 20), as_of=as_ofs, rows=objects)
-def test_load_have_judges_every_partition_as_the_pure_verdict(data_type, level, min_size, freshness, as_of, rows):
+def test_the_same_sql_in_duckdb_selects_exactly_the_rows_the_rule_judges(data_type, level, min_size, freshness,
+                                                                         as_of, rows):
+    """A store held in files: the condition (with the datetime itself as its parameter) on the view."""
+    _store(data_type, rows, "files")
+    rule = verdict_rule(_spec(data_type.pk, level, min_size, freshness), as_of)
+    with inventory_sql(STORE) as inv:
+        assert inv.dialect == "duckdb"
+        condition, params = verdict_sql(rule, inv.dialect)
+        inv.cursor.execute(f'SELECT o."key" FROM {inv.objects} o WHERE {condition}', params)
+        by_sql = {key for (key,) in inv.cursor.fetchall()}
+        inv.cursor.execute(f'SELECT o."key", o."partition", o."size", o."last_modified" FROM {inv.objects} o')
+        by_rule = {key for key, partition, size, lm in inv.cursor.fetchall() if rule.kind(partition, size, lm)}
+    assert len(by_rule) == sum(rule.kind(p, size, lm) is not None for p, size, lm, _i in rows)
+    assert by_sql == by_rule
+
+
+@pytest.mark.parametrize("held", HELD)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(level=levels, min_size=st.integers(0, 20), freshness=st.integers(0, 20), as_of=as_ofs, rows=objects)
+def test_load_have_judges_every_partition_as_the_pure_verdict(data_type, held, level, min_size, freshness, as_of,
+                                                              rows):
     """The SQL path (load_have's pre-filter, then the verdict on the suspects' newest object) and the
     pure path (the newest of all rows, judged) agree on every partition."""
-    stored = _store(data_type, rows)
+    stored = _store(data_type, rows, held)
     spec = _spec(data_type.pk, level, min_size, freshness)
     have = load_have([spec], as_of)
     newest = have_from_rows(stored)
@@ -89,3 +115,16 @@ def test_the_stale_clause_exists_only_for_season_level_types():
     assert game.kind("2024-25", 500, old) is None and game.kind("2024-25", 99, old) == "empty"
     assert season.kind("2024-25", 99, old) == "empty"  # empty wins over stale
     assert season.kind("2024-25", 500, stale_cutoff(as_of, 7)) is None  # the cutoff itself is fresh
+
+
+@pytest.mark.parametrize("held", HELD)
+def test_a_partition_holding_the_separator_is_read_one_row_each(data_type, held):
+    """A dimension value holding the separator load_have joins partitions with: the aggregate's pieces do
+    not count up, and the partitions are read one row each (_partitions_of), in files too."""
+    lm = dt.datetime(2024, 10, 1, tzinfo=UTC)
+    spec = dataclasses.replace(_spec(data_type.pk, PatternLevel.SEASON, 10, 400), dimensions=(OpenDimension("d"),))
+    _store(data_type, [("2024-25/a\x1eb", 5, lm, True), ("2024-25/c", 50, lm, True), ("2024-25/d", 5, lm, False)],
+           held)
+    assert load_have([spec], dt.date(2024, 10, 5)) == {
+        (data_type.pk, "2024-25/a\x1eb"): ObjectSummary(f"{PREFIX}0.json", 5, lm),
+        (data_type.pk, "2024-25/c"): PRESENT}

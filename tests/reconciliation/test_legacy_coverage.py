@@ -100,6 +100,10 @@ def lake_keys() -> dict[str, int]:
 
 @pytest.fixture
 def lake(tmp_path):
+    return build_lake(tmp_path)
+
+
+def build_lake(tmp_path):
     root = tmp_path / "lake"
     for key, size in lake_keys().items():
         path = root / key
