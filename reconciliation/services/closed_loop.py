@@ -52,19 +52,24 @@ def gaps_rejudge(data_type_partitions, *, as_of: dt.date | None = None, now: dt.
     if not pairs:
         return 0
     types = {t.pk: t for t in DataType.objects.filter(pk__in={d for d, _ in pairs})}
-    resolved = 0
+    # Judge first, outside the write: on SQLite a transaction that reads and then writes fails at once
+    # ("database is locked", no busy wait) when another process wrote in between; one that starts with
+    # its write waits its turn. The update stays conditional on the gap still being open.
+    passing = []
+    for dt_id, partition in sorted(pairs):
+        spec = types.get(dt_id)
+        gap = Gap.objects.filter(data_type_id=dt_id, partition=partition, status=GapStatus.OPEN).first()
+        if spec is None or gap is None:
+            continue
+        rows = partition_objects(dt_id, [partition])  # every store, held in rows or in files
+        newest = have_from_rows(rows).get((dt_id, partition))
+        if partition_verdict(spec, partition, newest, as_of) is None:
+            passing.append(gap.pk)
+    if not passing:
+        return 0
     with transaction.atomic():
-        for dt_id, partition in sorted(pairs):
-            spec = types.get(dt_id)
-            gap = Gap.objects.filter(data_type_id=dt_id, partition=partition, status=GapStatus.OPEN).first()
-            if spec is None or gap is None:
-                continue
-            rows = partition_objects(dt_id, [partition])  # every store, held in rows or in files
-            newest = have_from_rows(rows).get((dt_id, partition))
-            if partition_verdict(spec, partition, newest, as_of) is not None:
-                continue
-            resolved += Gap.objects.filter(pk=gap.pk, status=GapStatus.OPEN).update(
-                status=GapStatus.RESOLVED, resolved_at=now)
+        resolved = Gap.objects.filter(pk__in=passing, status=GapStatus.OPEN).update(
+            status=GapStatus.RESOLVED, resolved_at=now)
         if resolved:
             tasks_finish_resolved(now=now)
     return resolved
