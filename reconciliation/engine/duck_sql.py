@@ -167,7 +167,7 @@ def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[Inv
 
 
 def _opened(stack: contextlib.ExitStack, store: str) -> InventorySQL:
-    from reconciliation.engine.object_files import file_inventories, objects_duckdb
+    from reconciliation.engine.object_files import ObjectFilesMissing, file_inventories, objects_duckdb
 
     if not file_inventories([store]):
         return InventorySQL(stack.enter_context(connection.cursor()), connection.vendor, StoredObject._meta.db_table)
@@ -175,6 +175,6 @@ def _opened(stack: contextlib.ExitStack, store: str) -> InventorySQL:
 
     try:
         con = stack.enter_context(objects_duckdb([store], tag="reconcile"))
-    except duckdb.IOException as exc:
+    except (duckdb.IOException, ObjectFilesMissing) as exc:
         raise unreadable(store, exc) from None
     return InventorySQL(DuckCursor(con, store), "duckdb", "objects")
