@@ -209,12 +209,17 @@ def touches_prune() -> None:
         InventoryTouch.objects.filter(store=store, id__lte=mark).delete()
 
 
+def touched_since(store: str, mark: int) -> Iterator[str]:
+    """The keys of `store` written outside a scan after the touch log's `mark` (each once)."""
+    return (InventoryTouch.objects.filter(store=store, id__gt=mark)
+            .values_list("key", flat=True).distinct().iterator())
+
+
 def _touched(snapshots: dict[str, InventorySnapshot], regions: Sequence[Region]) -> set[tuple[str, str]]:
     keys = set()
     for store, snap in snapshots.items():
         prefixes = [r.prefix for r in regions if r.store == store]
-        for key in (InventoryTouch.objects.filter(store=store, id__gt=snap.touch_mark)
-                    .values_list("key", flat=True).distinct().iterator()):
+        for key in touched_since(store, snap.touch_mark):
             if any(key.startswith(p) for p in prefixes):
                 keys.add((store, key))
     return keys
@@ -270,6 +275,19 @@ def _literal(path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def duckdb_connect(tmp: Path):
+    """An in-process DuckDB as every use here wants it: memory capped by ADCE_SNAPSHOT_DIFF_MEMORY, spilling
+    to `tmp` beside the files, 2 threads, UTC (timestamps compare as the database's do)."""
+    import duckdb  # here only: a scan that never diffs or reads files never loads it
+
+    con = duckdb.connect()
+    for statement in (f"SET memory_limit = {_literal(settings.ADCE_SNAPSHOT_DIFF_MEMORY)}",
+                      f"SET temp_directory = {_literal(tmp)}", "SET threads = 2",
+                      "SET preserve_insertion_order = false", "SET TimeZone = 'UTC'"):
+        con.execute(statement)
+    return con
+
+
 def keys_unique(con, paths: Sequence, passes: int | None = None) -> bool:
     """No key twice in these files (together), by DuckDB `con`. A 64-bit hash per key: two keys may
     share one (then the exact, slower dedupe runs for nothing), a repeated key never hides. In key-hash
@@ -304,12 +322,8 @@ class SnapshotDiff:
         self.unique: dict[str, bool] = {}
         self.passes, self.retries = 0, 0
         self.tmp = snapshot_dir() / f"duckdb-tmp-{scan_id}"
-        self.con = duckdb.connect()
+        self.con = duckdb_connect(self.tmp)
         self.error, self.out_of_memory = duckdb.Error, duckdb.OutOfMemoryException
-        for statement in (f"SET memory_limit = {_literal(settings.ADCE_SNAPSHOT_DIFF_MEMORY)}",
-                          f"SET temp_directory = {_literal(self.tmp)}", "SET threads = 2",
-                          "SET preserve_insertion_order = false", "SET TimeZone = 'UTC'"):
-            self.con.execute(statement)
 
     def __enter__(self) -> SnapshotDiff:
         return self

@@ -42,10 +42,12 @@ from reconciliation.engine.inventory_sql import STAGING_COLUMNS, STAGING_SCHEMA,
 from reconciliation.engine.inventory_snapshot import (
     SNAPSHOT_SCHEMA,
     _literal,
+    duckdb_connect,
     _store_dir,
     regions_json,
     snapshot_dir,
     touch_log_lock,
+    touched_since,
     touches_prune,
 )
 from reconciliation.models import InventorySnapshot, InventoryTouch, StoredObject
@@ -81,17 +83,10 @@ def file_inventories(stores: Iterable[str] | None = None) -> dict[str, Inventory
 
 @contextlib.contextmanager
 def duckdb_connection(tag: str = "read") -> Iterator:
-    """An in-process DuckDB: memory capped by ADCE_SNAPSHOT_DIFF_MEMORY, spilling to a temp folder beside
-    the files, 2 threads, UTC (timestamps compare as the database's do)."""
-    import duckdb  # here only: a reader of rows never loads it
-
+    """inventory_snapshot.duckdb_connect with a temp folder of its own, closed and removed at the end."""
     tmp = snapshot_dir() / f"duckdb-tmp-{tag}-{os.getpid()}-{next(_tmp_serial)}"
-    con = duckdb.connect()
+    con = duckdb_connect(tmp)
     try:
-        for statement in (f"SET memory_limit = {_literal(settings.ADCE_SNAPSHOT_DIFF_MEMORY)}",
-                          f"SET temp_directory = {_literal(tmp)}", "SET threads = 2",
-                          "SET preserve_insertion_order = false", "SET TimeZone = 'UTC'"):
-            con.execute(statement)
         yield con
     finally:
         con.close()
@@ -110,8 +105,7 @@ def _delta_table(stores: Sequence[str]) -> pa.Table:
 def _touched_table(snapshots: dict[str, InventorySnapshot]) -> pa.Table:
     stores, keys = [], []
     for store, snap in snapshots.items():
-        for key in (InventoryTouch.objects.filter(store=store, id__gt=snap.touch_mark)
-                    .values_list("key", flat=True).distinct().iterator()):
+        for key in touched_since(store, snap.touch_mark):
             stores.append(store)
             keys.append(key)
     return pa.table({"store": pa.array(stores, pa.string()), "key": pa.array(keys, pa.string())})

@@ -144,7 +144,8 @@ def test_the_coverage_file_imports_unchanged_with_its_warnings_and_nothing_dropp
     assert stored[("nba_api", "team_stats")].expected_count == 30
 
 
-def test_a_lake_built_for_its_patterns_reconciles_exactly(lake):
+def import_lake(lake) -> None:
+    """The original's coverage file over the built lake, its game catalogs and dimension catalogs."""
     run("import_coverage", str(FIXTURE), "--location", f"file://{lake}/lake/")
     for source in ("espn", "nba_api"):
         run("import_catalog", "--source", source, str(lake / "games.csv"))
@@ -152,6 +153,10 @@ def test_a_lake_built_for_its_patterns_reconciles_exactly(lake):
                               ("basketball_reference", "team", "bbref_team"),
                               ("basketball_reference", "award_type", "bbref_award")):
         run("import_catalog", "--source", source, "--dimension", dim, str(lake / f"{name}.csv"))
+
+
+def test_a_lake_built_for_its_patterns_reconciles_exactly(lake):
+    import_lake(lake)
     out, _err = run("reconcile", "--json", "--as-of", AS_OF, "--output", str(lake / "gaps.json"))
     summary = json.loads(out)
 

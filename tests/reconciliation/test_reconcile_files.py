@@ -13,7 +13,7 @@ from django.core.management import CommandError
 from reconciliation.models import Gap, InventorySnapshot, ReconcileRun, StoredObject, Task
 
 from .inventory_held import inventory_put
-from .test_legacy_coverage import AS_OF, FIXTURE, build_lake, run
+from .test_legacy_coverage import AS_OF, build_lake, import_lake, run
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,6 @@ def lake(tmp_path):
     return build_lake(tmp_path)
 
 
-def _imported(lake):
-    run("import_coverage", str(FIXTURE), "--location", f"file://{lake}/lake/")
-    for source in ("espn", "nba_api"):
-        run("import_catalog", "--source", source, str(lake / "games.csv"))
-    for source, dim, name in (("espn", "team", "espn_team"), ("nba_api", "team", "nba_team"),
-                              ("basketball_reference", "team", "bbref_team"),
-                              ("basketball_reference", "award_type", "bbref_award")):
-        run("import_catalog", "--source", source, "--dimension", dim, str(lake / f"{name}.csv"))
 
 
 def _reconciled(lake, name) -> tuple[dict, set, dict]:
@@ -56,7 +48,7 @@ def _to_files():
 
 
 def test_reconcile_over_files_gives_what_it_gives_over_rows(lake, settings):
-    _imported(lake)
+    import_lake(lake)
     run("scan")
     by_rows = _reconciled(lake, "rows.json")
     assert by_rows[1] and by_rows[0]["completeness"]
@@ -69,7 +61,7 @@ def test_reconcile_over_files_gives_what_it_gives_over_rows(lake, settings):
 
 
 def test_a_missing_file_fails_the_reconcile_and_changes_nothing(lake, settings):
-    _imported(lake)
+    import_lake(lake)
     run("scan")
     settings.ADCE_OBJECT_STORE = "files"
     _to_files()
