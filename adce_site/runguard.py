@@ -51,7 +51,13 @@ def runs_fail_stale(queryset, kind: str, error: str) -> int:
     if connection.vendor != "postgresql":
         return 0
     swept = 0
-    for pk in queryset.filter(status=RunStatus.RUNNING).values_list("pk", flat=True):
+    with connection.cursor() as cur:
+        # A run this very session holds (one run started inside another, same connection): its lock is
+        # re-entrant, so pg_try_advisory_lock below would take it and judge the live run dead.
+        cur.execute("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                    "AND classid::bigint = %s AND objsubid = 2 AND granted", [_key(kind)])
+        mine = {row[0] for row in cur.fetchall()}
+    for pk in queryset.filter(status=RunStatus.RUNNING).exclude(pk__in=mine).values_list("pk", flat=True):
         with connection.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [_key(kind), pk])
             free = cur.fetchone()[0]

@@ -4,7 +4,7 @@ CPU seconds (and wall), with the extrapolation to --to objects (100M by default)
 
     .venv/bin/python bench/growth_fit.py RESULTS.jsonl [--since ISO-TIME] [--to 100000000]
 
-RESULTS is a file of ingest_scale.py JSON lines (bench/RESULTS-ingest-scale.md holds them between prose:
+RESULTS is a file of ingest_scale.py or object_store_ab.py JSON lines (bench/RESULTS-ingest-scale.md holds them between prose:
 lines that are not JSON are skipped). --since keeps the rows measured at or after that time.
 """
 from __future__ import annotations
@@ -27,13 +27,18 @@ def series(rows: list[dict]) -> dict[str, list[tuple[int, dict]]]:
     out = defaultdict(list)
     for row in rows:
         n = row["objects"]
-        for peer in ("pyarrow_read", "duckdb_ingest"):
+        for peer in ("pyarrow_read", "duckdb_ingest", "duckdb_gaps"):
             if "cpu_s" in row.get(peer, {}):
                 out[peer].append((n, row[peer]))
         for kind in ("sqlite", "postgres"):
-            for step, m in row.get(kind, {}).get("steps", {}).items():
-                if "cpu_s" in m:  # older lines have wall time only
-                    out[f"{kind} {step}"].append((n, m))
+            if row.get("bench") == "object_store_ab":  # {db: {store: {"steps": …}}}
+                runs = {f"{kind} {store}": seq for store, seq in row.get(kind, {}).items()}
+            else:
+                runs = {kind: row.get(kind, {})}
+            for label, run in runs.items():
+                for step, m in run.get("steps", {}).items():
+                    if "cpu_s" in m:  # older lines have wall time only
+                        out[f"{label} {step}"].append((n, m))
     return out
 
 

@@ -7,6 +7,11 @@ command its own process under `/usr/bin/time -f %M` (peak RSS of the command alo
 
     .venv/bin/python bench/ingest_scale.py --sizes 3000000 --db sqlite --rounds 1 --keep-prepared --workdir W
     .venv/bin/python bench/object_store_ab.py --workdir W --sizes 3000000 10000000 --rounds 2 --out RESULTS.jsonl
+    .venv/bin/python bench/object_store_ab.py --workdir W --sizes 30000000 --db sqlite postgres --stores files
+
+--db runs each store on SQLite and/or PostgreSQL (--pg-url, dropped and recreated from the kept prepared copy
+per sequence); --stores limits the stores (a 30M rows-mode sequence takes most of an hour). Every round also
+times the bare pyarrow read of the report (parse only, the floor of any scan).
 
 Per size, round and store, on a fresh copy of the prepared database (coverage and catalogs; untimed, then
 `migrate`): `scan --inventory-manifest` (first ingest), the unchanged rescan, `reconcile --use-cache`, the
@@ -29,21 +34,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import ingest_scale  # noqa: E402
-from ingest_scale import DUCKDB_INGEST, MANAGE, PYTHON, prepared, report, timed  # noqa: E402
+from ingest_scale import DUCKDB_INGEST, MANAGE, PYARROW_READ, PYTHON, prepared, report, timed  # noqa: E402
 from reconcile_scale import RESET, counts_of, duckdb_gaps, want_of  # noqa: E402
 
 STORES = ("rows", "files")
 COUNT_ROWS = ("from reconciliation.models import StoredObject; print(StoredObject.objects.count())")
 
 
-def adce_sequence(store: str, size: int, exp: dict, workdir: Path) -> dict:
-    env = dict(prepared("sqlite", size, exp, workdir, ""), ADCE_OBJECT_STORE=store, ADCE_SCAN_CACHE_HOURS="100000")
+def adce_sequence(store: str, db: str, size: int, exp: dict, workdir: Path, pg_url: str) -> dict:
+    env = dict(prepared(db, size, exp, workdir, pg_url), ADCE_OBJECT_STORE=store, ADCE_SCAN_CACHE_HOURS="100000")
+    pg = db == "postgres"
     shutil.rmtree(Path(env["ADCE_VAR_DIR"]) / "inventory-snapshots", ignore_errors=True)
     subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     steps = {}
 
     def scan(name, manifest):
-        step = timed(f"{store} {size} {name}", [*MANAGE, "scan", "--inventory-manifest", manifest, "--json"], env)
+        step = timed(f"{db} {store} {size} {name}", [*MANAGE, "scan", "--inventory-manifest", manifest, "--json"], env,
+                     pg=pg)
         doc = json.loads(step.pop("stdout"))
         step.update(objects=doc["objects"], unmatched=doc["unmatched"], inventory=doc["inventory"],
                     timings=doc.get("timings"))
@@ -54,8 +61,8 @@ def adce_sequence(store: str, size: int, exp: dict, workdir: Path) -> dict:
     rows = int(subprocess.run([*MANAGE, "shell", "-c", COUNT_ROWS], env=env, cwd=ROOT, check=True,
                               capture_output=True, text=True).stdout.split()[-1])
     subprocess.run([*MANAGE, "shell", "-c", RESET], env=env, cwd=ROOT, check=True)
-    step = timed(f"{store} {size} reconcile", [*MANAGE, "reconcile", "--use-cache", "--as-of", exp["as_of"], "--json"],
-                 env)
+    step = timed(f"{db} {store} {size} reconcile",
+                 [*MANAGE, "reconcile", "--use-cache", "--as-of", exp["as_of"], "--json"], env, pg=pg)
     doc = json.loads(step.pop("stdout"))
     step.update(gaps=doc["gaps"]["total"], timings=doc["timings"],
                 ok=counts_of(doc["gaps"], doc["completeness"]) == want_of(exp))
@@ -73,8 +80,12 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--workdir", required=True, help="bench/ingest_scale.py --keep-prepared's workdir")
+    ap.add_argument("--db", nargs="+", choices=["sqlite", "postgres"], default=["sqlite"])
+    ap.add_argument("--stores", nargs="+", choices=STORES, default=list(STORES))
+    ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/adce_bench_ab"))
     ap.add_argument("--out", help="append the results (JSON lines) here")
     args = ap.parse_args(argv)
+    stores = [s for s in STORES if s in args.stores]
     ingest_scale.KEEP_PREPARED = True
     workdir = Path(args.workdir)
     reports = {size: report(workdir, size) for size in args.sizes}
@@ -84,20 +95,27 @@ def main(argv=None) -> int:
             exp = reports[size]
             row = {"bench": "object_store_ab", "round": rnd, "size": size, "objects": exp["objects"],
                    "at": dt.datetime.now(dt.timezone.utc).isoformat(), "load_avg": [round(x, 2) for x in os.getloadavg()]}
+            row["pyarrow_read"] = timed(f"pyarrow {size} read", [PYTHON, "-c", PYARROW_READ, exp["manifest_uri"]],
+                                        dict(os.environ))
             row["duckdb_ingest"] = timed(f"duckdb {size} ingest", [PYTHON, "-c", DUCKDB_INGEST, exp["manifest_uri"],
                                                                  str(workdir / f"duck-{size}.db")], dict(os.environ))
-            row["duckdb_ingest"].pop("stdout")
+            for peer in ("pyarrow_read", "duckdb_ingest"):
+                row[peer].pop("stdout")
             row["duckdb_gaps"] = duckdb_gaps(size, exp, workdir)
-            for store in (STORES if rnd % 2 else STORES[::-1]):
-                row[store] = adce_sequence(store, size, exp, workdir)
-                ok = ok and all(row[store]["checks"].values()) and row["duckdb_gaps"]["ok"]
+            ok = ok and row["duckdb_gaps"]["ok"]
             ingest, gaps = row["duckdb_ingest"]["seconds"], row["duckdb_gaps"]["seconds"]
-            row["ratios"] = {store: {"scan/duckdb_ingest": round(row[store]["steps"]["scan"]["seconds"] / ingest, 2),
-                                     "rescan/duckdb_ingest": round(row[store]["steps"]["rescan_unchanged"]["seconds"] / ingest, 2),
-                                     "rescan/scan": round(row[store]["steps"]["rescan_unchanged"]["seconds"]
-                                                          / row[store]["steps"]["scan"]["seconds"], 2),
-                                     "reconcile/duckdb_gaps": round(row[store]["steps"]["reconcile"]["seconds"] / gaps, 2)}
-                             for store in STORES}
+            row["ratios"] = {}
+            # the stores swap order every round; the databases alternate inside each store
+            for store in (stores if rnd % 2 else stores[::-1]):
+                for db in (args.db if rnd % 2 else args.db[::-1]):
+                    seq = row.setdefault(db, {})[store] = adce_sequence(store, db, size, exp, workdir, args.pg_url)
+                    ok = ok and all(seq["checks"].values())
+                    st = seq["steps"]
+                    row["ratios"][f"{db} {store}"] = {
+                        "scan/duckdb_ingest": round(st["scan"]["seconds"] / ingest, 2),
+                        "rescan/duckdb_ingest": round(st["rescan_unchanged"]["seconds"] / ingest, 2),
+                        "rescan/scan": round(st["rescan_unchanged"]["seconds"] / st["scan"]["seconds"], 2),
+                        "reconcile/duckdb_gaps": round(st["reconcile"]["seconds"] / gaps, 2)}
             print(json.dumps(row), flush=True)
             print(f"  ratios {size}: {row['ratios']}", file=sys.stderr, flush=True)
             if args.out:

@@ -29,6 +29,8 @@ import logging
 import os
 import re
 import shutil
+import stat
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -44,7 +46,9 @@ from reconciliation.engine.inventory_sql import (
     delete_keys,
     upsert_changed,
 )
-from reconciliation.models import InventorySnapshot, InventoryTouch
+from adce_site.choices import RunStatus
+from reconciliation.domain.snapshot_files import Entry, entries_orphaned
+from reconciliation.models import InventorySnapshot, InventoryTouch, ScanRun
 
 logger = logging.getLogger("adce.scan")
 SNAPSHOT_VERSION = b"1"  # bump when the file's columns or meaning change: older files are then ignored
@@ -159,6 +163,54 @@ def scan_part_files_remove(scan_id: int) -> None:
     """A failed parallel scan in files mode: every data file's Parquet file of it, on any host (the
     folder is shared), goes."""
     _unlink(snapshot_dir().glob(f"*/scan-{scan_id}-part-*.parquet"))
+
+
+def snapshot_files_sweep() -> dict[str, int]:
+    """Delete what reconciliation.domain.snapshot_files judges orphaned in the snapshot folder (on any host:
+    the folder is shared). Its facts are read in the order that rule needs — the folder, then the running
+    scans, then the snapshot records — so a scan that completes meanwhile is running in the first read or
+    recorded in the second. Call it after the stale-run sweep (a crashed scan is then no longer running).
+    Returns {"entries": deleted, "bytes": freed}."""
+    root = snapshot_dir()
+    if not root.is_dir():
+        return {"entries": 0, "bytes": 0}
+    candidates = []
+    for child in root.iterdir():
+        if child.is_dir() and not child.name.startswith("duckdb-tmp-"):  # a store's folder: judge its files
+            candidates += [c for c in child.iterdir() if c.is_file()]
+        else:
+            candidates.append(child)
+    now, entries, sizes = time.time(), [], {}
+    for path in candidates:
+        stats = [st for st in map(_stat, [path, *_tree(path)]) if st is not None]
+        if not stats:  # gone while we looked: removed by its owner
+            continue
+        key = os.path.realpath(path)
+        sizes[key] = sum(st.st_size for st in stats if not stat.S_ISDIR(st.st_mode))
+        entries.append(Entry(key, path.name, now - max(st.st_mtime for st in stats)))
+    running = set(ScanRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True))
+    referenced = {os.path.realpath(p) for snap in InventorySnapshot.objects.all() for p in (*snap.files(), *snap.retired)}
+    freed = deleted = 0
+    for entry in entries_orphaned(entries, referenced=referenced, running_scans=running):
+        if os.path.isdir(entry.path):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            _unlink([entry.path])
+        deleted, freed = deleted + 1, freed + sizes.get(entry.path, 0)
+        logger.warning("snapshot folder: removed %s, left by a run that did not finish", entry.path)
+    return {"entries": deleted, "bytes": freed}
+
+
+def _tree(path: Path) -> list[Path]:
+    """Everything under a folder (nothing for a file); what vanishes meanwhile is skipped (os.walk's way)."""
+    return [Path(top) / name for top, dirs, files in os.walk(path) for name in (*dirs, *files)]
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
 
 
 def _unlink(paths) -> None:

@@ -46,6 +46,7 @@ from reconciliation.engine.inventory_snapshot import (
     SnapshotWriter,
     snapshot_apply,
     snapshot_candidates,
+    snapshot_files_sweep,
     snapshot_refusal,
     snapshots_enabled,
 )
@@ -113,8 +114,12 @@ def scan_execute(plan: ScanPlan, matcher, *, trigger: str = "manual",
                     locations=[t.location.uri for t in plan.targets], location_override=plan.location_override,
                     manifest_uri=plan.manifest_uri, sample_rate=plan.sample_rate, seed=plan.seed) as run:
         totals = ScanTotals(targets=[TargetStats(t.location.uri) for t in plan.targets])
+        swept = snapshot_files_sweep()  # what a killed run left in the snapshot folder (its run is failed now)
         try:
             _scan(run, plan, matcher, totals, started, progress)
+            if swept["entries"]:
+                run.stats["swept"] = swept
+                ScanRun.objects.filter(pk=run.pk).update(stats=run.stats)
         except StorageError as exc:
             _fail(run, plan, totals, started, RunStatus.FAILED, str(exc))
             raise ScanFailed(str(exc), run) from exc
@@ -335,5 +340,6 @@ def scan_summary(run: ScanRun) -> dict:
         "timings": (run.stats or {}).get("timings", {}),
         "inventory": (run.stats or {}).get("inventory"),
         "snapshot_diff": (run.stats or {}).get("snapshot_diff"),
+        "swept": (run.stats or {}).get("swept"),  # what a killed run had left in the snapshot folder
         "error": run.error or None,
     }

@@ -44,7 +44,7 @@ from adce_site.cli import no_progress
 from adce_site.runs import runs_fail_stale
 from reconciliation.choices import ScanPartStatus as Part
 from reconciliation.engine import inventory_shared as shared
-from reconciliation.engine.inventory_snapshot import SnapshotWriter, scan_part_files_remove
+from reconciliation.engine.inventory_snapshot import SnapshotWriter, scan_part_files_remove, snapshot_files_sweep
 from reconciliation.engine.object_files import files_keys_unique, files_mode, files_outside_refusal, files_replace
 from reconciliation.engine.readahead import read_ahead
 from reconciliation.models import ScanPart, ScanRun
@@ -85,6 +85,7 @@ def scan_parallel_start(*, manifest_uri: str | None, sources: Sequence[str] | No
         raise ScanInputError(refusal)
     scan_parts_expire()
     runs_fail_stale(ScanRun)
+    swept = snapshot_files_sweep()  # what a killed run left in the snapshot folder (its run is failed now)
     run = ScanRun.objects.create(mode=plan.mode, trigger=trigger, sources=plan.source_names, parallel=True,
                                  locations=[t.location.uri for t in plan.targets], manifest_uri=plan.manifest_uri,
                                  location_override=plan.location_override)
@@ -101,6 +102,8 @@ def scan_parallel_start(*, manifest_uri: str | None, sources: Sequence[str] | No
         "manifest_uri": report.manifest_uri, "source_bucket": report.source_bucket,
         "destination_bucket": report.destination_bucket, "file_format": report.file_format,
         "file_schema": report.file_schema}}}
+    if swept["entries"]:
+        run.stats["swept"] = swept
     with transaction.atomic():
         run.save(update_fields=["stats"])
         if not files:
@@ -257,6 +260,7 @@ def scan_parallel_finish(run_id: int) -> None:
         started = time.perf_counter() - elapsed  # the run's start on this process's clock
         totals.list_seconds = elapsed
         info = {k: v for k, v in run.stats["parallel"].items() if k == "files"}
+        swept = run.stats.get("swept")
         t0 = time.perf_counter()
 
         def mark_complete(swap):
@@ -268,6 +272,8 @@ def scan_parallel_finish(run_id: int) -> None:
             run.stats["parallel"] = info
             swap.setdefault("object_store", "rows")
             run.stats["inventory"] = swap
+            if swept:
+                run.stats["swept"] = swept
             run.save()
             run.parts.filter(status=Part.FINISHING).update(status=Part.DONE)
 

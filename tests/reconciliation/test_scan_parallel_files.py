@@ -44,7 +44,10 @@ def part_files(run_id: int) -> list[Path]:
 def sequential_then_clear(manifest):
     run = scan_run(manifest_uri=manifest)
     expected, summary = view(), scan_summary(run)
-    InventorySnapshot.objects.all().delete()
+    for snap in InventorySnapshot.objects.all():  # gone with its files, or the next scan sweeps them
+        for path in snap.files():
+            Path(path).unlink()
+        snap.delete()
     return expected, summary
 
 
@@ -107,3 +110,20 @@ def test_a_failed_finish_removes_every_part_file_and_changes_nothing(espn, tmp_p
     assert run.status == "failed" and "disk is full" in run.error
     assert part_files(run.pk) == [] and view() == before
     assert ScanRun.objects.filter(status="completed").count() == 1
+
+
+def test_a_parallel_scan_sweeps_what_a_killed_scan_left_and_says_so(espn, tmp_path, queued, settings):  # noqa: F811
+    settings.ADCE_INVENTORY_SNAPSHOT_DIR = str(tmp_path / "snapshots")  # the suite's folder holds other leftovers
+    killed = ScanRun.objects.create(status="failed", parallel=True, error="its workers died")
+    folder = Path(snapshot_dir()) / "s3_lake-litter"
+    folder.mkdir(parents=True)
+    left = [folder / f"scan-{killed.pk}-part-{n}.parquet" for n in range(3)]
+    for path in left:
+        path.write_bytes(b"x" * 100)
+    run = scan_parallel_start(manifest_uri=report(tmp_path))
+    run_parts(queued)
+    run.refresh_from_db()
+    assert run.status == "completed", run.error
+    assert not any(p.exists() for p in left)
+    assert scan_summary(run)["swept"] == {"entries": 3, "bytes": 300}
+    assert all(Path(p).exists() for p in InventorySnapshot.objects.get(store=STORE).files())

@@ -223,6 +223,22 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_run(metrics_lake)
     assert orphan.measurements.count() == 0
 
 
+def test_a_run_started_inside_another_on_the_same_connection_does_not_fail_the_outer_one(metrics_lake):
+    """The advisory lock is re-entrant in one session: the inner run's sweep must not take the outer run's
+    lock for a free one and mark the live outer run failed (its scan files would then be swept too)."""
+    from adce_site.runs import run_record, runs_fail_stale
+
+    with run_record(VerificationRun, trigger="manual") as outer:
+        assert runs_fail_stale(VerificationRun) == 0
+        with run_record(VerificationRun, trigger="manual") as inner:
+            pass
+        outer.refresh_from_db()
+        assert outer.status == "running"
+    inner.refresh_from_db()
+    outer.refresh_from_db()
+    assert (outer.status, inner.status) == ("completed", "completed")
+
+
 # ---- scan (the first step of reconcile) -------------------------------------------------------------
 
 def test_connection_killed_during_scan_listing(file_lake, monkeypatch):
