@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from reconciliation.models import ScanRun, StoredObject
+from reconciliation.models import InventorySnapshot, ScanRun, StoredObject
 from reconciliation.services.scan import scan_run, scan_summary
 from bench.orchestration_bench import stop_cluster
 from tests.events.test_qcluster_e2e import _database_url
@@ -85,3 +85,47 @@ def test_real_workers_scan_the_files_of_one_manifest(tmp_path, cluster):
     failed = ScanRun.objects.order_by("-pk").first()
     assert failed.status == "failed" and key in failed.error
     assert snapshot() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_real_workers_scan_into_files_shared_through_the_snapshot_folder(tmp_path, cluster, settings):
+    """ADCE_OBJECT_STORE=files: each worker writes its data file's Parquet file into the snapshot folder the
+    hosts share; the finish makes them one snapshot equal to the sequential files scan's; no object row is
+    written; a corrupt file fails the scan, leaves the inventory as it was and removes its part files."""
+    from .test_scan_parallel_files import part_files, view
+
+    env, log = cluster
+    folder = str(tmp_path / "shared-snapshots")
+    settings.ADCE_OBJECT_STORE, settings.ADCE_INVENTORY_SNAPSHOT_DIR = "files", folder
+    env.update(ADCE_OBJECT_STORE="files", ADCE_INVENTORY_SNAPSHOT_DIR=folder)
+    make_source("espn", "s3://lake/espn/", {"pbp": ["pbp/{game_id}.json"]})
+    day1 = report(tmp_path / "day1")
+    sequential = json.loads(json.dumps(scan_summary(scan_run(manifest_uri=day1)), default=str))
+    expected = view()
+
+    done = scan_parallel(env, day1)
+    assert done.returncode == 0, f"{done.stderr}\n{log.read_text()[-3000:]}"
+    first = json.loads(done.stdout)
+    assert comparable(first) == comparable(sequential) and first["objects"] == N
+    assert first["inventory"]["object_store"] == "files" and first["inventory"]["written"] == 0
+    assert view() == expected and StoredObject.objects.count() == 0
+    held = InventorySnapshot.objects.get(store="s3://lake")
+    assert held.scan_id == first["id"] and len(held.files()) == 5, "one file per data file"
+
+    day2 = report(tmp_path / "day2", changed={0, 1000, 2000}, vanished={17}, new={1})
+    done = scan_parallel(env, day2)
+    assert done.returncode == 0, f"{done.stderr}\n{log.read_text()[-3000:]}"
+    after_parallel = view()
+    scan_run(manifest_uri=day2)
+    assert after_parallel == view() != expected, "the parallel rescan holds what a sequential one does"
+    before = view()
+
+    day3 = report(tmp_path / "day3", changed={5})
+    key = corrupt_file(day3, 3)
+    done = scan_parallel(env, day3)
+    assert done.returncode == 2 and key in done.stderr, done.stderr
+    failed = ScanRun.objects.order_by("-pk").first()
+    assert failed.status == "failed" and key in failed.error
+    assert view() == before and part_files(failed.pk) == []
