@@ -9,19 +9,27 @@ text runs on Django's connection (StoredObject rows) or in DuckDB (a store held 
                   (the table names the SQL uses), date()/datetime() (a parameter as that database takes it)
     InventoryUnreadable: a store's inventory files cannot be read (missing, unreadable) — never "no objects"
 
-In DuckDB the catalog table is an Arrow copy of one source's CatalogGame rows (the columns the SQL uses),
-registered under CatalogGame's table name and read in the same database snapshot as the overlay's rows.
+In DuckDB the catalog table is a copy of one source's CatalogGame rows (the columns the SQL uses), read in
+the same database snapshot as the overlay's rows, streamed chunk by chunk into a Parquet file of the
+session's temp folder and shown under CatalogGame's table name as a view over that file: DuckDB reads it
+from disk through its capped buffer pool, so the reconcile's memory does not grow with the catalog (an
+Arrow copy held in memory did: 1.3 GB peak at 30M objects, 6.4M games per source).
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import datetime as dt
+import itertools
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from django.db import connection
 
 from reconciliation.models import CatalogGame, StoredObject
@@ -87,11 +95,10 @@ def unreadable(store: str, exc: Exception) -> InventoryUnreadable:
     return InventoryUnreadable(f"the inventory files of {store} cannot be read: {str(exc).splitlines()[0]}")
 
 
-def catalog_arrow(source_id: int) -> pa.Table:
-    """One source's catalog rows (the columns the SQL reads) as Arrow, built chunk by chunk from a plain
+def catalog_batches(source_id: int) -> Iterator[pa.RecordBatch]:
+    """One source's catalog rows (the columns the SQL reads) as Arrow batches, chunk by chunk from a plain
     cursor (SQLite's dates come as ISO text: Arrow parses them)."""
     names = ", ".join(f'"{name}"' for name in _CATALOG_SCHEMA.names)
-    batches = []
     with connection.cursor() as cur:
         cur.execute(f'SELECT {names} FROM {CATALOG_TABLE} WHERE "source_id" = %s', [source_id])
         while chunk := cur.fetchmany(_CATALOG_CHUNK):
@@ -100,8 +107,18 @@ def catalog_arrow(source_id: int) -> pa.Table:
             days = columns[3]
             arrays.append(pa.array(days, pa.string()).cast(pa.date32()) if isinstance(days[0], str)
                           else pa.array(days, pa.date32()))
-            batches.append(pa.record_batch(arrays, schema=_CATALOG_SCHEMA))
-    return pa.Table.from_batches(batches, schema=_CATALOG_SCHEMA)
+            yield pa.record_batch(arrays, schema=_CATALOG_SCHEMA)
+
+
+def catalog_file(source_id: int, path: Path) -> Path:
+    """One source's catalog written to a Parquet file, one chunk in memory at a time."""
+    with pq.ParquetWriter(path, _CATALOG_SCHEMA, compression="snappy") as writer:
+        for batch in catalog_batches(source_id):
+            writer.write_batch(batch)
+    return path
+
+
+_tmp_serial = itertools.count()
 
 
 class _Session:
@@ -111,8 +128,22 @@ class _Session:
     def __init__(self, stack: contextlib.ExitStack):
         self.stack = stack
         self.stores: dict[str, InventorySQL] = {}
-        self.catalogs: dict[int, pa.Table] = {}
+        self.catalogs: dict[int, Path] = {}
         self.registered: dict[str, int] = {}
+        self.folder: Path | None = None
+
+    def catalog(self, source_id: int) -> Path:
+        """The source's catalog file, written on first use into a temp folder removed with the session
+        (a process killed meanwhile leaves it to the snapshot folder's sweep: a reader's spill folder)."""
+        if source_id not in self.catalogs:
+            if self.folder is None:
+                from reconciliation.engine.inventory_snapshot import snapshot_dir
+
+                self.folder = snapshot_dir() / f"duckdb-tmp-catalog-{os.getpid()}-{next(_tmp_serial)}"
+                self.folder.mkdir(parents=True)
+                self.stack.callback(shutil.rmtree, self.folder, True)
+            self.catalogs[source_id] = catalog_file(source_id, self.folder / f"catalog-{source_id}.parquet")
+        return self.catalogs[source_id]
 
 
 _session: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("adce_inventory_session", default=None)
@@ -156,9 +187,8 @@ def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[Inv
     import duckdb
 
     if catalog_source is not None and session.registered.get(store) != catalog_source:
-        if catalog_source not in session.catalogs:
-            session.catalogs[catalog_source] = catalog_arrow(catalog_source)
-        inv.cursor.con.register(CATALOG_TABLE, session.catalogs[catalog_source])
+        path = str(session.catalog(catalog_source)).replace("'", "''")
+        inv.cursor.con.execute(f'CREATE OR REPLACE TEMP VIEW "{CATALOG_TABLE}" AS SELECT * FROM read_parquet(\'{path}\')')
         session.registered[store] = catalog_source
     try:
         yield inv

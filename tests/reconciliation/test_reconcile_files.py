@@ -4,6 +4,8 @@ open types, season and fixed levels, a source without a catalog) — and a store
 reconcile instead of reading as 'no objects'."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 import os
 
@@ -58,6 +60,9 @@ def test_reconcile_over_files_gives_what_it_gives_over_rows(lake, settings):
     assert 0 < StoredObject.objects.count() < scanned  # two thirds of the objects only in the files
     by_files = _reconciled(lake, "files.json")
     assert by_files == by_rows
+    # the catalog was copied to a Parquet file of the session's temp folder, which went with the session
+    from reconciliation.engine.inventory_snapshot import snapshot_dir
+    assert not list(Path(snapshot_dir()).glob("duckdb-tmp-catalog-*"))
 
 
 def test_a_missing_file_fails_the_reconcile_and_changes_nothing(lake, settings):
