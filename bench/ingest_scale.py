@@ -228,6 +228,14 @@ def columnar_round(size: int, exp: dict, workdir: Path, pg_url: str, modes: list
     return out
 
 
+def emit(row: dict, out: str | None) -> None:
+    """A result: a JSON line on stdout, and appended to `out` when given."""
+    print(json.dumps(row), flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def checks(steps: dict, exp: dict) -> dict:
     scan, same, changed = steps["scan"], steps["rescan_unchanged"], steps["rescan_changed"]
     if os.environ.get("ADCE_OBJECT_STORE") == "files":  # every scan writes all its objects to files, no row
@@ -286,10 +294,7 @@ def main(argv=None) -> int:
                              "scan_vs_duckdb": round(steps["scan"]["seconds"] / row["duckdb_ingest"]["seconds"], 2),
                              "rescan_vs_scan": round(steps["rescan_unchanged"]["seconds"] / steps["scan"]["seconds"], 2)}
                 ok = ok and all(row[kind]["checks"].values())
-            print(json.dumps(row), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            emit(row, args.out)
     return 0 if ok else 1
 
 

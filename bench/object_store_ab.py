@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import ingest_scale  # noqa: E402
-from ingest_scale import DUCKDB_INGEST, MANAGE, PYARROW_READ, PYTHON, prepared, report, timed  # noqa: E402
+from ingest_scale import DUCKDB_INGEST, MANAGE, PYARROW_READ, PYTHON, emit, prepared, report, timed  # noqa: E402
 from reconcile_scale import RESET, counts_of, duckdb_gaps, want_of  # noqa: E402
 
 STORES = ("rows", "files")
@@ -116,11 +116,8 @@ def main(argv=None) -> int:
                         "rescan/duckdb_ingest": round(st["rescan_unchanged"]["seconds"] / ingest, 2),
                         "rescan/scan": round(st["rescan_unchanged"]["seconds"] / st["scan"]["seconds"], 2),
                         "reconcile/duckdb_gaps": round(st["reconcile"]["seconds"] / gaps, 2)}
-            print(json.dumps(row), flush=True)
+            emit(row, args.out)
             print(f"  ratios {size}: {row['ratios']}", file=sys.stderr, flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
     return 0 if ok else 1
 
 

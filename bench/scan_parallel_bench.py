@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 import ingest_scale  # noqa: E402
-from ingest_scale import MANAGE, prepared, report, timed  # noqa: E402
+from ingest_scale import MANAGE, emit, prepared, report, timed  # noqa: E402
 from orchestration_bench import stop_cluster  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -158,10 +158,7 @@ def main(argv=None) -> int:
                         par["rescan_changed"]["inventory"]["written"] == exp["changed"]["changed"])
                 row["speedup_wall"] = {s: round(seq[s]["seconds"] / par[s]["seconds"], 2) for s in seq}
                 ok = ok and all(row["checks"].values())
-                print(json.dumps(row), flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                emit(row, args.out)
         finally:
             stop_cluster(cluster)
     return 0 if ok else 1

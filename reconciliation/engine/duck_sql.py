@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import itertools
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -118,9 +116,6 @@ def catalog_file(source_id: int, path: Path) -> Path:
     return path
 
 
-_tmp_serial = itertools.count()
-
-
 class _Session:
     """The inventories opened in one inventory_session: per store its InventorySQL, per source its
     catalog copy, and which source's catalog each DuckDB connection has registered."""
@@ -137,9 +132,9 @@ class _Session:
         (a process killed meanwhile leaves it to the snapshot folder's sweep: a reader's spill folder)."""
         if source_id not in self.catalogs:
             if self.folder is None:
-                from reconciliation.engine.inventory_snapshot import snapshot_dir
+                from reconciliation.engine.object_files import reader_tmp_dir
 
-                self.folder = snapshot_dir() / f"duckdb-tmp-catalog-{os.getpid()}-{next(_tmp_serial)}"
+                self.folder = reader_tmp_dir("catalog")
                 self.folder.mkdir(parents=True)
                 self.stack.callback(shutil.rmtree, self.folder, True)
             self.catalogs[source_id] = catalog_file(source_id, self.folder / f"catalog-{source_id}.parquet")
@@ -187,8 +182,10 @@ def inventory_sql(store: str, catalog_source: int | None = None) -> Iterator[Inv
     import duckdb
 
     if catalog_source is not None and session.registered.get(store) != catalog_source:
-        path = str(session.catalog(catalog_source)).replace("'", "''")
-        inv.cursor.con.execute(f'CREATE OR REPLACE TEMP VIEW "{CATALOG_TABLE}" AS SELECT * FROM read_parquet(\'{path}\')')
+        from reconciliation.engine.inventory_snapshot import _literal
+
+        inv.cursor.con.execute(f'CREATE OR REPLACE TEMP VIEW "{CATALOG_TABLE}" AS '
+                               f'SELECT * FROM read_parquet({_literal(session.catalog(catalog_source))})')
         session.registered[store] = catalog_source
     try:
         yield inv

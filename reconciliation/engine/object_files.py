@@ -81,10 +81,16 @@ def file_inventories(stores: Iterable[str] | None = None) -> dict[str, Inventory
     return {s.store: s for s in qs}
 
 
+def reader_tmp_dir(tag: str) -> Path:
+    """A reader's own temp folder in the snapshot folder, named as domain.snapshot_files' sweep knows a
+    reader's (`duckdb-tmp-<tag>-<pid>-<n>`): removed by its owner, or by a scan a day after its owner died."""
+    return snapshot_dir() / f"duckdb-tmp-{tag}-{os.getpid()}-{next(_tmp_serial)}"
+
+
 @contextlib.contextmanager
 def duckdb_connection(tag: str = "read") -> Iterator:
     """inventory_snapshot.duckdb_connect with a temp folder of its own, closed and removed at the end."""
-    tmp = snapshot_dir() / f"duckdb-tmp-{tag}-{os.getpid()}-{next(_tmp_serial)}"
+    tmp = reader_tmp_dir(tag)
     con = duckdb_connect(tmp)
     try:
         yield con
